@@ -1,0 +1,286 @@
+#include "ketasim/core/yaml_input.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <sstream>
+#include <sys/stat.h>
+
+namespace ketasim {
+
+InputNode::InputNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string key_path,
+                     Diagnostics* diagnostics, YAML::Mark fallback_mark)
+    : node_(std::move(node)), file_(std::move(file)), key_path_(std::move(key_path)),
+      diagnostics_(diagnostics), mark_(fallback_mark) {
+  if (node_.IsDefined() && !node_.Mark().is_null()) mark_ = node_.Mark();
+}
+
+SourceLocation InputNode::location() const {
+  SourceLocation where{*file_, key_path_, 0, 0};
+  if (!mark_.is_null()) {
+    where.line = mark_.line + 1;
+    where.column = mark_.column + 1;
+  }
+  return where;
+}
+
+void InputNode::fail(const std::string& message) const { diagnostics_->add(location(), message); }
+
+std::string InputNode::found() const {
+  if (!node_.IsDefined() || node_.IsNull()) return "nothing";
+  if (node_.IsMap()) return "a mapping";
+  if (node_.IsSequence()) return "a list";
+  return "'" + node_.Scalar() + "'";
+}
+
+bool InputNode::has(const std::string& key) const {
+  return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
+}
+
+InputNode InputNode::child(const std::string& key) const {
+  const std::string path = key_path_.empty() ? key : key_path_ + "." + key;
+  YAML::Node value = node_.IsMap() ? node_[key] : YAML::Node(YAML::NodeType::Undefined);
+  return InputNode(value, file_, path, diagnostics_, mark_);
+}
+
+InputNode InputNode::required(const std::string& key) const {
+  InputNode value = child(key);
+  if (!node_.IsMap()) {
+    if (defined()) fail("expected a mapping, found " + found());
+    return value;
+  }
+  if (!value.defined()) {
+    diagnostics_->add(value.location(), "required key is missing");
+  }
+  return value;
+}
+
+std::optional<InputNode> InputNode::optional(const std::string& key) const {
+  if (!has(key)) return std::nullopt;
+  return child(key);
+}
+
+std::vector<InputNode> InputNode::sequence() const {
+  std::vector<InputNode> out;
+  if (!node_.IsSequence()) {
+    if (defined()) fail("expected a list, found " + found());
+    return out;
+  }
+  for (std::size_t i = 0; i < node_.size(); ++i) {
+    out.emplace_back(node_[i], file_, key_path_ + "[" + std::to_string(i) + "]", diagnostics_, mark_);
+  }
+  return out;
+}
+
+std::vector<std::pair<std::string, InputNode>> InputNode::entries() const {
+  std::vector<std::pair<std::string, InputNode>> out;
+  if (!node_.IsMap()) {
+    if (defined()) fail("expected a mapping, found " + found());
+    return out;
+  }
+  for (const auto& kv : node_) {
+    const std::string key = kv.first.Scalar();
+    const std::string path = key_path_.empty() ? key : key_path_ + "." + key;
+    out.emplace_back(key, InputNode(kv.second, file_, path, diagnostics_, kv.first.Mark()));
+  }
+  return out;
+}
+
+void InputNode::check_keys(const std::vector<std::string>& allowed) const {
+  if (!node_.IsMap()) return;
+  for (const auto& kv : node_) {
+    const std::string key = kv.first.Scalar();
+    if (std::find(allowed.begin(), allowed.end(), key) != allowed.end()) continue;
+    std::string list;
+    for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
+    const std::string path = key_path_.empty() ? key : key_path_ + "." + key;
+    InputNode bad(kv.second, file_, path, diagnostics_, kv.first.Mark());
+    SourceLocation where = bad.location();
+    where.line = kv.first.Mark().line + 1;
+    where.column = kv.first.Mark().column + 1;
+    diagnostics_->add(where, "unknown key; expected one of: " + list);
+  }
+}
+
+void InputNode::check_keys(std::initializer_list<std::string_view> allowed) const {
+  std::vector<std::string> keys;
+  for (auto k : allowed) keys.emplace_back(k);
+  check_keys(keys);
+}
+
+double InputNode::number() const {
+  if (!node_.IsScalar()) {
+    fail("expected a number, found " + found());
+    return 0.0;
+  }
+  const std::string& s = node_.Scalar();
+  std::istringstream is(s);
+  double value = 0.0;
+  is >> value;
+  if (is.fail() || !is.eof() || !std::isfinite(value)) {
+    // istringstream leaves eof unset on trailing spaces; yaml-cpp already trimmed them.
+    fail("expected a finite number, found '" + s + "'");
+    return 0.0;
+  }
+  return value;
+}
+
+double InputNode::positive_number() const {
+  const std::size_t before = diagnostics_->messages().size();
+  const double value = number();
+  if (diagnostics_->messages().size() != before) return 0.0;
+  if (!(value > 0.0)) {
+    fail("expected a positive number, found " + node_.Scalar());
+    return 0.0;
+  }
+  return value;
+}
+
+double InputNode::nonnegative_number() const {
+  const std::size_t before = diagnostics_->messages().size();
+  const double value = number();
+  if (diagnostics_->messages().size() != before) return 0.0;
+  if (value < 0.0) {
+    fail("expected a number >= 0, found " + node_.Scalar());
+    return 0.0;
+  }
+  return value;
+}
+
+long long InputNode::integer() const {
+  if (!node_.IsScalar()) {
+    fail("expected an integer, found " + found());
+    return 0;
+  }
+  const std::string& s = node_.Scalar();
+  std::istringstream is(s);
+  long long value = 0;
+  is >> value;
+  if (is.fail() || !is.eof()) {
+    fail("expected an integer, found '" + s + "'");
+    return 0;
+  }
+  return value;
+}
+
+bool InputNode::boolean() const {
+  if (node_.IsScalar()) {
+    const std::string& s = node_.Scalar();
+    if (s == "true" || s == "yes" || s == "on") return true;
+    if (s == "false" || s == "no" || s == "off") return false;
+  }
+  fail("expected true or false, found " + found());
+  return false;
+}
+
+std::string InputNode::text() const {
+  if (!node_.IsScalar()) {
+    fail("expected a text value, found " + found());
+    return {};
+  }
+  return node_.Scalar();
+}
+
+std::string InputNode::choice(std::initializer_list<std::string_view> choices) const {
+  const std::string value = text();
+  if (!node_.IsScalar()) return value;
+  for (auto c : choices) {
+    if (c == value) return value;
+  }
+  std::string list;
+  for (auto c : choices) list += (list.empty() ? "" : ", ") + std::string(c);
+  fail("expected one of: " + list + "; found '" + value + "'");
+  return {};
+}
+
+std::pair<double, Dimension> InputNode::quantity_of(std::initializer_list<Dimension> dimensions) const {
+  const Dimension first = *dimensions.begin();
+  if (!node_.IsScalar()) {
+    fail(std::string("expected a ") + dimension_name(first) + " with a unit (e.g. '1 " +
+         canonical_unit(first) + "'), found " + found());
+    return {0.0, first};
+  }
+  const auto q = parse_quantity(node_.Scalar());
+  std::string expected;
+  for (auto d : dimensions) {
+    if (!expected.empty()) expected += " or ";
+    expected += std::string(dimension_name(d)) + " (" + accepted_units(d) + ")";
+  }
+  if (!q) {
+    fail("expected a number with a unit, a " + expected + "; found '" + node_.Scalar() + "'");
+    return {0.0, first};
+  }
+  if (q->unit.empty()) {
+    fail("missing unit: expected a " + expected + "; found '" + node_.Scalar() + "'");
+    return {0.0, first};
+  }
+  const auto unit = parse_unit(q->unit);
+  if (unit) {
+    for (auto d : dimensions) {
+      if (unit->dimension == d) return {q->value * unit->to_canonical, d};
+    }
+  }
+  fail("unit '" + q->unit + "' is not a " + expected + "; found '" + node_.Scalar() + "'");
+  return {0.0, first};
+}
+
+double InputNode::quantity(Dimension dimension, const char* bare_unit) const {
+  if (bare_unit && node_.IsScalar()) {
+    const auto q = parse_quantity(node_.Scalar());
+    if (q && q->unit.empty()) {
+      const auto unit = parse_unit(bare_unit);
+      return q->value * (unit ? unit->to_canonical : 1.0);
+    }
+  }
+  return quantity_of({dimension}).first;
+}
+
+namespace {
+
+void reject_unusable_text(const std::string& text, const std::string& name) {
+  if (text.find('\0') != std::string::npos) {
+    throw InputError(SourceLocation{name, "", 0, 0},
+                     "not a YAML text file (found binary NUL bytes)");
+  }
+  const bool blank = std::all_of(text.begin(), text.end(),
+                                 [](unsigned char c) { return std::isspace(c); });
+  if (blank) throw InputError(SourceLocation{name, "", 0, 0}, "file is empty; expected a YAML mapping");
+}
+
+}  // namespace
+
+YamlDocument parse_yaml_text(const std::string& text, const std::string& name) {
+  reject_unusable_text(text, name);
+  YamlDocument doc{name, text, {}};
+  try {
+    doc.root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw InputError(SourceLocation{name, "", e.mark.line + 1, e.mark.column + 1},
+                     "malformed YAML: " + e.msg);
+  }
+  if (!doc.root.IsMap()) {
+    throw InputError(SourceLocation{name, "", 1, 1}, "expected a YAML mapping at the top level");
+  }
+  return doc;
+}
+
+YamlDocument load_yaml_file(const std::string& path, std::size_t max_bytes) {
+  struct stat info {};
+  if (stat(path.c_str(), &info) != 0) {
+    throw InputError(SourceLocation{path, "", 0, 0}, "file not found");
+  }
+  if (!S_ISREG(info.st_mode)) throw InputError(SourceLocation{path, "", 0, 0}, "not a regular file");
+  // Checked before reading, so a huge file is refused at once instead of parsed for minutes.
+  if (static_cast<std::size_t>(info.st_size) > max_bytes) {
+    throw InputError(SourceLocation{path, "", 0, 0},
+                     "file is " + std::to_string(info.st_size) + " bytes; a config or model file " +
+                         "may be at most " + std::to_string(max_bytes) + " bytes");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) throw InputError(SourceLocation{path, "", 0, 0}, "cannot open file for reading");
+  std::ostringstream buffer;
+  buffer << in.rdbuf();
+  return parse_yaml_text(buffer.str(), path);
+}
+
+}  // namespace ketasim
