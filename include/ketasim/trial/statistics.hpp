@@ -1,0 +1,54 @@
+#pragma once
+// Trial summaries (spec 5.2): per-arm response rates with Wilson intervals, the between-arm
+// risk difference with Newcombe's hybrid score interval, and mean changes with a Welch interval.
+//
+// Conventions shared by every function here:
+//  - z is the two-sided normal quantile; the default is Phi^-1(0.975) for 95% intervals.
+//  - An empty sample (n = 0) has no estimate: the interval is {NaN, NaN}, not an exception,
+//    because an arm in which every patient dropped out is a legitimate simulated outcome.
+//  - Impossible counts (n < 0, successes outside [0, n]) throw std::invalid_argument.
+
+namespace ketasim {
+
+struct Interval {
+  double lower;
+  double upper;
+};
+
+// Wilson (1927) score interval for successes/n; Newcombe (1998, Stat Med 17:857) method 3.
+// Stays inside [0, 1] and is non-degenerate at 0/n and n/n, where the Wald interval collapses.
+Interval wilson_interval(long successes, long n, double z = 1.959963984540054);
+
+// Interval for p1 - p2 (x1/n1 minus x2/n2) by Newcombe (1998, Stat Med 17:873) method 10, the
+// hybrid score ("square-and-add" of the two Wilson intervals). Always within [-1, 1].
+Interval newcombe_difference_interval(long x1, long n1, long x2, long n2,
+                                      double z = 1.959963984540054);
+
+// n counts the values used (NaN values are skipped: a patient without an observation).
+// sd uses the n - 1 denominator; ci is mean +/- z * sd / sqrt(n), a normal (not t) interval
+// because simulated arms are large. n = 0 gives NaN for everything; n = 1 gives the mean with
+// NaN sd and interval.
+struct MeanSummary {
+  long n;
+  double mean;
+  double sd;
+  double ci_lower;
+  double ci_upper;
+};
+
+// Values are summed in index order, so the result is bit-identical for the same input whatever
+// the thread count that produced the array. values may be null when n = 0.
+MeanSummary summarize_mean(const double* values, long n, double z = 1.959963984540054);
+
+struct MeanDifference {
+  double difference;
+  double ci_lower;
+  double ci_upper;
+};
+
+// a.mean - b.mean with the Welch (unpooled) standard error sqrt(sd_a^2/n_a + sd_b^2/n_b) and a
+// normal quantile. The interval is NaN when either summary lacks an sd (n < 2).
+MeanDifference mean_difference(const MeanSummary& a, const MeanSummary& b,
+                               double z = 1.959963984540054);
+
+}  // namespace ketasim
