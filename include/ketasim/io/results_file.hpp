@@ -1,0 +1,149 @@
+#pragma once
+// Writer for the run's results file (spec 3, docs/results-format.md): one HDF5 file, netCDF-4
+// compatible, written to "<final_path>.tmp.<pid>" and renamed onto the output path only by commit(),
+// so that an interrupted or failed run never leaves a half-written file where the user looks.
+//
+// Not thread-safe: one thread owns a ResultsFile (workers hand their batches to that thread).
+#include <hdf5.h>
+
+#include <cstdint>
+#include <map>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace ketasim::io {
+
+enum class ElementType { float32, float64, int8, int32, int64 };
+
+struct VariableSpec {
+  // A constructor for the required fields, so that VariableSpec{name, dims, type, units, long_name}
+  // does not trip -Wmissing-field-initializers; the optional fields are then set by name.
+  VariableSpec() = default;
+  VariableSpec(std::string name_, std::vector<std::string> dims_, ElementType type_, std::string units_,
+               std::string long_name_)
+      : name(std::move(name_)), dims(std::move(dims_)), type(type_), units(std::move(units_)),
+        long_name(std::move(long_name_)) {}
+
+  std::string name;
+  std::vector<std::string> dims;  // names of existing dimensions, C order
+  ElementType type = ElementType::float64;
+  std::string units;      // UDUNITS string, required ("1" for dimensionless)
+  std::string long_name;  // required
+  std::vector<std::pair<std::string, std::string>> text_attributes;  // extra string attributes
+  std::vector<int> flag_values;  // optional CF flags; stored with the variable's own element type
+  std::string flag_meanings;     // optional, space separated; required when flag_values is set
+  // Chunk length along a dimension named "patient" (0: the whole dimension, capped at 1024).
+  // Every other axis is whole in each chunk. Variables without a "patient" axis are contiguous.
+  hsize_t chunk_patients = 0;
+  bool compress = true;  // shuffle + deflate level 1, when chunked
+};
+
+// Owns an HDF5 identifier and closes it exactly once (H5Dclose, H5Fclose, ... per kind).
+class Hdf5Handle {
+ public:
+  using Closer = herr_t (*)(hid_t);
+  Hdf5Handle() = default;
+  Hdf5Handle(hid_t id, Closer closer) : id_(id), closer_(closer) {}
+  ~Hdf5Handle() { reset(); }
+  Hdf5Handle(Hdf5Handle&& other) noexcept : id_(other.release()), closer_(other.closer_) {}
+  Hdf5Handle& operator=(Hdf5Handle&& other) noexcept;
+  Hdf5Handle(const Hdf5Handle&) = delete;
+  Hdf5Handle& operator=(const Hdf5Handle&) = delete;
+
+  hid_t get() const { return id_; }
+  bool valid() const { return id_ >= 0; }
+  hid_t release() {
+    const hid_t id = id_;
+    id_ = H5I_INVALID_HID;
+    return id;
+  }
+  // Returns false when HDF5 reported an error while closing (the caller decides whether that matters).
+  bool reset() noexcept;
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+  Closer closer_ = nullptr;
+};
+
+class ResultsFile {
+ public:
+  // Creates "<final_path>.tmp.<pid>" in the same folder (so that commit's rename is atomic).
+  // Throws ketasim::RuntimeFailure naming the path when the file cannot be created.
+  explicit ResultsFile(std::string final_path);
+  // Without commit(): closes and removes the temporary file. Never throws.
+  ~ResultsFile();
+  ResultsFile(const ResultsFile&) = delete;
+  ResultsFile& operator=(const ResultsFile&) = delete;
+
+  // Coordinate variables; each becomes a dimension scale named after the dimension.
+  void add_dimension(const std::string& name, const std::vector<double>& coords, const std::string& units,
+                     const std::string& long_name);
+  void add_dimension(const std::string& name, const std::vector<std::int64_t>& coords, const std::string& units,
+                     const std::string& long_name);
+  void add_dimension(const std::string& name, const std::vector<std::int32_t>& coords, const std::string& units,
+                     const std::string& long_name);
+  // Variable-length UTF-8 string coordinate (arm names, scenarios); units "1".
+  void add_label_dimension(const std::string& name, const std::vector<std::string>& labels,
+                           const std::string& long_name);
+
+  // Creates the dataset (float variables are pre-filled with NaN so that unwritten cells read as
+  // missing, not as 0) and returns a handle id for write().
+  int create_variable(const VariableSpec& spec);
+
+  // Hyperslab write: start/count have one entry per axis; data holds prod(count) values in C order
+  // and must match the variable's element type (no silent conversion). Throws RuntimeFailure.
+  void write(int variable, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count, const float* data);
+  void write(int variable, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count, const double* data);
+  void write(int variable, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count,
+             const std::int8_t* data);
+  void write(int variable, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count,
+             const std::int32_t* data);
+  void write(int variable, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count,
+             const std::int64_t* data);
+
+  // Root attributes (replaced when set twice).
+  void set_attribute(const std::string& name, const std::string& value);
+  void set_attribute(const std::string& name, const char* value) { set_attribute(name, std::string(value)); }
+  void set_attribute(const std::string& name, double value);
+  void set_attribute(const std::string& name, std::int64_t value);
+
+  // Flushes, closes every handle and renames the temporary file onto the final path.
+  // Afterwards the object accepts no more calls except destruction.
+  void commit();
+
+  const std::string& temporary_path() const { return temporary_path_; }
+  const std::string& final_path() const { return final_path_; }
+
+ private:
+  struct Dimension {
+    Hdf5Handle dataset;
+    hsize_t length = 0;
+  };
+  struct Variable {
+    std::string name;
+    Hdf5Handle dataset;
+    ElementType type;
+    std::vector<hsize_t> shape;
+  };
+
+  void require_open(const char* operation) const;
+  void add_numeric_dimension(const std::string& name, hid_t memory_type, const void* coords, hsize_t length,
+                             const std::string& units, const std::string& long_name);
+  void register_dimension(const std::string& name, Hdf5Handle dataset, hsize_t length);
+  void write_any(int variable, ElementType buffer_type, const std::vector<hsize_t>& start,
+                 const std::vector<hsize_t>& count, const void* data);
+  std::string where(const std::string& object) const;
+  void close_all() noexcept;
+
+  std::string final_path_;
+  std::string temporary_path_;
+  bool committed_ = false;
+  // Declared in opening order; close_all() releases them in reverse (variables, dimensions, file).
+  Hdf5Handle file_;
+  std::vector<std::string> dimension_order_;
+  std::map<std::string, Dimension> dimensions_;
+  std::vector<Variable> variables_;
+};
+
+}  // namespace ketasim::io
