@@ -1,3 +1,72 @@
+// ketasim command line (spec section 1). Exit status: 0 success, 1 bad input, 2 runtime failure.
+#include <CLI/CLI.hpp>
+
 #include <iostream>
+
+#include "commands.hpp"
+#include "ketasim/core/error.hpp"
 #include "ketasim/version.hpp"
-int main() { std::cout << "ketasim " << ketasim::kVersion << "\n"; }
+
+int main(int argc, char** argv) {
+  using namespace ketasim;
+  CLI::App app{"ketasim: population PK and virtual trials of ketamine and esketamine regimens"};
+  app.set_version_flag("--version", std::string("ketasim ") + kVersion + " (" + kGitCommit + ")");
+  app.require_subcommand(1);
+
+  std::string config_path, arm_name, results_path, output_path;
+  std::vector<std::string> sets;
+  long long patients = 0, seed = -1;
+  int threads = 0;
+  bool quiet = false;
+
+  auto* run = app.add_subcommand("run", "Run a virtual trial and write an HDF5 results file");
+  run->add_option("config", config_path, "Study config (YAML)")->required();
+  run->add_option("-o,--output", output_path, "Results file (default: results/<study name>.h5)");
+  run->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::PositiveNumber);
+  run->add_option("--seed", seed, "Random seed (overrides study.seed)")->check(CLI::NonNegativeNumber);
+  run->add_option("--patients", patients, "Patients per arm (overrides cohort.patients)")->check(CLI::PositiveNumber);
+  run->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
+  run->add_flag("--quiet", quiet, "No progress output");
+
+  auto* check = app.add_subcommand("check", "Validate a config and its models; print the dosing schedule per arm");
+  check->add_option("config", config_path, "Study config (YAML)")->required();
+  check->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
+
+  auto* pk = app.add_subcommand("pk", "Typical-patient profile and NCA table per arm");
+  pk->add_option("config", config_path, "Study config (YAML)")->required();
+  pk->add_option("--arm", arm_name, "Only this arm");
+  pk->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
+
+  auto* summary = app.add_subcommand("summary", "Endpoint table of an existing results file");
+  summary->add_option("results", results_path, "Results file (HDF5)")->required();
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int status = app.exit(e);
+    return status == 0 ? 0 : 1;
+  }
+
+  try {
+    if (summary->parsed()) return cli::summary_command(results_path, std::cout);
+    std::vector<trial::Override> overrides;
+    for (const auto& s : sets) overrides.push_back(trial::parse_override(s));
+    if (patients > 0) overrides.push_back({"cohort.patients", std::to_string(patients)});
+    if (seed >= 0) overrides.push_back({"study.seed", std::to_string(seed)});
+    trial::StudyConfig config = trial::load_study_config(config_path, overrides);
+    if (check->parsed()) return cli::check_command(config, std::cout);
+    if (pk->parsed()) return cli::pk_command(config, arm_name, std::cout);
+    std::string command_line;
+    for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+    return cli::run_command(std::move(config), cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
+  } catch (const InputError& e) {
+    std::cerr << "ketasim: error: " << e.what() << "\n";
+    return 1;
+  } catch (const RuntimeFailure& e) {
+    std::cerr << "ketasim: failure: " << e.what() << "\n";
+    return 2;
+  } catch (const std::exception& e) {
+    std::cerr << "ketasim: failure: " << e.what() << "\n";
+    return 2;
+  }
+}

@@ -17,7 +17,7 @@ struct UnitEntry {
 };
 
 constexpr double kMinPerH = 60.0;
-constexpr std::array<UnitEntry, 39> kUnits{{
+constexpr std::array<UnitEntry, 41> kUnits{{
     {"1", Dimension::dimensionless, 1.0},
     {"fraction", Dimension::dimensionless, 1.0},
     {"h", Dimension::time, 1.0},
@@ -57,6 +57,8 @@ constexpr std::array<UnitEntry, 39> kUnits{{
     {"mg/L", Dimension::concentration, 1000.0},
     {"ug/mL", Dimension::concentration, 1000.0},
     {"ng/L", Dimension::concentration, 1e-3},
+    {"mg/h", Dimension::amount_rate, 1.0},
+    {"mg/min", Dimension::amount_rate, kMinPerH},
 }};
 
 std::string_view trim(std::string_view s) {
@@ -87,6 +89,7 @@ const char* dimension_name(Dimension dimension) {
     case Dimension::clearance_per_weight: return "clearance per body weight";
     case Dimension::rate_constant: return "rate constant";
     case Dimension::concentration: return "concentration";
+    case Dimension::amount_rate: return "amount rate";
   }
   return "?";
 }
@@ -103,6 +106,7 @@ const char* canonical_unit(Dimension dimension) {
     case Dimension::clearance_per_weight: return "L/h/kg";
     case Dimension::rate_constant: return "1/h";
     case Dimension::concentration: return "ng/mL";
+    case Dimension::amount_rate: return "mg/h";
   }
   return "?";
 }

@@ -19,6 +19,7 @@ enum class Dimension {
   clearance_per_weight,
   rate_constant,
   concentration,
+  amount_rate,
 };
 
 struct Unit {

@@ -1,0 +1,24 @@
+#pragma once
+// Non-compartmental analysis per dosing interval on a sampled concentration curve, as a
+// pharmacometrician would do it on rich data: Cmax/Tmax from the samples, AUC by the linear-up /
+// log-down trapezoidal rule, trough = the (pre-dose) sample at the next dose, terminal half-life
+// by log-linear regression on the last three samples of the interval that are >= Cmax/1000.
+#include <vector>
+
+namespace ketasim::pk {
+
+struct NcaResult {
+  double cmax_ng_per_ml = 0.0;
+  double tmax_h = 0.0;            // after the dose
+  double auc_interval_h_ng_per_ml = 0.0;  // dose time to next dose (or end of the curve)
+  double auc_0_24_h_ng_per_ml = 0.0;      // first 24 h after the dose (within the interval)
+  double half_life_h = 0.0;       // NaN when no terminal phase can be fitted
+  double trough_ng_per_ml = 0.0;  // at the end of the interval
+};
+
+double auc_linear_up_log_down(const double* times_h, const double* conc, int n);
+
+// `times_h`/`conc` are the curve; [start_h, end_h] is the interval. Samples must include both ends.
+NcaResult nca_interval(const double* times_h, const double* conc, int n, double start_h, double end_h);
+
+}  // namespace ketasim::pk

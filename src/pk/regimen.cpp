@@ -1,0 +1,188 @@
+#include "ketasim/pk/regimen.hpp"
+
+#include <cmath>
+
+namespace ketasim::pk {
+
+namespace {
+
+// Doses speak mg or mg/kg; intranasal devices only come in fixed mg.
+double parse_dose(const InputNode& node, Regimen& regimen) {
+  const auto [value, dimension] = node.quantity_of({Dimension::amount, Dimension::amount_per_weight});
+  const bool per_kg = dimension == Dimension::amount_per_weight;
+  if (node.is_scalar() && !(value > 0.0)) node.fail("expected a positive dose, found '" + node.text() + "'");
+  regimen.dose_per_kg = per_kg;
+  return value;
+}
+
+SchedulePhase parse_phase(const InputNode& node, Regimen& regimen) {
+  node.check_keys({"every", "count", "until", "ii", "addl", "dose", "devices"});
+  SchedulePhase phase;
+  const bool nonmem = node.has("ii") || node.has("addl");
+  if (nonmem) {
+    if (node.has("every") || node.has("count") || node.has("until")) {
+      node.fail("use either every/count/until or NONMEM-style ii/addl in one phase, not both");
+    }
+    phase.every_h = node.required("ii").quantity(Dimension::time);
+    const long long addl = node.required("addl").integer();
+    if (addl < 0) node.child("addl").fail("expected addl >= 0 (additional doses)");
+    phase.count = static_cast<int>(addl) + 1;
+  } else {
+    phase.every_h = node.required("every").quantity(Dimension::time);
+    if (node.has("count") == node.has("until")) {
+      node.fail("a phase needs exactly one of count or until");
+    } else if (const auto count = node.optional("count")) {
+      const long long c = count->integer();
+      if (c < 1) count->fail("expected a count >= 1");
+      phase.count = static_cast<int>(c);
+    } else {
+      phase.until_h = node.child("until").quantity(Dimension::time);
+    }
+  }
+  if (node.has("every") || node.has("ii")) {
+    const InputNode interval = node.has("every") ? node.child("every") : node.child("ii");
+    if (interval.is_scalar() && !(phase.every_h > 0.0)) interval.fail("expected a positive dosing interval");
+  }
+  if (const auto dose = node.optional("dose")) {
+    const bool regimen_per_kg = regimen.dose_per_kg;
+    phase.dose_override = parse_dose(*dose, regimen);
+    if (regimen.dose_per_kg != regimen_per_kg) dose->fail("a phase dose must use the regimen's dose unit");
+    regimen.dose_per_kg = regimen_per_kg;
+  }
+  if (const auto devices = node.optional("devices")) {
+    phase.devices_override = static_cast<int>(devices->integer());
+    if (phase.devices_override < 1) devices->fail("expected at least 1 device");
+  }
+  return phase;
+}
+
+}  // namespace
+
+Regimen parse_regimen(const InputNode& node) {
+  node.check_keys({"route", "dose", "infusion_duration", "infusion_rate", "devices", "device_interval",
+                   "device_dose", "start", "schedule", "adherence"});
+  Regimen regimen;
+  const InputNode route = node.required("route");
+  const std::string route_text = route.choice({"iv_infusion", "iv_bolus", "intranasal", "oral"});
+  parse_route(route_text, regimen.route);
+  const InputNode dose = node.required("dose");
+  if (dose.defined()) regimen.dose = parse_dose(dose, regimen);
+  if (regimen.route == Route::iv_infusion) {
+    const int given = node.has("infusion_duration") + node.has("infusion_rate");
+    if (given != 1) {
+      node.fail("an iv_infusion regimen needs exactly one of infusion_duration or infusion_rate");
+    } else if (const auto duration = node.optional("infusion_duration")) {
+      regimen.infusion_duration_h = duration->quantity(Dimension::time);
+      if (duration->is_scalar() && !(regimen.infusion_duration_h > 0.0)) {
+        duration->fail("expected a positive infusion duration");
+      }
+    } else {
+      // A rate fixes the duration per patient (dose / rate); stored negative to mark it.
+      const auto rate = node.child("infusion_rate").quantity_of({Dimension::amount_rate});
+      if (!(rate.first > 0.0)) node.child("infusion_rate").fail("expected a positive infusion rate");
+      regimen.infusion_duration_h = -rate.first;
+    }
+  } else if (node.has("infusion_duration") || node.has("infusion_rate")) {
+    node.fail("infusion_duration/infusion_rate apply only to route iv_infusion");
+  }
+  if (regimen.route == Route::intranasal) {
+    if (regimen.dose_per_kg) dose.fail("intranasal doses are fixed amounts in mg (one device = device_dose)");
+    if (const auto d = node.optional("device_dose")) regimen.device_dose_mg = d->quantity(Dimension::amount);
+    if (const auto d = node.optional("device_interval")) regimen.device_interval_h = d->quantity(Dimension::time);
+    if (const auto d = node.optional("devices")) {
+      regimen.devices_per_session = static_cast<int>(d->integer());
+      if (regimen.devices_per_session < 1) d->fail("expected at least 1 device");
+    } else if (regimen.device_dose_mg > 0.0) {
+      regimen.devices_per_session = static_cast<int>(std::lround(regimen.dose / regimen.device_dose_mg));
+    }
+    const double per_session = regimen.devices_per_session * regimen.device_dose_mg;
+    if (dose.defined() && std::fabs(per_session - regimen.dose) > 1e-9) {
+      dose.fail("an intranasal dose must be devices x device_dose (" + std::to_string(regimen.devices_per_session) +
+                " x " + std::to_string(regimen.device_dose_mg) + " mg)");
+    }
+  } else if (node.has("devices") || node.has("device_interval") || node.has("device_dose")) {
+    node.fail("devices/device_interval/device_dose apply only to route intranasal");
+  }
+  if (const auto start = node.optional("start")) regimen.start_h = start->quantity(Dimension::time);
+  if (const auto adherence = node.optional("adherence")) {
+    regimen.adherence_probability = adherence->number();
+    if (regimen.adherence_probability <= 0.0 || regimen.adherence_probability > 1.0) {
+      adherence->fail("expected a probability in (0, 1]");
+    }
+  }
+  for (const auto& phase : node.required("schedule").sequence()) {
+    regimen.phases.push_back(parse_phase(phase, regimen));
+  }
+  if (node.has("schedule") && node.child("schedule").is_sequence() && regimen.phases.empty()) {
+    node.child("schedule").fail("expected at least one phase");
+  }
+  for (const auto& phase : regimen.phases) {
+    if (regimen.route == Route::iv_infusion && regimen.infusion_duration_h > phase.every_h && phase.every_h > 0.0) {
+      node.child("infusion_duration").fail("the infusion is longer than the dosing interval");
+    }
+  }
+  return regimen;
+}
+
+std::vector<Session> expand_sessions(const Regimen& regimen) {
+  std::vector<Session> sessions;
+  double next_h = regimen.start_h;
+  for (const SchedulePhase& phase : regimen.phases) {
+    if (!(phase.every_h > 0.0)) break;
+    double dose = phase.dose_override >= 0.0 ? phase.dose_override : regimen.dose;
+    int devices = regimen.devices_per_session;
+    if (regimen.route == Route::intranasal) {
+      // A session is a whole number of devices; the dose follows from them.
+      if (phase.devices_override > 0) {
+        devices = phase.devices_override;
+      } else if (phase.dose_override >= 0.0) {
+        devices = static_cast<int>(std::lround(phase.dose_override / regimen.device_dose_mg));
+      }
+      dose = devices * regimen.device_dose_mg;
+    }
+    double last_h = next_h - phase.every_h;
+    for (int k = 0;; ++k) {
+      const double t = next_h + k * phase.every_h;  // multiply, not accumulate: no drift over 100 doses
+      if (phase.count >= 0 ? k >= phase.count : t >= phase.until_h - 1e-9) break;
+      sessions.push_back({t, dose, devices});
+      last_h = t;
+    }
+    next_h = last_h + phase.every_h;
+  }
+  return sessions;
+}
+
+void expand_doses(const Regimen& regimen, const std::vector<Session>& sessions, double weight_kg,
+                  const std::vector<char>* taken, std::vector<Dose>& out) {
+  out.clear();
+  for (std::size_t s = 0; s < sessions.size(); ++s) {
+    if (taken && !(*taken)[s]) continue;
+    const Session& session = sessions[s];
+    const double amount_mg = regimen.dose_per_kg ? session.dose * weight_kg : session.dose;
+    if (regimen.route == Route::intranasal) {
+      const double per_device_mg = amount_mg / session.devices;
+      for (int d = 0; d < session.devices; ++d) {
+        out.push_back({session.time_h + d * regimen.device_interval_h, regimen.route, per_device_mg, 0.0, d,
+                       static_cast<int>(s)});
+      }
+    } else {
+      double duration_h = 0.0;
+      if (regimen.route == Route::iv_infusion) {
+        duration_h = regimen.infusion_duration_h > 0.0 ? regimen.infusion_duration_h
+                                                       : amount_mg / -regimen.infusion_duration_h;
+      }
+      out.push_back({session.time_h, regimen.route, amount_mg, duration_h, 0, static_cast<int>(s)});
+    }
+  }
+}
+
+double regimen_end_h(const Regimen& regimen, const std::vector<Session>& sessions) {
+  if (sessions.empty()) return regimen.start_h;
+  const Session& last = sessions.back();
+  double extra_h = 0.0;
+  if (regimen.route == Route::iv_infusion && regimen.infusion_duration_h > 0.0) extra_h = regimen.infusion_duration_h;
+  if (regimen.route == Route::intranasal) extra_h = (last.devices - 1) * regimen.device_interval_h;
+  return last.time_h + extra_h;
+}
+
+}  // namespace ketasim::pk

@@ -1,0 +1,198 @@
+#include "ketasim/pk/simulate.hpp"
+
+#include <unsupported/Eigen/MatrixFunctions>
+
+#include <algorithm>
+#include <boost/numeric/odeint.hpp>
+#include <cmath>
+
+namespace ketasim::pk {
+
+namespace {
+
+namespace odeint = boost::numeric::odeint;
+// std::array state: odeint's steppers then keep their internal states inline (no heap).
+using OdeState = std::array<double, kMaxStates>;
+
+// dA/dt = K A + r + saturable flows; parameters are members so the call does no lookups.
+struct RightHandSide {
+  const Kinetics* kinetics;
+  const OdeState* input_rate_mg_per_h;
+  void operator()(const OdeState& x, OdeState& dxdt, double /*t*/) const {
+    const int n = kinetics->n_states;
+    const auto& k = kinetics->rates_per_h;
+    for (int i = 0; i < n; ++i) {
+      double sum = (*input_rate_mg_per_h)[i];
+      for (int j = 0; j < n; ++j) sum += k(i, j) * x[j];
+      dxdt[i] = sum;
+    }
+    for (int i = n; i < kMaxStates; ++i) dxdt[i] = 0.0;
+    for (int s = 0; s < kinetics->n_saturable; ++s) {
+      const SaturableFlow& f = kinetics->saturable[s];
+      const double concentration_mg_per_l = std::max(0.0, x[f.from]) / f.volume_l;
+      const double flux_mg_per_h = f.vmax_mg_per_h * concentration_mg_per_l / (f.km_mg_per_l + concentration_mg_per_l);
+      dxdt[f.from] -= flux_mg_per_h;
+      dxdt[f.to] += flux_mg_per_h;
+    }
+  }
+};
+
+const SimulationWorkspace::Propagator& propagator_for(const Kinetics& kinetics, double step_h,
+                                                      SimulationWorkspace& ws) {
+  for (const auto& p : ws.cache) {
+    if (p.step_h == step_h) return p;
+  }
+  const int n = kinetics.n_states;
+  ws.augmented.setZero(2 * n, 2 * n);
+  ws.augmented.topLeftCorner(n, n) = kinetics.rates_per_h * step_h;
+  ws.augmented.topRightCorner(n, n).setIdentity();
+  ws.augmented.topRightCorner(n, n) *= step_h;
+  ws.augmented_exp = ws.augmented.exp();
+  auto& p = ws.cache[ws.cache_next];
+  ws.cache_next = (ws.cache_next + 1) % SimulationWorkspace::kCacheSize;
+  p.step_h = step_h;
+  p.transition = ws.augmented_exp.topLeftCorner(n, n);
+  p.input_gain = ws.augmented_exp.topRightCorner(n, n);
+  return p;
+}
+
+void advance_exact(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate, double t0_h,
+                   double t1_h, const double* times_h, int n_times, double* states_out, SimulationWorkspace& ws) {
+  const int n = kinetics.n_states;
+  StateVector next(n);
+  double t = t0_h;
+  auto step_to = [&](double target_h) {
+    const double h = target_h - t;
+    if (h > 0.0) {
+      const auto& p = propagator_for(kinetics, h, ws);
+      next.noalias() = p.transition * x;
+      if (has_rate) next.noalias() += p.input_gain * rate;
+      x = next;
+    }
+    t = target_h;
+  };
+  for (int i = 0; i < n_times; ++i) {
+    step_to(times_h[i]);
+    std::copy(x.data(), x.data() + n, states_out + static_cast<std::ptrdiff_t>(i) * n);
+  }
+  step_to(t1_h);
+}
+
+bool advance_ode(const Kinetics& kinetics, StateVector& x, const StateVector& rate, double t0_h, double t1_h,
+                 const double* times_h, int n_times, double* states_out, const OdeTolerances& tol,
+                 SimulationWorkspace& ws) {
+  const int n = kinetics.n_states;
+  if (!(t1_h > t0_h)) {
+    for (int i = 0; i < n_times; ++i) std::copy(x.data(), x.data() + n, states_out + static_cast<std::ptrdiff_t>(i) * n);
+    return true;
+  }
+  OdeState state{};
+  OdeState input_rate{};
+  for (int i = 0; i < n; ++i) {
+    state[i] = x[i];
+    input_rate[i] = rate[i];
+  }
+  // integrate_times reports at every listed time: the segment start, the outputs, the segment end.
+  auto& times = ws.segment_times_h;
+  times.clear();
+  times.push_back(t0_h);
+  for (int i = 0; i < n_times; ++i) {
+    if (times_h[i] > times.back()) times.push_back(times_h[i]);
+  }
+  if (t1_h > times.back()) times.push_back(t1_h);
+  int next_output = 0;
+  auto observer = [&](const OdeState& s, double t) {
+    while (next_output < n_times && times_h[next_output] <= t) {
+      std::copy(s.begin(), s.begin() + n, states_out + static_cast<std::ptrdiff_t>(next_output) * n);
+      ++next_output;
+    }
+  };
+  try {
+    // A fresh dense-output stepper per segment is the restart at the discontinuity: no FSAL
+    // derivative or step-size memory from before the dose survives.
+    auto stepper = odeint::make_dense_output(tol.absolute_mg, tol.relative, odeint::runge_kutta_dopri5<OdeState>());
+    const double first_step_h = std::min(0.01, t1_h - t0_h);
+    ws.ode_steps += static_cast<long long>(odeint::integrate_times(
+        stepper, RightHandSide{&kinetics, &input_rate}, state, times.begin(), times.end(), first_step_h, observer));
+  } catch (const std::exception&) {
+    return false;
+  }
+  for (int i = 0; i < n; ++i) {
+    if (!std::isfinite(state[i])) return false;
+    x[i] = state[i];
+  }
+  return next_output == n_times;
+}
+
+}  // namespace
+
+void SimulationWorkspace::reset_cache() {
+  for (auto& p : cache) p.step_h = -1.0;
+  cache_next = 0;
+}
+
+double amount_input_by(const std::vector<InputEvent>& inputs, double time_h) {
+  double total = 0.0;
+  for (const auto& in : inputs) {
+    if (time_h < in.start_h) continue;
+    if (in.end_h <= in.start_h || time_h >= in.end_h) {
+      total += in.amount_mg;
+    } else {
+      total += in.amount_mg * (time_h - in.start_h) / (in.end_h - in.start_h);
+    }
+  }
+  return total;
+}
+
+bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& inputs, const double* output_times_h,
+                     int n_out, SolverKind solver, const OdeTolerances& tolerances, SimulationWorkspace& ws,
+                     double* states_out) {
+  const int n = kinetics.n_states;
+  if (solver == SolverKind::exact) ws.reset_cache();
+  auto& bp = ws.breakpoints_h;
+  bp.clear();
+  for (const auto& in : inputs) {
+    bp.push_back(in.start_h);
+    if (in.end_h > in.start_h) bp.push_back(in.end_h);
+  }
+  std::sort(bp.begin(), bp.end());
+  bp.erase(std::unique(bp.begin(), bp.end()), bp.end());
+  const double last_output_h = n_out > 0 ? output_times_h[n_out - 1] : 0.0;
+
+  StateVector x = StateVector::Zero(n);
+  StateVector rate = StateVector::Zero(n);
+  bool has_rate = false;
+  double t = n_out > 0 ? output_times_h[0] : 0.0;
+  if (!bp.empty()) t = std::min(t, bp.front());
+  int out_i = 0;
+  for (std::size_t b = 0; b <= bp.size(); ++b) {
+    const bool last_segment = b == bp.size();
+    const double segment_end_h = last_segment ? std::max(t, last_output_h) : bp[b];
+    int out_j = out_i;
+    while (out_j < n_out && output_times_h[out_j] <= segment_end_h) ++out_j;
+    double* out_ptr = states_out + static_cast<std::ptrdiff_t>(out_i) * n;
+    if (solver == SolverKind::exact) {
+      advance_exact(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr, ws);
+    } else if (!advance_ode(kinetics, x, rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr,
+                            tolerances, ws)) {
+      return false;
+    }
+    out_i = out_j;
+    t = segment_end_h;
+    if (last_segment) break;
+    // At the breakpoint: boluses land, infusions switch on or off.
+    rate.setZero();
+    has_rate = false;
+    for (const auto& in : inputs) {
+      if (in.end_h <= in.start_h) {
+        if (in.start_h == t) x[in.compartment] += in.amount_mg;
+      } else if (in.start_h <= t && t < in.end_h) {
+        rate[in.compartment] += in.amount_mg / (in.end_h - in.start_h);
+        has_rate = true;
+      }
+    }
+  }
+  return out_i == n_out;
+}
+
+}  // namespace ketasim::pk
