@@ -1,0 +1,128 @@
+// Bad input through the real binary: every case must exit with status 1 (spec 1: bad input) and
+// print a message on stderr that names the file, the key path and `:<line>` of the problem, so a
+// user can go straight to it. The files are under tests/data/bad/: base.yaml is a valid config
+// (checked here too, so a broken base cannot make every case "pass"); each config-*.yaml and
+// model-*.yaml is a copy of base.yaml or of a shipped model with exactly one thing broken.
+#include <catch2/catch.hpp>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <sys/wait.h>
+#include <unistd.h>
+
+namespace {
+
+struct RunResult {
+  int status = -1;
+  std::string err;
+};
+
+// Runs `ketasim check <config>` from the source directory (the paths in messages are then relative
+// to it, as a user would type them) and captures stderr in a temporary file.
+RunResult run_check(const std::string& config) {
+  const std::string err_path = "/tmp/ketasim_bad_input_" + std::to_string(::getpid()) + ".err";
+  const std::string command = std::string("\"") + KETASIM_EXE + "\" check " + config + " >/dev/null 2>" + err_path;
+  const int raw = std::system(command.c_str());
+  RunResult r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  std::ifstream in(err_path);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  r.err = ss.str();
+  std::remove(err_path.c_str());
+  return r;
+}
+
+const std::string kDir = std::string(KETASIM_TEST_DATA_DIR) + "/bad/";
+
+void expect_bad(const std::string& config_file, const std::vector<std::string>& fragments) {
+  const RunResult r = run_check(kDir + config_file);
+  INFO("config " << config_file << "\nstderr:\n" << r.err);
+  CHECK(r.status == 1);
+  for (const auto& fragment : fragments) {
+    INFO("expected stderr to contain: " << fragment);
+    CHECK(r.err.find(fragment) != std::string::npos);
+  }
+}
+
+}  // namespace
+
+TEST_CASE("The valid base config of the bad-input cases passes check", "[cli]") {
+  const RunResult r = run_check(kDir + "base.yaml");
+  INFO(r.err);
+  CHECK(r.status == 0);
+  CHECK(r.err.empty());
+}
+
+TEST_CASE("Bad model files: exit 1 and the model file, key and line are named", "[cli]") {
+  SECTION("missing parameter (V2 deleted; its first use is reported)") {
+    expect_bad("config-model-missing-parameter.yaml",
+               {"model-missing-parameter.yaml:32:", "compartments[1].volume", "unknown parameter 'V2'",
+                "config-model-missing-parameter.yaml:6:", "arms[0].model"});
+  }
+  SECTION("negative clearance") {
+    expect_bad("config-model-negative-clearance.yaml",
+               {"model-negative-clearance.yaml:37:", "parameters.CL.value", "positive clearance"});
+  }
+  SECTION("unknown route") {
+    // The route's value (a block mapping) starts on line 57; the key itself is on line 56.
+    expect_bad("config-model-unknown-route.yaml",
+               {"model-unknown-route.yaml:5", "routes.iv_bolous", "unknown route 'iv_bolous'"});
+  }
+  SECTION("omega block that is not positive definite (correlations 0.9, 0.9, -0.9)") {
+    expect_bad("config-model-omega-not-pd.yaml",
+               {"model-omega-not-pd.yaml:69:", "correlations", "not positive definite"});
+  }
+  SECTION("unit typo (l for L)") {
+    expect_bad("config-model-unit-typo.yaml", {"model-unit-typo.yaml:38:", "parameters.V1.unit", "unknown unit 'l'"});
+  }
+  SECTION("unknown key (alometric_exponent)") {
+    expect_bad("config-model-unknown-key.yaml",
+               {"model-unknown-key.yaml:39:", "parameters.Q.alometric_exponent", "unknown key"});
+  }
+  SECTION("model file that does not exist: the config key that names it and its line") {
+    expect_bad("config-model-file-missing.yaml",
+               {"model-does-not-exist.yaml", "file not found", "config-model-file-missing.yaml:6:", "arms[0].model"});
+  }
+}
+
+TEST_CASE("Bad config files: exit 1 and the file, key and line are named", "[cli]") {
+  SECTION("unknown regimen route") {
+    expect_bad("config-unknown-route.yaml",
+               {"config-unknown-route.yaml:17:", "arms[1].regimen.route", "found 'intranasl'"});
+  }
+  SECTION("unknown key") {
+    expect_bad("config-unknown-key.yaml", {"config-unknown-key.yaml:3:", "cohort.weigth_kg", "unknown key"});
+  }
+  SECTION("unit typo") {
+    expect_bad("config-unit-typo.yaml",
+               {"config-unit-typo.yaml:10:", "arms[0].regimen.infusion_duration", "unit 'mni'"});
+  }
+  SECTION("infusion longer than the dosing interval") {
+    expect_bad("config-infusion-too-long.yaml",
+               {"config-infusion-too-long.yaml:10:", "arms[0].regimen.infusion_duration", "longer than the dosing interval"});
+  }
+  SECTION("visit beyond the end of the study") {
+    expect_bad("config-visit-beyond-end.yaml",
+               {"config-visit-beyond-end.yaml:23:", "endpoints.visits[4]", "beyond the end of the study"});
+  }
+  SECTION("regimen route the model lacks") {
+    expect_bad("config-route-not-in-model.yaml",
+               {"config-route-not-in-model.yaml:8:", "arms[0].regimen.route", "has no route 'oral'"});
+  }
+  SECTION("malformed YAML (unclosed flow sequence): the line of the syntax error") {
+    expect_bad("config-malformed.yaml", {"config-malformed.yaml:10:", "malformed YAML"});
+  }
+  SECTION("empty file: no key or line exists, the file is named") {
+    expect_bad("config-empty.yaml", {"config-empty.yaml", "empty"});
+  }
+  SECTION("binary file") {
+    expect_bad("config-binary.yaml", {"config-binary.yaml", "binary"});
+  }
+  SECTION("missing config file") {
+    expect_bad("no-such-config.yaml", {"no-such-config.yaml", "file not found"});
+  }
+}
