@@ -149,3 +149,198 @@ TEST_CASE("Mass balance: dosed = in compartments + eliminated + not bioavailable
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Shipped models (models/*.yaml): exact vs ODE solver, and mass balance, over a 12-week multi-dose
+// regimen on every route each model has, for the typical patient and random patients.
+//
+// Agreement criterion, per output (each moiety and each total) and per sample:
+//   |C_ode - C_exact| <= 1e-6 |C_exact| + 1e-6 ng/mL,
+// ODE at rtol 1e-10, atol 1e-12 mg. The relative part is the issue's requirement; dopri5's global
+// error at rtol 1e-10 stays far below it (~1e-8), while a missed restart at a dose or an infusion
+// stop gives errors ~1e-4 and fails it. The floor matters only where the curve has decayed 6+ orders
+// of magnitude (deep troughs of a 14-day interval): 1e-6 ng/mL is a million times below any assay
+// LLOQ (~1 ng/mL), and there the ODE's absolute error (atol 1e-12 mg / V ~1e-11 ng/mL per step,
+// accumulated) and the exact solver's rounding (1e-16 x the peak ~1e-13 ng/mL) both sit well below it.
+#include <random>
+#include <string>
+
+#include "ketasim/pk/regimen.hpp"
+
+namespace {
+
+const char* const kShippedModels[] = {"domino-1984", "clements-nimmo-1981", "herd-anderson-2007",
+                                      "perez-ruixo-2021-esketamine", "p1-benchmark"};
+
+PkModel load_shipped(const std::string& name) {
+  return load_model(std::string(KETASIM_TEST_DATA_DIR) + "/../../models/" + name + ".yaml");
+}
+
+// Induction twice weekly for 4 weeks (8 sessions, the first at a lower dose for intranasal as on the
+// label), then every other week to week 12.
+Regimen twelve_week_regimen(Route route) {
+  Regimen r;
+  r.route = route;
+  if (route == Route::intranasal) {
+    r.dose = 84.0;
+    r.devices_per_session = 3;
+    r.phases = {{84.0, 1, -1.0, 56.0, -1}, {84.0, 7, -1.0, -1.0, -1}, {336.0, -1, 2016.0, -1.0, -1}};
+  } else {
+    r.dose = 0.5;
+    r.dose_per_kg = true;
+    r.infusion_duration_h = route == Route::iv_infusion ? 40.0 / 60.0 : 0.0;
+    if (route == Route::oral) r.dose = 2.0;
+    r.phases = {{84.0, 8, -1.0, -1.0, -1}, {336.0, -1, 2016.0, -1.0, -1}};
+  }
+  return r;
+}
+
+struct Patient {
+  Covariates covariates;
+  std::vector<double> eta;  // empty: typical
+  std::string label;
+};
+
+std::vector<Patient> patients_for(const PkModel& model, int n_random, unsigned seed) {
+  std::vector<Patient> out;
+  out.push_back({Covariates{70.0, 40.0, 0}, {}, "typical"});
+  std::mt19937_64 rng(seed);
+  std::normal_distribution<double> normal;
+  std::uniform_real_distribution<double> uniform;
+  for (int i = 0; i < n_random; ++i) {
+    Patient p;
+    p.covariates = {45.0 + 105.0 * uniform(rng), 18.0 + 62.0 * uniform(rng), uniform(rng) < 0.5 ? 1 : 0};
+    std::vector<double> z(model.variability.size());
+    for (double& v : z) v = normal(rng);
+    p.eta.assign(z.size(), 0.0);
+    if (!z.empty()) correlate_random_effects(model, z.data(), p.eta.data());
+    p.label = "random " + std::to_string(i) + " (WT " + std::to_string(p.covariates.weight_kg) + ", age " +
+              std::to_string(p.covariates.age_y) + ", sex " + std::to_string(p.covariates.sex) + ")";
+    out.push_back(p);
+  }
+  return out;
+}
+
+struct Case {
+  explicit Case(PkModel m) : model(std::move(m)) {}
+  PkModel model;
+  ParameterValues params{};
+  Kinetics kinetics;
+  std::vector<Dose> doses;
+  std::vector<InputEvent> inputs;
+  double lost_mg = 0.0;
+};
+
+void prepare(Case& c, const Patient& patient, Route route) {
+  compute_individual_parameters(c.model, patient.covariates, patient.eta.empty() ? nullptr : patient.eta.data(),
+                                c.params);
+  REQUIRE(build_kinetics(c.model, c.params, c.kinetics));
+  const Regimen regimen = twelve_week_regimen(route);
+  expand_doses(regimen, expand_sessions(regimen), patient.covariates.weight_kg, nullptr, c.doses);
+  REQUIRE(c.doses.size() >= 12);
+  c.lost_mg = resolve_inputs(c.model, c.params, c.doses, c.inputs);
+  REQUIRE(c.lost_mg >= 0.0);
+}
+
+// Hourly over 12 weeks plus 5-minute samples through the first 3 h after every session (peaks,
+// infusion ends, device times), so the comparison covers the steep parts, not only the troughs.
+std::vector<double> twelve_week_times(const std::vector<Dose>& doses) {
+  std::vector<double> t;
+  for (int i = 0; i <= 2016; ++i) t.push_back(i);
+  for (const Dose& d : doses) {
+    if (d.device != 0) continue;
+    for (int k = 1; k <= 36; ++k) t.push_back(d.time_h + k * 5.0 / 60.0);
+  }
+  std::sort(t.begin(), t.end());
+  t.erase(std::unique(t.begin(), t.end()), t.end());
+  return t;
+}
+
+std::vector<double> run_states(const Case& c, const std::vector<double>& times, SolverKind solver) {
+  SimulationWorkspace ws;
+  std::vector<double> states(times.size() * c.kinetics.n_states);
+  REQUIRE(simulate_states(c.kinetics, c.inputs, times.data(), static_cast<int>(times.size()), solver,
+                          OdeTolerances{1e-10, 1e-12}, ws, states.data()));
+  return states;
+}
+
+}  // namespace
+
+TEST_CASE("Shipped models: exact and ODE solvers agree to 1e-6 relative over 12 weeks on every route",
+          "[pk][simulate][shipped]") {
+  for (const char* name : kShippedModels) {
+    Case base(load_shipped(name));
+    REQUIRE(base.model.linear);
+    for (const RouteDef& route_def : base.model.routes) {
+      for (const Patient& patient : patients_for(base.model, 3, 20240611u)) {
+        Case c(base.model);
+        prepare(c, patient, route_def.route);
+        const auto times = twelve_week_times(c.doses);
+        const auto exact = run_states(c, times, SolverKind::exact);
+        const auto ode = run_states(c, times, SolverKind::ode);
+        const int n = c.kinetics.n_states;
+        int failures = 0;
+        double worst_rel = 0.0;
+        for (std::size_t o = 0; o < c.model.outputs.size(); ++o) {
+          for (std::size_t i = 0; i < times.size(); ++i) {
+            const double ce = output_concentration_ng_per_ml(c.model, c.params, static_cast<int>(o), &exact[i * n]);
+            const double co = output_concentration_ng_per_ml(c.model, c.params, static_cast<int>(o), &ode[i * n]);
+            const double err = std::fabs(co - ce);
+            if (ce > 1e-3) worst_rel = std::max(worst_rel, err / ce);
+            if (!(err <= 1e-6 * std::fabs(ce) + 1e-6) && failures++ < 5) {
+              INFO(name << " route " << route_name(route_def.route) << ", " << patient.label << ", output "
+                        << c.model.outputs[o].name << ", index " << i << " (t = " << times[i] << " h): expected (exact) "
+                        << ce << ", actual (ode) " << co << ", abs error " << err);
+              CHECK(err <= 1e-6 * std::fabs(ce) + 1e-6);
+            }
+          }
+        }
+        INFO(name << " " << route_name(route_def.route) << " " << patient.label << ": worst relative error "
+                  << worst_rel);
+        CHECK(failures == 0);
+      }
+    }
+  }
+}
+
+TEST_CASE("Shipped models: mass balance dosed = in compartments + eliminated + not bioavailable, to 1e-9",
+          "[pk][simulate][shipped]") {
+  for (const char* name : kShippedModels) {
+    Case base(load_shipped(name));
+    for (const RouteDef& route_def : base.model.routes) {
+      for (const Patient& patient : patients_for(base.model, 2, 977u)) {
+        Case c(base.model);
+        prepare(c, patient, route_def.route);
+        double dosed_mg = 0.0, entered_mg = 0.0;
+        for (const Dose& d : c.doses) dosed_mg += d.amount_mg;
+        for (const InputEvent& in : c.inputs) entered_mg += in.amount_mg;
+        INFO(name << " route " << route_name(route_def.route) << ", " << patient.label);
+        // Every mg of a dose either enters a compartment or is counted as not bioavailable.
+        CHECK(std::fabs(entered_mg + c.lost_mg - dosed_mg) <= 1e-12 * dosed_mg);
+        const auto times = twelve_week_times(c.doses);
+        for (SolverKind solver : {SolverKind::exact, SolverKind::ode}) {
+          const auto states = run_states(c, times, solver);
+          const int n = c.kinetics.n_states;
+          int failures = 0;
+          for (std::size_t i = 0; i < times.size(); ++i) {
+            double total_mg = 0.0;  // all compartments plus the elimination sink
+            for (int s = 0; s < n; ++s) total_mg += states[i * n + s];
+            // Outputs at a dose time are pre-dose: count what entered strictly before t.
+            const double expected_mg = amount_input_by(c.inputs, times[i] - 1e-12);
+            const double err = std::fabs(total_mg - expected_mg);
+            if (!(err <= 1e-9 * std::max(1.0, expected_mg)) && failures++ < 5) {
+              INFO((solver == SolverKind::exact ? "exact" : "ode") << " index " << i << " (t = " << times[i]
+                        << " h): expected " << expected_mg << " mg, actual " << total_mg << " mg, error " << err);
+              CHECK(err <= 1e-9 * std::max(1.0, expected_mg));
+            }
+          }
+          CHECK(failures == 0);
+          // After the last input has fully entered: body + sink + lost = everything dosed.
+          double final_mg = c.lost_mg;
+          for (int s = 0; s < n; ++s) final_mg += states[(times.size() - 1) * n + s];
+          CHECK(std::fabs(final_mg - dosed_mg) <= 1e-9 * dosed_mg);
+        }
+      }
+    }
+  }
+}
