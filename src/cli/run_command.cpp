@@ -1,9 +1,212 @@
-#include <ostream>
+// `ketasim run` and `ketasim summary`. The run writes the results file and then prints the table by
+// reading that file back, so `run` and `summary` can never disagree.
+#include <tbb/global_control.h>
+#include <tbb/info.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cmath>
+#include <ctime>
+#include <iomanip>
+#include <iostream>
+#include <sstream>
+#include <sys/stat.h>
 
 #include "commands.hpp"
 #include "ketasim/core/error.hpp"
+#include "ketasim/core/interrupt.hpp"
+#include "ketasim/io/results_file.hpp"
+#include "ketasim/io/results_reader.hpp"
+#include "ketasim/trial/engine.hpp"
+#include "ketasim/trial/statistics.hpp"
+#include "ketasim/version.hpp"
 
 namespace ketasim::cli {
-int run_command(trial::StudyConfig, const RunOptions&, std::ostream&) { throw RuntimeFailure("run: not yet built"); }
-int summary_command(const std::string&, std::ostream&) { throw RuntimeFailure("summary: not yet built"); }
+
+namespace {
+
+// YAML -> JSON for the `config_json` attribute: numbers and booleans stay typed, the rest are strings.
+void to_json(const YAML::Node& node, std::ostringstream& os) {
+  auto quote = [&](const std::string& s) {
+    os << '"';
+    for (char c : s) {
+      if (c == '"' || c == '\\') os << '\\' << c;
+      else if (c == '\n') os << "\\n";
+      else if (static_cast<unsigned char>(c) < 0x20) os << ' ';
+      else os << c;
+    }
+    os << '"';
+  };
+  if (node.IsMap()) {
+    os << '{';
+    bool first = true;
+    for (const auto& kv : node) {
+      if (!first) os << ", ";
+      first = false;
+      quote(kv.first.Scalar());
+      os << ": ";
+      to_json(kv.second, os);
+    }
+    os << '}';
+  } else if (node.IsSequence()) {
+    os << '[';
+    for (std::size_t i = 0; i < node.size(); ++i) {
+      if (i) os << ", ";
+      to_json(node[i], os);
+    }
+    os << ']';
+  } else if (node.IsScalar()) {
+    const std::string& s = node.Scalar();
+    char* end = nullptr;
+    std::strtod(s.c_str(), &end);
+    const bool number = !s.empty() && end == s.c_str() + s.size() && s.find_first_of("xXnN") == std::string::npos;
+    if (number || s == "true" || s == "false") os << s;
+    else quote(s);
+  } else {
+    os << "null";
+  }
+}
+
+std::string iso8601_utc_now() {
+  const std::time_t now = std::time(nullptr);
+  std::tm utc{};
+  gmtime_r(&now, &utc);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
+  return buffer;
+}
+
+std::string percent_with_ci(long successes, long n) {
+  std::ostringstream os;
+  const Interval ci = wilson_interval(successes, n);
+  os << std::fixed << std::setprecision(1) << (n ? 100.0 * successes / n : NAN) << "% [" << 100.0 * ci.lower << ", "
+     << 100.0 * ci.upper << "]";
+  return os.str();
+}
+
+struct ArmCounts {
+  long n = 0, responders = 0, remitters = 0, relapses = 0;
+  std::vector<double> change;
+};
+
+void print_table(const io::EndpointData& d, std::ostream& out) {
+  std::vector<ArmCounts> counts(d.arms.size());
+  for (std::size_t a = 0; a < d.arms.size(); ++a) {
+    for (long long p = 0; p < d.n_patients; ++p) {
+      const std::size_t i = a * static_cast<std::size_t>(d.n_patients) + static_cast<std::size_t>(p);
+      if (d.status[i] != 0) continue;  // failed patients are counted separately, not as non-responders
+      ++counts[a].n;
+      counts[a].responders += d.response[i];
+      counts[a].remitters += d.remission[i];
+      counts[a].relapses += d.relapse[i];
+      counts[a].change.push_back(d.change[i]);
+    }
+  }
+  out << "Study '" << d.study_name << "': " << d.n_patients << " patients per arm; primary visit day "
+      << d.primary_visit_d << "; remission MADRS <= " << d.remission_threshold << "; 95% Wilson CIs\n";
+  out << std::left << std::setw(24) << "arm" << std::right << std::setw(7) << "N" << "  " << std::setw(22)
+      << "response" << "  " << std::setw(22) << "remission" << "  " << std::setw(24) << "MADRS change [95% CI]"
+      << "  " << std::setw(9) << "relapse" << "  failed\n";
+  std::vector<MeanSummary> change(d.arms.size());
+  for (std::size_t a = 0; a < d.arms.size(); ++a) {
+    const ArmCounts& c = counts[a];
+    change[a] = summarize_mean(c.change.data(), static_cast<long>(c.change.size()));
+    std::ostringstream ch;
+    ch << std::fixed << std::setprecision(1) << change[a].mean << " [" << change[a].ci_lower << ", " << change[a].ci_upper
+       << "]";
+    out << std::left << std::setw(24) << d.arms[a] << std::right << std::setw(7) << c.n << "  " << std::setw(22)
+        << percent_with_ci(c.responders, c.n) << "  " << std::setw(22) << percent_with_ci(c.remitters, c.n) << "  "
+        << std::setw(24) << ch.str() << "  " << std::setw(8) << std::fixed << std::setprecision(1)
+        << (c.n ? 100.0 * c.relapses / c.n : NAN) << "%  " << d.n_patients - c.n << "\n";
+  }
+  for (std::size_t a = 1; a < d.arms.size(); ++a) {
+    const ArmCounts &x = counts[0], &y = counts[a];
+    const Interval resp = newcombe_difference_interval(x.responders, x.n, y.responders, y.n);
+    const Interval rem = newcombe_difference_interval(x.remitters, x.n, y.remitters, y.n);
+    const MeanDifference md = mean_difference(change[0], change[a]);
+    out << std::fixed << std::setprecision(1) << "difference " << d.arms[0] << " - " << d.arms[a]
+        << " (Newcombe 95% CI, points): response " << 100.0 * (double(x.responders) / x.n - double(y.responders) / y.n)
+        << " [" << 100.0 * resp.lower << ", " << 100.0 * resp.upper << "]; remission "
+        << 100.0 * (double(x.remitters) / x.n - double(y.remitters) / y.n) << " [" << 100.0 * rem.lower << ", "
+        << 100.0 * rem.upper << "]; mean MADRS change " << md.difference << " [" << md.ci_lower << ", " << md.ci_upper
+        << "]\n";
+  }
+}
+
+void ensure_parent_folder(const std::string& path) {
+  const auto slash = path.find_last_of('/');
+  if (slash == std::string::npos || slash == 0) return;
+  const std::string folder = path.substr(0, slash);
+  struct stat info {};
+  if (stat(folder.c_str(), &info) == 0) return;
+  ensure_parent_folder(folder);
+  if (mkdir(folder.c_str(), 0775) != 0 && errno != EEXIST) {
+    throw RuntimeFailure("cannot create output folder '" + folder + "'");
+  }
+}
+
+}  // namespace
+
+int run_command(trial::StudyConfig config, const RunOptions& options, std::ostream& out) {
+  const response::ResponseModel response_model = response::load_response_model(config.response_model_path);
+  trial::check_response_model(config, response_model);
+  const std::string output = options.output_path.empty() ? "results/" + config.name + ".h5" : options.output_path;
+  ensure_parent_folder(output);
+  // The thread count is set here and nowhere else; results do not depend on it.
+  const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
+  tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+  install_interrupt_handlers();
+  const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
+  const auto started = std::chrono::steady_clock::now();
+  auto last_report = started;
+  {
+    io::ResultsFile file(output);
+    file.set_attribute("software", "ketasim");
+    file.set_attribute("software_version", kVersion);
+    file.set_attribute("git_commit", kGitCommit);
+    file.set_attribute("created", iso8601_utc_now());
+    file.set_attribute("command_line", options.command_line);
+    file.set_attribute("seed", static_cast<std::int64_t>(config.seed));
+    file.set_attribute("seed_text", std::to_string(config.seed));  // R has no 64-bit integer attribute type
+    file.set_attribute("rng", "Philox4x64-10 (Random123), key (seed, stream), counter (patient index, draw)");
+    file.set_attribute("config_yaml", config.yaml_text);
+    std::ostringstream json;
+    to_json(config.effective, json);
+    file.set_attribute("config_json", json.str());
+    file.set_attribute("Conventions", "CF-1.8");
+    file.set_attribute("study_name", config.name);
+    file.set_attribute("response_model", response_model.name + " (" + response_model.provenance + ")");
+    file.set_attribute("primary_visit_d", config.endpoints.primary_visit_d);
+    file.set_attribute("remission_threshold", config.endpoints.remission_threshold);
+    const trial::RunStatistics stats =
+        trial::run_trial(config, response_model, file, [&](const trial::RunProgress& p) {
+          if (!show_progress) return;
+          const auto now = std::chrono::steady_clock::now();
+          if (now - last_report < std::chrono::milliseconds(500) && p.patients_done < p.patients_total) return;
+          last_report = now;
+          const double elapsed_s = std::chrono::duration<double>(now - started).count();
+          const double rate = p.patients_done / std::max(elapsed_s, 1e-9);
+          std::cerr << "\r" << p.patients_done << "/" << p.patients_total << " patients, " << std::fixed
+                    << std::setprecision(0) << rate << " patients/s, " << (p.patients_total - p.patients_done) / rate
+                    << " s left   " << std::flush;
+        });
+    if (show_progress) std::cerr << "\n";
+    file.commit();
+    if (stats.failed_patients > 0) {
+      std::cerr << "ketasim: warning: " << stats.failed_patients
+                << " patient-arm simulations failed; see the `status` variable\n";
+    }
+  }
+  const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  print_table(io::read_endpoints(output), out);
+  out << "Results: " << output << " (" << std::fixed << std::setprecision(2) << elapsed_s << " s, " << threads
+      << " threads)\n";
+  return 0;
+}
+
+int summary_command(const std::string& results_path, std::ostream& out) {
+  print_table(io::read_endpoints(results_path), out);
+  return 0;
+}
+
 }  // namespace ketasim::cli

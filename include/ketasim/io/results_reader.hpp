@@ -1,0 +1,22 @@
+#pragma once
+// Reads back what `ketasim summary` needs from a results file (HDF5 C API).
+#include <cstdint>
+#include <string>
+#include <vector>
+
+namespace ketasim::io {
+
+struct EndpointData {
+  std::vector<std::string> arms;
+  long long n_patients = 0;
+  std::vector<std::int8_t> status, response, remission, relapse;  // [arm][patient]
+  std::vector<float> change;                                       // [arm][patient]
+  std::string study_name;
+  double primary_visit_d = 0.0;
+  double remission_threshold = 0.0;
+};
+
+// Throws InputError when the file is missing or is not a ketasim results file.
+EndpointData read_endpoints(const std::string& path);
+
+}  // namespace ketasim::io

@@ -1,0 +1,34 @@
+#pragma once
+// The virtual-trial engine: every patient of the cohort through every arm (common random numbers),
+// in batches on oneTBB, streamed in patient order to one HDF5 writer so memory stays bounded.
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "ketasim/io/results_file.hpp"
+#include "ketasim/response/response_model.hpp"
+#include "ketasim/trial/config.hpp"
+
+namespace ketasim::trial {
+
+enum PatientStatus : std::int8_t { status_ok = 0, status_solver_failure = 1, status_invalid_parameters = 2 };
+
+struct RunProgress {
+  long long patients_done = 0;
+  long long patients_total = 0;
+};
+
+struct RunStatistics {
+  long long failed_patients = 0;  // patient-arm pairs with a non-ok status
+};
+
+// Writes every dataset of docs/results-format.md into `file` (not committed here). The thread
+// count is whatever tbb::global_control allows; results do not depend on it.
+RunStatistics run_trial(const StudyConfig& config, const response::ResponseModel& response_model, io::ResultsFile& file,
+                        const std::function<void(const RunProgress&)>& on_progress);
+
+// Checks that the response model knows every moiety of every arm's model (InputError otherwise).
+void check_response_model(const StudyConfig& config, const response::ResponseModel& response_model);
+
+}  // namespace ketasim::trial

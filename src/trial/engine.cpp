@@ -1,0 +1,613 @@
+#include "ketasim/trial/engine.hpp"
+
+#include <tbb/enumerable_thread_specific.h>
+#include <tbb/info.h>
+#include <tbb/parallel_pipeline.h>
+#include <tbb/task_arena.h>
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "ketasim/core/error.hpp"
+#include "ketasim/core/interrupt.hpp"
+#include "ketasim/pk/nca.hpp"
+#include "ketasim/pk/simulate.hpp"
+#include "ketasim/population/cohort.hpp"
+#include "ketasim/population/random_stream.hpp"
+
+namespace ketasim::trial {
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+// Concentrations are sampled every 5 minutes for 12 h after each session: fine enough to catch a
+// 40-minute infusion's or a nasal spray's peak (NCA) and to integrate the occupancy drive, whose
+// time scale is the drug's distribution half-life, not the output step.
+constexpr double kFineStepH = 5.0 / 60.0;
+constexpr double kFineWindowH = 12.0;
+
+std::string variable_suffix(const std::string& name) {
+  std::string out;
+  for (char c : name) out += (c == '-' || c == ' ') ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+// Everything about an arm that is the same for all its patients, built once and shared read-only.
+struct ArmPlan {
+  const ArmConfig* arm = nullptr;
+  const pk::PkModel* model = nullptr;
+  pk::SolverKind solver = pk::SolverKind::exact;
+  std::vector<pk::Session> sessions;
+  std::vector<double> grid_h;
+  std::vector<int> output_index;  // grid index of each output time
+  std::vector<int> visit_index;   // grid index of each visit
+  std::vector<int> output_slot;   // model output -> global output slot
+  std::vector<int> parameter_slot;  // model parameter -> global parameter slot
+  // Occupancy: for each moiety, its observed compartment and the factor turning mg in it into
+  // unbound uM divided by Ki (except for the volume, which is per patient).
+  struct Potency {
+    int compartment;
+    int volume_parameter;
+    double ug_per_l_to_um_over_ki;
+  };
+  std::vector<Potency> potency;
+  int background = 0;
+};
+
+struct Layout {
+  long long n_patients = 0;
+  int n_arms = 0;
+  std::vector<double> output_times_h;
+  std::vector<double> visits_d;
+  int n_doses = 0;
+  int primary_visit = 0;
+  std::vector<std::string> outputs;     // global output names (moieties and totals)
+  std::vector<std::string> parameters;  // global PK parameter names
+  int max_eta = 0;
+  bool store_conc = false;
+  bool summarize_conc = false;
+};
+
+std::vector<double> build_grid(const std::vector<pk::Session>& sessions, const std::vector<double>& outputs_h,
+                               const std::vector<double>& visits_d, double duration_h) {
+  std::vector<double> grid = outputs_h;
+  for (const auto& s : sessions) {
+    for (int k = 0; k * kFineStepH <= kFineWindowH; ++k) {
+      const double t = s.time_h + k * kFineStepH;
+      if (t <= duration_h) grid.push_back(t);
+    }
+    if (s.time_h <= duration_h) grid.push_back(s.time_h);
+  }
+  for (double d : visits_d) grid.push_back(d * 24.0);
+  grid.push_back(duration_h);
+  std::sort(grid.begin(), grid.end());
+  // Merge points closer than a microsecond: they are the same time written two ways.
+  std::vector<double> merged;
+  for (double t : grid) {
+    if (merged.empty() || t - merged.back() > 1e-9) merged.push_back(t);
+  }
+  return merged;
+}
+
+int grid_index(const std::vector<double>& grid, double t) {
+  const auto it = std::lower_bound(grid.begin(), grid.end(), t - 1e-9);
+  return static_cast<int>(it - grid.begin());
+}
+
+// Per-batch results, laid out [arm][patient][...] to match the HDF5 hyperslabs.
+struct Batch {
+  long long first = 0;
+  int count = 0;
+  std::vector<double> weight_kg, age_y;
+  std::vector<std::int8_t> sex;
+  std::vector<std::int8_t> status;
+  std::vector<double> parameters;  // [slot][arm][patient]
+  std::vector<float> conc;         // [slot][arm][patient][time]
+  std::vector<double> conc_sum, conc_sumsq;  // [slot][arm][time], over this batch's ok patients
+  std::vector<long long> conc_n;             // [slot][arm]
+  std::vector<double> cmax, tmax, auc;       // [slot][arm][patient][dose]
+  std::vector<float> madrs;                  // [arm][patient][visit]
+  std::vector<float> baseline, change;       // [arm][patient]
+  std::vector<std::int8_t> response, remission, relapse;
+
+  void resize(const Layout& l, int batch_patients) {
+    const std::size_t ap = static_cast<std::size_t>(l.n_arms) * batch_patients;
+    const std::size_t slots = l.outputs.size();
+    weight_kg.assign(batch_patients, kNaN);
+    age_y.assign(batch_patients, kNaN);
+    sex.assign(batch_patients, 0);
+    status.assign(ap, 0);
+    parameters.assign(l.parameters.size() * ap, kNaN);
+    if (l.store_conc) conc.assign(slots * ap * l.output_times_h.size(), NAN);
+    conc_sum.assign(slots * l.n_arms * l.output_times_h.size(), 0.0);
+    conc_sumsq.assign(conc_sum.size(), 0.0);
+    conc_n.assign(slots * l.n_arms, 0);
+    cmax.assign(slots * ap * l.n_doses, kNaN);
+    tmax.assign(cmax.size(), kNaN);
+    auc.assign(cmax.size(), kNaN);
+    madrs.assign(ap * l.visits_d.size(), NAN);
+    baseline.assign(ap, NAN);
+    change.assign(ap, NAN);
+    response.assign(ap, 0);
+    remission.assign(ap, 0);
+    relapse.assign(ap, 0);
+  }
+};
+
+// One worker's scratch space, sized on first use and reused for every patient after.
+struct Workspace {
+  pk::SimulationWorkspace sim;
+  pk::Kinetics kinetics;
+  pk::ParameterValues parameters{};
+  std::vector<double> z, eta;
+  std::vector<pk::Dose> doses;
+  std::vector<pk::InputEvent> inputs;
+  std::vector<char> taken;
+  std::vector<double> states;
+  std::vector<double> conc;  // one output on the grid
+  std::vector<double> drive;
+  std::vector<double> effect_conc;
+  std::vector<double> plasticity_at_visit;
+  std::vector<double> session_uniforms;
+};
+
+class Engine {
+ public:
+  Engine(const StudyConfig& config, const response::ResponseModel& rm) : config_(config), rm_(rm) { plan(); }
+
+  const Layout& layout() const { return layout_; }
+  const std::vector<ArmPlan>& plans() const { return plans_; }
+
+  void simulate_batch(Batch& b, Workspace& ws) const {
+    for (int p = 0; p < b.count; ++p) {
+      const std::uint64_t index = static_cast<std::uint64_t>(b.first + p);
+      const population::Patient patient = population::sample_patient(config_.cohort, config_.seed, index);
+      b.weight_kg[p] = patient.covariates.weight_kg;
+      b.age_y[p] = patient.covariates.age_y;
+      b.sex[p] = static_cast<std::int8_t>(patient.covariates.sex);
+      // The same standard normals feed every arm's model: common random numbers.
+      RandomStream pk_rng(config_.seed, Stream::pk_variability, index);
+      ws.z.resize(layout_.max_eta);
+      for (auto& z : ws.z) z = pk_rng.normal();
+      // Adherence: one uniform per scheduled session, compared per arm with its probability.
+      RandomStream adherence_rng(config_.seed, Stream::adherence, index);
+      ws.session_uniforms.resize(max_sessions_);
+      for (auto& u : ws.session_uniforms) u = adherence_rng.uniform();
+      RandomStream response_rng(config_.seed, Stream::response, index);
+      const double emax_z = response_rng.normal();
+      const double placebo_z = response_rng.normal();
+      for (int a = 0; a < layout_.n_arms; ++a) {
+        const ArmPlan& plan = plans_[a];
+        ws.taken.resize(plan.sessions.size());
+        for (std::size_t s = 0; s < plan.sessions.size(); ++s) {
+          ws.taken[s] = ws.session_uniforms[s] < plan.arm->regimen.adherence_probability;
+        }
+        simulate_patient_arm(patient, a, p, b, ws, emax_z, placebo_z);
+      }
+    }
+  }
+
+ private:
+  void plan() {
+    const StudyConfig& c = config_;
+    layout_.n_patients = c.cohort.patients;
+    layout_.n_arms = static_cast<int>(c.arms.size());
+    layout_.store_conc = c.concentration == ConcentrationOutput::full;
+    layout_.summarize_conc = c.concentration != ConcentrationOutput::none;
+    for (long long i = 0; i * c.output_step_h <= c.duration_h + 1e-9; ++i) {
+      layout_.output_times_h.push_back(static_cast<double>(i) * c.output_step_h);
+    }
+    layout_.visits_d = c.endpoints.visits_d;
+    layout_.primary_visit = static_cast<int>(
+        std::find(layout_.visits_d.begin(), layout_.visits_d.end(), c.endpoints.primary_visit_d) -
+        layout_.visits_d.begin());
+    auto slot_of = [](std::vector<std::string>& names, const std::string& name) {
+      const auto it = std::find(names.begin(), names.end(), name);
+      if (it != names.end()) return static_cast<int>(it - names.begin());
+      names.push_back(name);
+      return static_cast<int>(names.size()) - 1;
+    };
+    for (const auto& arm : c.arms) {
+      ArmPlan plan;
+      plan.arm = &arm;
+      plan.model = arm.model.get();
+      plan.solver = solver_for(c, *arm.model);
+      plan.sessions = pk::expand_sessions(arm.regimen);
+      plan.grid_h = build_grid(plan.sessions, layout_.output_times_h, layout_.visits_d, c.duration_h);
+      for (double t : layout_.output_times_h) plan.output_index.push_back(grid_index(plan.grid_h, t));
+      for (double d : layout_.visits_d) plan.visit_index.push_back(grid_index(plan.grid_h, d * 24.0));
+      for (const auto& o : arm.model->outputs) plan.output_slot.push_back(slot_of(layout_.outputs, variable_suffix(o.name)));
+      for (const auto& p : arm.model->parameters) plan.parameter_slot.push_back(slot_of(layout_.parameters, p.name));
+      for (const auto& m : arm.model->moieties) {
+        const int c_obs = m.observed_compartment;
+        // mg/L in the compartment x 1000 = ug/L; unbound ug/L / (g/mol) = umol/L.
+        plan.potency.push_back({c_obs, arm.model->compartments[c_obs].volume_parameter,
+                                1000.0 * m.fraction_unbound / m.molecular_weight_g_per_mol / rm_.ki_um_for(m.name)});
+      }
+      plan.background = static_cast<int>(arm.background);
+      layout_.n_doses = std::max(layout_.n_doses, static_cast<int>(plan.sessions.size()));
+      max_sessions_ = std::max(max_sessions_, plan.sessions.size());
+      layout_.max_eta = std::max(layout_.max_eta, static_cast<int>(arm.model->variability.size()));
+      plans_.push_back(std::move(plan));
+    }
+  }
+
+  void simulate_patient_arm(const population::Patient& patient, int a, int p, Batch& b, Workspace& ws, double emax_z,
+                            double placebo_z) const {
+    const ArmPlan& plan = plans_[a];
+    const pk::PkModel& model = *plan.model;
+    const Layout& l = layout_;
+    const std::size_t ap = static_cast<std::size_t>(a) * b.count + p;
+    const std::size_t arm_patients = static_cast<std::size_t>(l.n_arms) * b.count;
+    const int n_eta = static_cast<int>(model.variability.size());
+    ws.eta.resize(n_eta);
+    pk::correlate_random_effects(model, ws.z.data(), ws.eta.data());
+    pk::compute_individual_parameters(model, patient.covariates, ws.eta.data(), ws.parameters);
+    for (std::size_t k = 0; k < model.parameters.size(); ++k) {
+      b.parameters[plan.parameter_slot[k] * arm_patients + ap] = ws.parameters[k];
+    }
+    // Baseline is recorded even for a failed PK so the patient stays visible in every table.
+    b.baseline[ap] = static_cast<float>(std::round(patient.baseline_madrs));
+    if (!pk::build_kinetics(model, ws.parameters, ws.kinetics)) {
+      b.status[ap] = status_invalid_parameters;
+      return;
+    }
+    pk::expand_doses(plan.arm->regimen, plan.sessions, patient.covariates.weight_kg, &ws.taken, ws.doses);
+    if (pk::resolve_inputs(model, ws.parameters, ws.doses, ws.inputs) < 0.0) {
+      b.status[ap] = status_invalid_parameters;
+      return;
+    }
+    const int n_grid = static_cast<int>(plan.grid_h.size());
+    const int n_states = ws.kinetics.n_states;
+    ws.states.resize(static_cast<std::size_t>(n_grid) * n_states);
+    if (!pk::simulate_states(ws.kinetics, ws.inputs, plan.grid_h.data(), n_grid, plan.solver, config_.tolerances,
+                             ws.sim, ws.states.data())) {
+      b.status[ap] = status_solver_failure;
+      return;
+    }
+    record_concentrations(plan, a, p, b, ws);
+    // Occupancy drive on the grid: competitive binding of all moieties, then the sigmoid.
+    const response::ResponseParameters& rp = rm_.parameters;
+    ws.drive.resize(n_grid);
+    ws.effect_conc.assign(plan.potency.size(), 0.0);
+    std::vector<double>& drive = ws.drive;
+    for (int g = 0; g < n_grid; ++g) {
+      const double* x = &ws.states[static_cast<std::size_t>(g) * n_states];
+      double s = 0.0;
+      for (std::size_t m = 0; m < plan.potency.size(); ++m) {
+        const auto& pot = plan.potency[m];
+        double c = x[pot.compartment] / ws.parameters[pot.volume_parameter] * pot.ug_per_l_to_um_over_ki;
+        if (rp.ke0_per_h > 0.0) {
+          // Effect site follows plasma with rate ke0 (linear interpolation of plasma between points).
+          if (g > 0) {
+            const double* x0 = &ws.states[static_cast<std::size_t>(g - 1) * n_states];
+            const double c0 = x0[pot.compartment] / ws.parameters[pot.volume_parameter] * pot.ug_per_l_to_um_over_ki;
+            ws.effect_conc[m] = response::first_order_step(ws.effect_conc[m], rp.ke0_per_h, rp.ke0_per_h, c0, c,
+                                                           plan.grid_h[g] - plan.grid_h[g - 1]);
+          }
+          c = ws.effect_conc[m];
+        }
+        s += std::max(0.0, c);
+      }
+      const double occupancy = s / (1.0 + s);
+      const double oh = std::pow(occupancy, rp.occupancy_hill);
+      drive[g] = oh / (std::pow(rp.occupancy50, rp.occupancy_hill) + oh);
+    }
+    // Plasticity P through the grid; exact for a drive linear between grid points.
+    ws.plasticity_at_visit.assign(l.visits_d.size(), 0.0);
+    double plasticity = 0.0;
+    std::size_t next_visit = 0;
+    for (int g = 0; g < n_grid; ++g) {
+      if (g > 0) {
+        plasticity = response::first_order_step(plasticity, rp.kout_per_h, rp.kin_per_h, drive[g - 1], drive[g],
+                                                plan.grid_h[g] - plan.grid_h[g - 1]);
+      }
+      while (next_visit < plan.visit_index.size() && plan.visit_index[next_visit] == g) {
+        ws.plasticity_at_visit[next_visit++] = plasticity;
+      }
+    }
+    score_visits(patient, plan, ap, b, ws, emax_z, placebo_z);
+  }
+
+  void record_concentrations(const ArmPlan& plan, int a, int p, Batch& b, Workspace& ws) const {
+    const pk::PkModel& model = *plan.model;
+    const Layout& l = layout_;
+    const int n_grid = static_cast<int>(plan.grid_h.size());
+    const int n_states = ws.kinetics.n_states;
+    const std::size_t n_time = l.output_times_h.size();
+    const std::size_t arm_patients = static_cast<std::size_t>(l.n_arms) * b.count;
+    const std::size_t ap = static_cast<std::size_t>(a) * b.count + p;
+    ws.conc.resize(n_grid);
+    for (std::size_t o = 0; o < model.outputs.size(); ++o) {
+      const int slot = plan.output_slot[o];
+      for (int g = 0; g < n_grid; ++g) {
+        ws.conc[g] = pk::output_concentration_ng_per_ml(model, ws.parameters, static_cast<int>(o),
+                                                        &ws.states[static_cast<std::size_t>(g) * n_states]);
+      }
+      if (l.summarize_conc) {
+        double* sum = &b.conc_sum[(static_cast<std::size_t>(slot) * l.n_arms + a) * n_time];
+        double* sumsq = &b.conc_sumsq[(static_cast<std::size_t>(slot) * l.n_arms + a) * n_time];
+        for (std::size_t t = 0; t < n_time; ++t) {
+          const double c = ws.conc[plan.output_index[t]];
+          sum[t] += c;
+          sumsq[t] += c * c;
+        }
+        ++b.conc_n[static_cast<std::size_t>(slot) * l.n_arms + a];
+      }
+      if (l.store_conc) {
+        float* out = &b.conc[(static_cast<std::size_t>(slot) * arm_patients + ap) * n_time];
+        for (std::size_t t = 0; t < n_time; ++t) out[t] = static_cast<float>(ws.conc[plan.output_index[t]]);
+      }
+      for (std::size_t s = 0; s < plan.sessions.size(); ++s) {
+        const double start = plan.sessions[s].time_h;
+        const double end = s + 1 < plan.sessions.size() ? plan.sessions[s + 1].time_h : config_.duration_h;
+        const pk::NcaResult r = pk::nca_interval(plan.grid_h.data(), ws.conc.data(), n_grid, start, end);
+        const std::size_t k = (static_cast<std::size_t>(slot) * arm_patients + ap) * l.n_doses + s;
+        b.cmax[k] = r.cmax_ng_per_ml;
+        b.tmax[k] = r.tmax_h;
+        b.auc[k] = r.auc_interval_h_ng_per_ml;
+      }
+    }
+  }
+
+  void score_visits(const population::Patient& patient, const ArmPlan& plan, std::size_t ap, Batch& b, Workspace& ws,
+                    double emax_z, double placebo_z) const {
+    const response::ResponseParameters& rp = rm_.parameters;
+    const Layout& l = layout_;
+    const EndpointConfig& e = config_.endpoints;
+    const double logit_emax = std::log(rp.emax_typical / (1.0 - rp.emax_typical)) + rp.emax_logit_sd * emax_z;
+    const double emax = 1.0 / (1.0 + std::exp(-logit_emax));
+    const double baseline = b.baseline[ap];
+    // Noise draws depend only on the patient and the visit, never on the arm.
+    RandomStream noise(config_.seed, Stream::visit_noise, patient.index);
+    double ou = 0.0;
+    double previous_h = 0.0;
+    bool responded = false;
+    int high_run = 0;
+    bool relapsed = false;
+    const std::size_t n_visits = l.visits_d.size();
+    float* madrs = &b.madrs[ap * n_visits];
+    for (std::size_t v = 0; v < n_visits; ++v) {
+      const double t_h = l.visits_d[v] * 24.0;
+      const double ou_z = noise.normal();
+      const double rater_z = noise.normal();
+      if (t_h <= 0.0) {
+        madrs[v] = static_cast<float>(baseline);  // day 0 is the entry assessment itself
+        continue;
+      }
+      // Exact OU transition over the gap since the previous visit.
+      const double theta = std::log(2.0) / rp.ou_half_life_h;
+      const double decay = std::exp(-theta * (t_h - previous_h));
+      ou = ou * decay + rp.ou_sd_points * std::sqrt(1.0 - decay * decay) * ou_z;
+      previous_h = t_h;
+      const double pl = response::placebo_fraction(rp, plan.background, placebo_z, t_h);
+      const double pv = ws.plasticity_at_visit[v];
+      const double mean = baseline * (1.0 - pl) * (1.0 - emax * pv / (rp.p50 + pv));
+      const double score = std::clamp(std::round(mean + ou + rp.rater_sd_points * rater_z), 0.0, 60.0);
+      madrs[v] = static_cast<float>(score);
+      if (responded) {
+        high_run = score >= e.relapse_threshold ? high_run + 1 : 0;
+        if (high_run >= e.relapse_consecutive) relapsed = true;
+      }
+      if (baseline - score >= e.response_fraction * baseline) responded = true;
+    }
+    const double primary = madrs[l.primary_visit];
+    b.change[ap] = static_cast<float>(primary - baseline);
+    b.response[ap] = baseline - primary >= e.response_fraction * baseline ? 1 : 0;
+    b.remission[ap] = primary <= e.remission_threshold ? 1 : 0;
+    b.relapse[ap] = relapsed ? 1 : 0;
+  }
+
+  const StudyConfig& config_;
+  const response::ResponseModel& rm_;
+  Layout layout_;
+  std::vector<ArmPlan> plans_;
+  std::size_t max_sessions_ = 0;
+};
+
+// Creates every variable once; ids in the order written by write_batch.
+struct FileVariables {
+  int weight = -1, age = -1, sex = -1, status = -1, madrs = -1, baseline = -1, change = -1, response = -1,
+      remission = -1, relapse = -1;
+  std::vector<int> parameters, conc, conc_mean, conc_sd, cmax, tmax, auc;
+};
+
+FileVariables define_file(const StudyConfig& config, const Engine& engine, io::ResultsFile& f) {
+  const Layout& l = engine.layout();
+  std::vector<std::string> arm_names;
+  for (const auto& arm : config.arms) arm_names.push_back(arm.name);
+  f.add_label_dimension("arm", arm_names, "trial arm");
+  std::vector<std::int64_t> patients(static_cast<std::size_t>(l.n_patients));
+  for (std::size_t i = 0; i < patients.size(); ++i) patients[i] = static_cast<std::int64_t>(i);
+  f.add_dimension("patient", patients, "1", "virtual patient index (same patient in every arm)");
+  if (l.summarize_conc) f.add_dimension("time", l.output_times_h, "h", "time after the first dose");
+  f.add_dimension("visit", l.visits_d, "d", "MADRS visit, days after the first dose");
+  std::vector<std::int32_t> doses(l.n_doses);
+  for (int i = 0; i < l.n_doses; ++i) doses[i] = i;
+  f.add_dimension("dose", doses, "1", "index of the scheduled session within the arm");
+  const hsize_t chunk = static_cast<hsize_t>(std::min<long long>(config.batch_patients, l.n_patients));
+  auto make = [&](const std::string& name, std::vector<std::string> dims, io::ElementType type, const std::string& units,
+                  const std::string& long_name) {
+    io::VariableSpec spec(name, std::move(dims), type, units, long_name);
+    spec.chunk_patients = chunk;
+    return spec;
+  };
+  FileVariables v;
+  v.weight = f.create_variable(make("weight_kg", {"patient"}, io::ElementType::float64, "kg", "body weight"));
+  v.age = f.create_variable(make("age_y", {"patient"}, io::ElementType::float64, "yr", "age"));
+  auto sex = make("sex", {"patient"}, io::ElementType::int8, "1", "sex");
+  sex.flag_values = {0, 1};
+  sex.flag_meanings = "male female";
+  v.sex = f.create_variable(sex);
+  auto status = make("status", {"arm", "patient"}, io::ElementType::int8, "1", "simulation status");
+  status.flag_values = {0, 1, 2};
+  status.flag_meanings = "ok solver_failure invalid_parameters";
+  v.status = f.create_variable(status);
+  for (const auto& name : l.parameters) {
+    std::string units = "1";
+    for (const auto& arm : config.arms) {
+      const int k = arm.model->find_parameter(name);
+      if (k >= 0) units = canonical_unit(arm.model->parameters[k].dimension);
+    }
+    v.parameters.push_back(f.create_variable(make("pk_" + name, {"arm", "patient"}, io::ElementType::float64, units,
+                                                  "individual PK parameter " + name + " (NaN where the arm's model has none)")));
+  }
+  for (const auto& out : l.outputs) {
+    if (l.store_conc) {
+      v.conc.push_back(f.create_variable(make("conc_" + out, {"arm", "patient", "time"}, io::ElementType::float32, "ng/mL",
+                                              "plasma concentration of " + out)));
+    }
+    if (l.summarize_conc) {
+      v.conc_mean.push_back(f.create_variable(make("conc_" + out + "_mean", {"arm", "time"}, io::ElementType::float64,
+                                                   "ng/mL", "mean plasma concentration of " + out + " across patients")));
+      v.conc_sd.push_back(f.create_variable(make("conc_" + out + "_sd", {"arm", "time"}, io::ElementType::float64, "ng/mL",
+                                                 "standard deviation of plasma concentration of " + out)));
+    }
+    v.cmax.push_back(f.create_variable(make("cmax_" + out, {"arm", "patient", "dose"}, io::ElementType::float64, "ng/mL",
+                                            "peak concentration of " + out + " after the dose")));
+    v.tmax.push_back(f.create_variable(make("tmax_" + out, {"arm", "patient", "dose"}, io::ElementType::float64, "h",
+                                            "time of the peak of " + out + " after the dose")));
+    v.auc.push_back(f.create_variable(make("auc_" + out, {"arm", "patient", "dose"}, io::ElementType::float64, "h*ng/mL",
+                                           "AUC of " + out + " over the dosing interval")));
+  }
+  v.madrs = f.create_variable(make("madrs", {"arm", "patient", "visit"}, io::ElementType::float32, "1", "MADRS total score"));
+  v.baseline = f.create_variable(make("baseline_madrs", {"arm", "patient"}, io::ElementType::float32, "1", "MADRS at day 0"));
+  v.change = f.create_variable(make("madrs_change", {"arm", "patient"}, io::ElementType::float32, "1",
+                                    "MADRS change from baseline at the primary visit"));
+  auto flag = [&](const std::string& name, const std::string& long_name) {
+    auto spec = make(name, {"arm", "patient"}, io::ElementType::int8, "1", long_name);
+    spec.flag_values = {0, 1};
+    spec.flag_meanings = "no yes";
+    return f.create_variable(spec);
+  };
+  v.response = flag("response", "MADRS reduced by at least the response fraction at the primary visit");
+  v.remission = flag("remission", "MADRS at or below the remission threshold at the primary visit");
+  v.relapse = flag("relapse", "relapse after a response (consecutive visits at or above the relapse threshold)");
+  return v;
+}
+
+void write_batch(const Layout& l, const FileVariables& v, const Batch& b, io::ResultsFile& f) {
+  const hsize_t first = static_cast<hsize_t>(b.first), n = static_cast<hsize_t>(b.count);
+  const hsize_t arms = static_cast<hsize_t>(l.n_arms);
+  // The batch buffers hold [arm][patient] for this batch's patients; a hyperslab write per arm.
+  auto per_arm = [&](int var, const auto* data, hsize_t inner) {
+    for (hsize_t a = 0; a < arms; ++a) {
+      std::vector<hsize_t> start{a, first}, count{1, n};
+      if (inner) {
+        start.push_back(0);
+        count.push_back(inner);
+      }
+      f.write(var, start, count, data + a * n * (inner ? inner : 1));
+    }
+  };
+  f.write(v.weight, {first}, {n}, b.weight_kg.data());
+  f.write(v.age, {first}, {n}, b.age_y.data());
+  f.write(v.sex, {first}, {n}, b.sex.data());
+  per_arm(v.status, b.status.data(), 0);
+  for (std::size_t k = 0; k < v.parameters.size(); ++k) per_arm(v.parameters[k], b.parameters.data() + k * arms * n, 0);
+  const hsize_t n_time = l.output_times_h.size(), n_doses = static_cast<hsize_t>(l.n_doses);
+  for (std::size_t s = 0; s < l.outputs.size(); ++s) {
+    if (l.store_conc) per_arm(v.conc[s], b.conc.data() + s * arms * n * n_time, n_time);
+    per_arm(v.cmax[s], b.cmax.data() + s * arms * n * n_doses, n_doses);
+    per_arm(v.tmax[s], b.tmax.data() + s * arms * n * n_doses, n_doses);
+    per_arm(v.auc[s], b.auc.data() + s * arms * n * n_doses, n_doses);
+  }
+  per_arm(v.madrs, b.madrs.data(), l.visits_d.size());
+  per_arm(v.baseline, b.baseline.data(), 0);
+  per_arm(v.change, b.change.data(), 0);
+  per_arm(v.response, b.response.data(), 0);
+  per_arm(v.remission, b.remission.data(), 0);
+  per_arm(v.relapse, b.relapse.data(), 0);
+}
+
+}  // namespace
+
+void check_response_model(const StudyConfig& config, const response::ResponseModel& rm) {
+  Diagnostics d;
+  for (const auto& arm : config.arms) {
+    for (const auto& m : arm.model->moieties) {
+      if (std::isnan(rm.ki_um_for(m.name))) {
+        d.add(SourceLocation{rm.path, "potency", 0, 0},
+              "no Ki for moiety '" + m.name + "' of model '" + arm.model->name + "' (arm '" + arm.name + "')");
+      }
+    }
+  }
+  d.throw_if_any();
+}
+
+RunStatistics run_trial(const StudyConfig& config, const response::ResponseModel& rm, io::ResultsFile& file,
+                        const std::function<void(const RunProgress&)>& on_progress) {
+  check_response_model(config, rm);
+  const Engine engine(config, rm);
+  const Layout& l = engine.layout();
+  const FileVariables vars = define_file(config, engine, file);
+  const int batch_patients = config.batch_patients;
+  const long long n_batches = (l.n_patients + batch_patients - 1) / batch_patients;
+  const int tokens = std::max(2, 2 * tbb::this_task_arena::max_concurrency());
+  // Buffers are reused round-robin: the writer stage is serial and in order, so when batch
+  // k + tokens enters the pipeline, batch k has already been written.
+  std::vector<std::unique_ptr<Batch>> pool;
+  for (int i = 0; i < tokens; ++i) pool.push_back(std::make_unique<Batch>());
+  tbb::enumerable_thread_specific<Workspace> workspaces;
+  const std::size_t summary_size = l.outputs.size() * l.n_arms * l.output_times_h.size();
+  std::vector<double> sum(summary_size, 0.0), sumsq(summary_size, 0.0);
+  std::vector<long long> count(l.outputs.size() * l.n_arms, 0);
+  RunStatistics stats;
+  long long next_batch = 0;
+  RunProgress progress{0, l.n_patients};
+  tbb::parallel_pipeline(
+      static_cast<std::size_t>(tokens),
+      tbb::make_filter<void, Batch*>(tbb::filter_mode::serial_in_order,
+                                     [&](tbb::flow_control& fc) -> Batch* {
+                                       if (next_batch >= n_batches || interrupt_requested()) {
+                                         fc.stop();
+                                         return nullptr;
+                                       }
+                                       Batch* b = pool[next_batch % tokens].get();
+                                       b->first = next_batch * batch_patients;
+                                       b->count = static_cast<int>(std::min<long long>(batch_patients, l.n_patients - b->first));
+                                       b->resize(l, b->count);
+                                       ++next_batch;
+                                       return b;
+                                     }) &
+          tbb::make_filter<Batch*, Batch*>(tbb::filter_mode::parallel,
+                                           [&](Batch* b) {
+                                             engine.simulate_batch(*b, workspaces.local());
+                                             return b;
+                                           }) &
+          tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* b) {
+            write_batch(l, vars, *b, file);
+            // Sums are added in batch order, so the mean and SD are identical for any thread count.
+            for (std::size_t i = 0; i < summary_size; ++i) {
+              sum[i] += b->conc_sum[i];
+              sumsq[i] += b->conc_sumsq[i];
+            }
+            for (std::size_t i = 0; i < count.size(); ++i) count[i] += b->conc_n[i];
+            for (auto s : b->status) stats.failed_patients += s != status_ok;
+            progress.patients_done += b->count;
+            if (on_progress) on_progress(progress);
+          }));
+  throw_if_interrupted();
+  if (l.summarize_conc) {
+    const std::size_t n_time = l.output_times_h.size();
+    std::vector<double> mean(l.n_arms * n_time), sd(l.n_arms * n_time);
+    for (std::size_t s = 0; s < l.outputs.size(); ++s) {
+      for (int a = 0; a < l.n_arms; ++a) {
+        const long long n = count[s * l.n_arms + a];
+        for (std::size_t t = 0; t < n_time; ++t) {
+          const std::size_t i = (s * l.n_arms + a) * n_time + t;
+          const double m = n > 0 ? sum[i] / n : kNaN;
+          mean[a * n_time + t] = m;
+          sd[a * n_time + t] = n > 1 ? std::sqrt(std::max(0.0, (sumsq[i] - n * m * m) / (n - 1))) : kNaN;
+        }
+      }
+      file.write(vars.conc_mean[s], {0, 0}, {static_cast<hsize_t>(l.n_arms), n_time}, mean.data());
+      file.write(vars.conc_sd[s], {0, 0}, {static_cast<hsize_t>(l.n_arms), n_time}, sd.data());
+    }
+  }
+  return stats;
+}
+
+}  // namespace ketasim::trial
