@@ -89,9 +89,14 @@ TruncatedNormalSpec parse_truncated_normal(const InputNode& node, TruncatedNorma
 
 void parse_cohort(const InputNode& node, StudyConfig& config) {
   node.check_keys({"patients", "weight_kg", "age_y", "female_fraction", "baseline_madrs", "population_file"});
-  const long long n = node.required("patients").integer();
-  if (n < 1) node.child("patients").fail("expected at least 1 patient");
-  config.cohort.patients = n;
+  // With a population file the cohort defaults to all of its rows.
+  if (node.has("patients") || !node.has("population_file")) {
+    const long long n = node.required("patients").integer();
+    if (n < 1) node.child("patients").fail("expected at least 1 patient");
+    config.cohort.patients = n;
+  } else {
+    config.cohort.patients = -1;
+  }
   auto& c = config.cohort;
   if (const auto v = node.optional("weight_kg")) c.weight_kg = parse_truncated_normal(*v, c.weight_kg);
   if (const auto v = node.optional("age_y")) c.age_y = parse_truncated_normal(*v, c.age_y);

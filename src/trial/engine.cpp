@@ -15,6 +15,7 @@
 #include "ketasim/pk/nca.hpp"
 #include "ketasim/pk/simulate.hpp"
 #include "ketasim/population/cohort.hpp"
+#include "ketasim/population/population_file.hpp"
 #include "ketasim/population/random_stream.hpp"
 
 namespace ketasim::trial {
@@ -54,6 +55,10 @@ struct ArmPlan {
   };
   std::vector<Potency> potency;
   int background = 0;
+  // Population file columns feeding this arm's model (-1: not in the file).
+  std::vector<int> eta_column;        // per variability term
+  std::vector<int> parameter_column;  // per parameter
+  std::vector<double> parameter_unit_factor;
 };
 
 struct Layout {
@@ -163,7 +168,15 @@ class Engine {
   void simulate_batch(Batch& b, Workspace& ws) const {
     for (int p = 0; p < b.count; ++p) {
       const std::uint64_t index = static_cast<std::uint64_t>(b.first + p);
-      const population::Patient patient = population::sample_patient(config_.cohort, config_.seed, index);
+      population::Patient patient = population::sample_patient(config_.cohort, config_.seed, index);
+      if (table_) {
+        // Covariates in the file replace the drawn ones; the draws still happen so that every
+        // other covariate and stream stays where it would be without the file.
+        const auto& row = table_->values[index];
+        patient.covariates.weight_kg = row[table_->column("WT")];
+        if (const int c = table_->column("AGE"); c >= 0) patient.covariates.age_y = row[c];
+        if (const int c = table_->column("SEX"); c >= 0) patient.covariates.sex = row[c] != 0.0 ? 1 : 0;
+      }
       b.weight_kg[p] = patient.covariates.weight_kg;
       b.age_y[p] = patient.covariates.age_y;
       b.sex[p] = static_cast<std::int8_t>(patient.covariates.sex);
@@ -193,6 +206,15 @@ class Engine {
   void plan() {
     const StudyConfig& c = config_;
     layout_.n_patients = c.cohort.patients;
+    if (!c.cohort.population_file.empty()) {
+      table_ = std::make_shared<const population::PopulationTable>(population::load_population_csv(c.cohort.population_file));
+      if (layout_.n_patients <= 0) layout_.n_patients = static_cast<long long>(table_->rows());
+      if (layout_.n_patients > static_cast<long long>(table_->rows())) {
+        throw InputError(SourceLocation{c.path, "cohort.patients", 0, 0},
+                         "asks for " + std::to_string(layout_.n_patients) + " patients but " + table_->path + " has " +
+                             std::to_string(table_->rows()));
+      }
+    }
     layout_.n_arms = static_cast<int>(c.arms.size());
     layout_.store_conc = c.concentration == ConcentrationOutput::full;
     layout_.summarize_conc = c.concentration != ConcentrationOutput::none;
@@ -227,11 +249,20 @@ class Engine {
                                 1000.0 * m.fraction_unbound / m.molecular_weight_g_per_mol / rm_.ki_um_for(m.name)});
       }
       plan.background = static_cast<int>(arm.background);
+      for (const auto& v : arm.model->variability) {
+        plan.eta_column.push_back(table_ ? table_->column("ETA_" + arm.model->parameters[v.parameter].name) : -1);
+      }
+      for (const auto& p : arm.model->parameters) {
+        plan.parameter_column.push_back(table_ ? table_->column(p.name) : -1);
+        const auto unit = parse_unit(p.unit_text);
+        plan.parameter_unit_factor.push_back(unit ? unit->to_canonical : 1.0);
+      }
       layout_.n_doses = std::max(layout_.n_doses, static_cast<int>(plan.sessions.size()));
       max_sessions_ = std::max(max_sessions_, plan.sessions.size());
       layout_.max_eta = std::max(layout_.max_eta, static_cast<int>(arm.model->variability.size()));
       plans_.push_back(std::move(plan));
     }
+    if (table_) check_population_columns();
   }
 
   void simulate_patient_arm(const population::Patient& patient, int a, int p, Batch& b, Workspace& ws, double emax_z,
@@ -244,7 +275,19 @@ class Engine {
     const int n_eta = static_cast<int>(model.variability.size());
     ws.eta.resize(n_eta);
     pk::correlate_random_effects(model, ws.z.data(), ws.eta.data());
+    if (table_) {
+      const auto& row = table_->values[patient.index];
+      for (int k = 0; k < n_eta; ++k) {
+        if (plan.eta_column[k] >= 0) ws.eta[k] = row[plan.eta_column[k]];
+      }
+    }
     pk::compute_individual_parameters(model, patient.covariates, ws.eta.data(), ws.parameters);
+    if (table_) {
+      const auto& row = table_->values[patient.index];
+      for (std::size_t k = 0; k < model.parameters.size(); ++k) {
+        if (plan.parameter_column[k] >= 0) ws.parameters[k] = row[plan.parameter_column[k]] * plan.parameter_unit_factor[k];
+      }
+    }
     for (std::size_t k = 0; k < model.parameters.size(); ++k) {
       b.parameters[plan.parameter_slot[k] * arm_patients + ap] = ws.parameters[k];
     }
@@ -400,8 +443,27 @@ class Engine {
     b.relapse[ap] = relapsed ? 1 : 0;
   }
 
+  // Every column must mean something to at least one arm's model: a typo is an error, not ignored.
+  void check_population_columns() const {
+    Diagnostics d;
+    for (const auto& column : table_->columns) {
+      if (column == "ID" || column == "WT" || column == "AGE" || column == "SEX") continue;
+      bool used = false;
+      for (const auto& arm : config_.arms) {
+        for (const auto& v : arm.model->variability) used |= column == "ETA_" + arm.model->parameters[v.parameter].name;
+        for (const auto& p : arm.model->parameters) used |= column == p.name;
+      }
+      if (!used) {
+        d.add(SourceLocation{table_->path, column, 1, 0},
+              "unknown column; expected ID, WT, AGE, SEX, ETA_<parameter with variability> or <parameter> of an arm's model");
+      }
+    }
+    d.throw_if_any();
+  }
+
   const StudyConfig& config_;
   const response::ResponseModel& rm_;
+  std::shared_ptr<const population::PopulationTable> table_;
   Layout layout_;
   std::vector<ArmPlan> plans_;
   std::size_t max_sessions_ = 0;
@@ -522,6 +584,42 @@ void write_batch(const Layout& l, const FileVariables& v, const Batch& b, io::Re
   per_arm(v.relapse, b.relapse.data(), 0);
 }
 
+// Runs every batch through the engine on oneTBB and hands finished batches to `sink` one at a
+// time, in patient order, on one thread.
+void for_each_batch(const Engine& engine, int batch_patients, const std::function<void(const Batch&)>& sink) {
+  const Layout& l = engine.layout();
+  const long long n_batches = (l.n_patients + batch_patients - 1) / batch_patients;
+  const int tokens = std::max(2, 2 * tbb::this_task_arena::max_concurrency());
+  // Buffers are reused round-robin: the sink stage is serial and in order, so when batch
+  // k + tokens enters the pipeline, batch k has already been consumed.
+  std::vector<std::unique_ptr<Batch>> pool;
+  for (int i = 0; i < tokens; ++i) pool.push_back(std::make_unique<Batch>());
+  tbb::enumerable_thread_specific<Workspace> workspaces;
+  long long next_batch = 0;
+  tbb::parallel_pipeline(
+      static_cast<std::size_t>(tokens),
+      tbb::make_filter<void, Batch*>(tbb::filter_mode::serial_in_order,
+                                     [&](tbb::flow_control& fc) -> Batch* {
+                                       if (next_batch >= n_batches || interrupt_requested()) {
+                                         fc.stop();
+                                         return nullptr;
+                                       }
+                                       Batch* b = pool[next_batch % tokens].get();
+                                       b->first = next_batch * batch_patients;
+                                       b->count = static_cast<int>(std::min<long long>(batch_patients, l.n_patients - b->first));
+                                       b->resize(l, b->count);
+                                       ++next_batch;
+                                       return b;
+                                     }) &
+          tbb::make_filter<Batch*, Batch*>(tbb::filter_mode::parallel,
+                                           [&](Batch* b) {
+                                             engine.simulate_batch(*b, workspaces.local());
+                                             return b;
+                                           }) &
+          tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* b) { sink(*b); }));
+  throw_if_interrupted();
+}
+
 }  // namespace
 
 void check_response_model(const StudyConfig& config, const response::ResponseModel& rm) {
@@ -543,53 +641,23 @@ RunStatistics run_trial(const StudyConfig& config, const response::ResponseModel
   const Engine engine(config, rm);
   const Layout& l = engine.layout();
   const FileVariables vars = define_file(config, engine, file);
-  const int batch_patients = config.batch_patients;
-  const long long n_batches = (l.n_patients + batch_patients - 1) / batch_patients;
-  const int tokens = std::max(2, 2 * tbb::this_task_arena::max_concurrency());
-  // Buffers are reused round-robin: the writer stage is serial and in order, so when batch
-  // k + tokens enters the pipeline, batch k has already been written.
-  std::vector<std::unique_ptr<Batch>> pool;
-  for (int i = 0; i < tokens; ++i) pool.push_back(std::make_unique<Batch>());
-  tbb::enumerable_thread_specific<Workspace> workspaces;
   const std::size_t summary_size = l.outputs.size() * l.n_arms * l.output_times_h.size();
   std::vector<double> sum(summary_size, 0.0), sumsq(summary_size, 0.0);
   std::vector<long long> count(l.outputs.size() * l.n_arms, 0);
   RunStatistics stats;
-  long long next_batch = 0;
   RunProgress progress{0, l.n_patients};
-  tbb::parallel_pipeline(
-      static_cast<std::size_t>(tokens),
-      tbb::make_filter<void, Batch*>(tbb::filter_mode::serial_in_order,
-                                     [&](tbb::flow_control& fc) -> Batch* {
-                                       if (next_batch >= n_batches || interrupt_requested()) {
-                                         fc.stop();
-                                         return nullptr;
-                                       }
-                                       Batch* b = pool[next_batch % tokens].get();
-                                       b->first = next_batch * batch_patients;
-                                       b->count = static_cast<int>(std::min<long long>(batch_patients, l.n_patients - b->first));
-                                       b->resize(l, b->count);
-                                       ++next_batch;
-                                       return b;
-                                     }) &
-          tbb::make_filter<Batch*, Batch*>(tbb::filter_mode::parallel,
-                                           [&](Batch* b) {
-                                             engine.simulate_batch(*b, workspaces.local());
-                                             return b;
-                                           }) &
-          tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* b) {
-            write_batch(l, vars, *b, file);
-            // Sums are added in batch order, so the mean and SD are identical for any thread count.
-            for (std::size_t i = 0; i < summary_size; ++i) {
-              sum[i] += b->conc_sum[i];
-              sumsq[i] += b->conc_sumsq[i];
-            }
-            for (std::size_t i = 0; i < count.size(); ++i) count[i] += b->conc_n[i];
-            for (auto s : b->status) stats.failed_patients += s != status_ok;
-            progress.patients_done += b->count;
-            if (on_progress) on_progress(progress);
-          }));
-  throw_if_interrupted();
+  for_each_batch(engine, config.batch_patients, [&](const Batch& b) {
+    write_batch(l, vars, b, file);
+    // Sums are added in batch order, so the mean and SD are identical for any thread count.
+    for (std::size_t i = 0; i < summary_size; ++i) {
+      sum[i] += b.conc_sum[i];
+      sumsq[i] += b.conc_sumsq[i];
+    }
+    for (std::size_t i = 0; i < count.size(); ++i) count[i] += b.conc_n[i];
+    for (auto s : b.status) stats.failed_patients += s != status_ok;
+    progress.patients_done += b.count;
+    if (on_progress) on_progress(progress);
+  });
   if (l.summarize_conc) {
     const std::size_t n_time = l.output_times_h.size();
     std::vector<double> mean(l.n_arms * n_time), sd(l.n_arms * n_time);
@@ -608,6 +676,44 @@ RunStatistics run_trial(const StudyConfig& config, const response::ResponseModel
     }
   }
   return stats;
+}
+
+TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& rm) {
+  check_response_model(config, rm);
+  StudyConfig quiet = config;
+  quiet.concentration = ConcentrationOutput::none;  // nothing but endpoints is needed
+  const Engine engine(quiet, rm);
+  const Layout& l = engine.layout();
+  const std::size_t n_visits = l.visits_d.size();
+  TrialSummary summary;
+  summary.visits_d = l.visits_d;
+  summary.arms.resize(l.n_arms);
+  for (int a = 0; a < l.n_arms; ++a) {
+    summary.arms[a].name = config.arms[a].name;
+    summary.arms[a].visits.resize(n_visits);
+  }
+  const EndpointConfig& e = config.endpoints;
+  for_each_batch(engine, config.batch_patients, [&](const Batch& b) {
+    for (int a = 0; a < l.n_arms; ++a) {
+      ArmSummary& arm = summary.arms[a];
+      for (int p = 0; p < b.count; ++p) {
+        const std::size_t ap = static_cast<std::size_t>(a) * b.count + p;
+        if (b.status[ap] != status_ok) continue;
+        ++arm.n;
+        const double baseline = b.baseline[ap];
+        for (std::size_t v = 0; v < n_visits; ++v) {
+          const double score = b.madrs[ap * n_visits + v];
+          VisitSummary& vs = arm.visits[v];
+          vs.responders += baseline - score >= e.response_fraction * baseline;
+          vs.remitters += score <= e.remission_threshold;
+          vs.sum_change += score - baseline;
+          vs.sum_change_sq += (score - baseline) * (score - baseline);
+          vs.sum_score += score;
+        }
+      }
+    }
+  });
+  return summary;
 }
 
 }  // namespace ketasim::trial

@@ -28,6 +28,26 @@ struct RunStatistics {
 RunStatistics run_trial(const StudyConfig& config, const response::ResponseModel& response_model, io::ResultsFile& file,
                         const std::function<void(const RunProgress&)>& on_progress);
 
+// Endpoints at every visit, per arm, without writing a file: for calibration and quick studies.
+// Counts are over patients whose simulation succeeded. Deterministic for any thread count.
+struct VisitSummary {
+  long long responders = 0;
+  long long remitters = 0;
+  double sum_change = 0.0;     // MADRS minus baseline
+  double sum_change_sq = 0.0;
+  double sum_score = 0.0;
+};
+struct ArmSummary {
+  std::string name;
+  long long n = 0;
+  std::vector<VisitSummary> visits;
+};
+struct TrialSummary {
+  std::vector<double> visits_d;
+  std::vector<ArmSummary> arms;
+};
+TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& response_model);
+
 // Checks that the response model knows every moiety of every arm's model (InputError otherwise).
 void check_response_model(const StudyConfig& config, const response::ResponseModel& response_model);
 

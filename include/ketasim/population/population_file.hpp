@@ -1,0 +1,24 @@
+#pragma once
+// A cohort from a file instead of distributions: CSV with a header row, one patient per row.
+// Recognised columns (case-sensitive, NONMEM-style): ID, WT (kg, required), AGE (y), SEX (0/1 or
+// M/F; 1 = female), ETA_<PARAM> (between-subject random effect of a model parameter) and <PARAM>
+// (an individual parameter value in the unit the model file gives it). Other columns are errors.
+#include <string>
+#include <vector>
+
+namespace ketasim::population {
+
+struct PopulationTable {
+  std::string path;
+  std::vector<std::string> columns;
+  std::vector<std::vector<double>> values;  // [row][column]
+  int column(const std::string& name) const;  // -1 when absent
+  std::size_t rows() const { return values.size(); }
+};
+
+// Parses and checks the file: every cell a finite number (SEX may be M/F), WT > 0, no duplicate
+// columns. Errors name the file, line and column. Column names are checked against the arms'
+// models by the engine.
+PopulationTable load_population_csv(const std::string& path);
+
+}  // namespace ketasim::population
