@@ -1,0 +1,76 @@
+// InputNode: every problem is reported with file, dotted key path and 1-based line, all at once.
+#include <catch2/catch.hpp>
+
+#include <memory>
+
+#include "ketasim/core/yaml_input.hpp"
+
+using namespace ketasim;
+using Catch::Contains;
+
+namespace {
+struct Doc {
+  YamlDocument doc;
+  Diagnostics diagnostics;
+  InputNode root;
+  explicit Doc(const std::string& text)
+      : doc(parse_yaml_text(text, "cfg.yaml")),
+        root(doc.root, std::make_shared<const std::string>("cfg.yaml"), "", &diagnostics) {}
+  std::string all() const {
+    std::string s;
+    for (const auto& m : diagnostics.messages()) s += m + "\n";
+    return s;
+  }
+};
+}  // namespace
+
+TEST_CASE("Quantities convert to canonical units; bare numbers only where a unit is implied", "[core][yaml]") {
+  Doc d("a: 14d\nb: 40 min\nc: 2\nd: 0.5 mg/kg\ne: 3 mg\n");
+  CHECK(d.root.child("a").quantity(Dimension::time) == Approx(336.0).epsilon(1e-15));
+  CHECK(d.root.child("b").quantity(Dimension::time) == Approx(40.0 / 60.0).epsilon(1e-15));
+  CHECK(d.root.child("c").quantity(Dimension::time, "h") == 2.0);
+  const auto dose = d.root.child("d").quantity_of({Dimension::amount, Dimension::amount_per_weight});
+  CHECK(dose.first == 0.5);
+  CHECK(dose.second == Dimension::amount_per_weight);
+  CHECK(d.diagnostics.empty());
+  d.root.child("c").quantity(Dimension::time);  // bare number without an implied unit
+  d.root.child("e").quantity(Dimension::time);  // wrong dimension
+  REQUIRE(d.diagnostics.messages().size() == 2);
+  CHECK_THAT(d.diagnostics.messages()[0], Contains("cfg.yaml:3:") && Contains("key 'c'"));
+  CHECK_THAT(d.diagnostics.messages()[1], Contains("cfg.yaml:5:") && Contains("key 'e'") && Contains("'mg'"));
+}
+
+TEST_CASE("Missing keys, unknown keys and wrong types name key path and line", "[core][yaml]") {
+  Doc d("study:\n  name: x\n  duraton: 3d\narms:\n  - {name: a, dose: abc}\n");
+  const InputNode study = d.root.required("study");
+  study.check_keys({"name", "duration"});
+  study.required("duration");
+  d.root.required("arms").sequence()[0].child("dose").number();
+  d.root.required("cohort");
+  const std::string all = d.all();
+  INFO(all);
+  CHECK_THAT(all, Contains("cfg.yaml:3:") && Contains("key 'study.duraton': unknown key"));
+  CHECK_THAT(all, Contains("key 'study.duration': required key is missing"));
+  CHECK_THAT(all, Contains("cfg.yaml:5:") && Contains("key 'arms[0].dose'") && Contains("'abc'"));
+  CHECK_THAT(all, Contains("key 'cohort': required key is missing"));
+  CHECK(d.diagnostics.messages().size() == 4);
+  CHECK_THROWS_AS(d.diagnostics.throw_if_any(), InputError);
+}
+
+TEST_CASE("Malformed, empty and non-mapping YAML text throws InputError with the name", "[core][yaml]") {
+  REQUIRE_THROWS_WITH(parse_yaml_text("a: [1, 2\nb: 3\n", "bad.yaml"), Contains("bad.yaml:") && Contains("malformed"));
+  REQUIRE_THROWS_WITH(parse_yaml_text("", "empty.yaml"), Contains("empty.yaml") && Contains("empty"));
+  REQUIRE_THROWS_WITH(parse_yaml_text("# only a comment\n", "c.yaml"), Contains("c.yaml"));
+  REQUIRE_THROWS_WITH(parse_yaml_text("- 1\n- 2\n", "list.yaml"), Contains("list.yaml:1:1") && Contains("mapping"));
+  REQUIRE_THROWS_WITH(load_yaml_file("/nonexistent/x.yaml"), Contains("/nonexistent/x.yaml") && Contains("not found"));
+}
+
+TEST_CASE("choice and integer report what was found", "[core][yaml]") {
+  Doc d("route: intranasl\nn: 2.5\nok: oral\n");
+  CHECK(d.root.child("ok").choice({"oral", "iv_bolus"}) == "oral");
+  d.root.child("route").choice({"oral", "intranasal"});
+  d.root.child("n").integer();
+  const std::string all = d.all();
+  CHECK_THAT(all, Contains("cfg.yaml:1:") && Contains("found 'intranasl'"));
+  CHECK_THAT(all, Contains("cfg.yaml:2:") && Contains("expected an integer"));
+}
