@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "ketasim/trial/config.hpp"
+#include "ketasim/trial/sweep.hpp"
 
 namespace ketasim::cli {
 
@@ -18,7 +19,11 @@ struct RunOptions {
   bool quiet = false;
   std::string command_line;
 };
-int run_command(trial::StudyConfig config, const RunOptions& options, std::ostream& out);
+// `points` holds one config per sweep point (one when there is no sweep), all validated.
+int run_command(const std::vector<trial::StudyConfig>& points, const trial::SweepPlan& plan, const RunOptions& options,
+                std::ostream& out);
 int summary_command(const std::string& results_path, std::ostream& out);
+// Fits response-model parameters to trial targets (spec 5.4); see calibrations/*.yaml.
+int calibrate_command(const std::string& calibration_path, std::ostream& out);
 
 }  // namespace ketasim::cli

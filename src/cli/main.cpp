@@ -40,6 +40,10 @@ int main(int argc, char** argv) {
   auto* summary = app.add_subcommand("summary", "Endpoint table of an existing results file");
   summary->add_option("results", results_path, "Results file (HDF5)")->required();
 
+  std::string calibration_path;
+  auto* calibrate = app.add_subcommand("calibrate", "Fit response-model parameters to trial targets");
+  calibrate->add_option("calibration", calibration_path, "Calibration file (YAML)")->required();
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -49,6 +53,7 @@ int main(int argc, char** argv) {
 
   try {
     if (summary->parsed()) return cli::summary_command(results_path, std::cout);
+    if (calibrate->parsed()) return cli::calibrate_command(calibration_path, std::cout);
     std::vector<trial::Override> overrides;
     for (const auto& s : sets) overrides.push_back(trial::parse_override(s));
     if (patients > 0) overrides.push_back({"cohort.patients", std::to_string(patients)});
@@ -58,7 +63,9 @@ int main(int argc, char** argv) {
     if (pk->parsed()) return cli::pk_command(config, arm_name, std::cout);
     std::string command_line;
     for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-    return cli::run_command(std::move(config), cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
+    const trial::SweepPlan plan = trial::parse_sweep(config);
+    const std::vector<trial::StudyConfig> points = trial::expand_sweep(config, overrides, plan);
+    return cli::run_command(points, plan, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
   } catch (const InputError& e) {
     std::cerr << "ketasim: error: " << e.what() << "\n";
     return 1;

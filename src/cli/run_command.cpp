@@ -89,11 +89,12 @@ struct ArmCounts {
   std::vector<double> change;
 };
 
-void print_table(const io::EndpointData& d, std::ostream& out) {
+void print_point_table(const io::EndpointData& d, std::size_t point, std::ostream& out) {
   std::vector<ArmCounts> counts(d.arms.size());
+  const std::size_t offset = point * d.arms.size() * static_cast<std::size_t>(d.n_patients);
   for (std::size_t a = 0; a < d.arms.size(); ++a) {
     for (long long p = 0; p < d.n_patients; ++p) {
-      const std::size_t i = a * static_cast<std::size_t>(d.n_patients) + static_cast<std::size_t>(p);
+      const std::size_t i = offset + a * static_cast<std::size_t>(d.n_patients) + static_cast<std::size_t>(p);
       if (d.status[i] != 0) continue;  // failed patients are counted separately, not as non-responders
       ++counts[a].n;
       counts[a].responders += d.response[i];
@@ -102,8 +103,7 @@ void print_table(const io::EndpointData& d, std::ostream& out) {
       counts[a].change.push_back(d.change[i]);
     }
   }
-  out << "Study '" << d.study_name << "': " << d.n_patients << " patients per arm; primary visit day "
-      << d.primary_visit_d << "; remission MADRS <= " << d.remission_threshold << "; 95% Wilson CIs\n";
+  if (!d.sweep_points[point].empty()) out << "sweep point " << d.sweep_points[point] << "\n";
   out << std::left << std::setw(24) << "arm" << std::right << std::setw(7) << "N" << "  " << std::setw(22)
       << "response" << "  " << std::setw(22) << "remission" << "  " << std::setw(24) << "MADRS change [95% CI]"
       << "  " << std::setw(9) << "relapse" << "  failed\n";
@@ -133,6 +133,15 @@ void print_table(const io::EndpointData& d, std::ostream& out) {
   }
 }
 
+void print_table(const io::EndpointData& d, std::ostream& out) {
+  out << "Study '" << d.study_name << "': " << d.n_patients << " patients per arm; primary visit day "
+      << d.primary_visit_d << "; remission MADRS <= " << d.remission_threshold << "; 95% Wilson CIs\n";
+  for (std::size_t point = 0; point < d.sweep_points.size(); ++point) {
+    if (point) out << "\n";
+    print_point_table(d, point, out);
+  }
+}
+
 void ensure_parent_folder(const std::string& path) {
   const auto slash = path.find_last_of('/');
   if (slash == std::string::npos || slash == 0) return;
@@ -147,7 +156,9 @@ void ensure_parent_folder(const std::string& path) {
 
 }  // namespace
 
-int run_command(trial::StudyConfig config, const RunOptions& options, std::ostream& out) {
+int run_command(const std::vector<trial::StudyConfig>& points, const trial::SweepPlan& plan, const RunOptions& options,
+                std::ostream& out) {
+  const trial::StudyConfig& config = points.front();
   const response::ResponseModel response_model = response::load_response_model(config.response_model_path);
   trial::check_response_model(config, response_model);
   const std::string output = options.output_path.empty() ? "results/" + config.name + ".h5" : options.output_path;
@@ -178,8 +189,15 @@ int run_command(trial::StudyConfig config, const RunOptions& options, std::ostre
     file.set_attribute("response_model", response_model.name + " (" + response_model.provenance + ")");
     file.set_attribute("primary_visit_d", config.endpoints.primary_visit_d);
     file.set_attribute("remission_threshold", config.endpoints.remission_threshold);
+    if (!plan.dimensions.empty()) {
+      std::string dims, labels;
+      for (const auto& d : plan.dimensions) dims += (dims.empty() ? "" : " ") + d.name;
+      for (const auto& p : plan.points) labels += (labels.empty() ? "" : "\n") + p.label;
+      file.set_attribute("sweep_dimensions", dims);
+      file.set_attribute("sweep_points", labels);
+    }
     const trial::RunStatistics stats =
-        trial::run_trial(config, response_model, file, [&](const trial::RunProgress& p) {
+        trial::run_trial(points, plan, response_model, file, [&](const trial::RunProgress& p) {
           if (!show_progress) return;
           const auto now = std::chrono::steady_clock::now();
           if (now - last_report < std::chrono::milliseconds(500) && p.patients_done < p.patients_total) return;

@@ -91,7 +91,17 @@ EndpointData read_endpoints(const std::string& path) {
   hsize_t dims[1] = {0};
   if (H5LTget_dataset_info(f.id, "patient", dims, nullptr, nullptr) < 0) not_results(path, "patient");
   d.n_patients = static_cast<long long>(dims[0]);
-  const std::size_t n = static_cast<std::size_t>(n_arms) * dims[0];
+  // Sweep dimensions come first, so the flat arrays are [point][arm][patient].
+  const std::string points = read_string_attribute(f.id, "sweep_points");
+  std::size_t start = 0;
+  while (start <= points.size() && !points.empty()) {
+    const auto end = points.find('\n', start);
+    d.sweep_points.push_back(points.substr(start, end == std::string::npos ? std::string::npos : end - start));
+    if (end == std::string::npos) break;
+    start = end + 1;
+  }
+  if (d.sweep_points.empty()) d.sweep_points.emplace_back();
+  const std::size_t n = d.sweep_points.size() * static_cast<std::size_t>(n_arms) * dims[0];
   read_dataset(f.id, path, "status", H5T_NATIVE_INT8, d.status, n);
   read_dataset(f.id, path, "response", H5T_NATIVE_INT8, d.response, n);
   read_dataset(f.id, path, "remission", H5T_NATIVE_INT8, d.remission, n);

@@ -63,7 +63,8 @@ struct ArmPlan {
 
 struct Layout {
   long long n_patients = 0;
-  int n_arms = 0;
+  int n_arms = 0;   // arms per sweep point
+  int n_plans = 0;  // sweep points x arms: what each patient is simulated under
   std::vector<double> output_times_h;
   std::vector<double> visits_d;
   int n_doses = 0;
@@ -118,7 +119,7 @@ struct Batch {
   std::vector<std::int8_t> response, remission, relapse;
 
   void resize(const Layout& l, int batch_patients) {
-    const std::size_t ap = static_cast<std::size_t>(l.n_arms) * batch_patients;
+    const std::size_t ap = static_cast<std::size_t>(l.n_plans) * batch_patients;
     const std::size_t slots = l.outputs.size();
     weight_kg.assign(batch_patients, kNaN);
     age_y.assign(batch_patients, kNaN);
@@ -126,9 +127,9 @@ struct Batch {
     status.assign(ap, 0);
     parameters.assign(l.parameters.size() * ap, kNaN);
     if (l.store_conc) conc.assign(slots * ap * l.output_times_h.size(), NAN);
-    conc_sum.assign(slots * l.n_arms * l.output_times_h.size(), 0.0);
+    conc_sum.assign(slots * l.n_plans * l.output_times_h.size(), 0.0);
     conc_sumsq.assign(conc_sum.size(), 0.0);
-    conc_n.assign(slots * l.n_arms, 0);
+    conc_n.assign(slots * l.n_plans, 0);
     cmax.assign(slots * ap * l.n_doses, kNaN);
     tmax.assign(cmax.size(), kNaN);
     auc.assign(cmax.size(), kNaN);
@@ -160,7 +161,11 @@ struct Workspace {
 
 class Engine {
  public:
-  Engine(const StudyConfig& config, const response::ResponseModel& rm) : config_(config), rm_(rm) { plan(); }
+  // All points share the cohort, seed, study duration and visits of the first (expand_sweep checks).
+  Engine(const std::vector<StudyConfig>& points, const response::ResponseModel& rm)
+      : points_(points), config_(points.front()), rm_(rm) {
+    plan();
+  }
 
   const Layout& layout() const { return layout_; }
   const std::vector<ArmPlan>& plans() const { return plans_; }
@@ -191,7 +196,7 @@ class Engine {
       RandomStream response_rng(config_.seed, Stream::response, index);
       const double emax_z = response_rng.normal();
       const double placebo_z = response_rng.normal();
-      for (int a = 0; a < layout_.n_arms; ++a) {
+      for (int a = 0; a < layout_.n_plans; ++a) {
         const ArmPlan& plan = plans_[a];
         ws.taken.resize(plan.sessions.size());
         for (std::size_t s = 0; s < plan.sessions.size(); ++s) {
@@ -216,6 +221,7 @@ class Engine {
       }
     }
     layout_.n_arms = static_cast<int>(c.arms.size());
+    layout_.n_plans = layout_.n_arms * static_cast<int>(points_.size());
     layout_.store_conc = c.concentration == ConcentrationOutput::full;
     layout_.summarize_conc = c.concentration != ConcentrationOutput::none;
     for (long long i = 0; i * c.output_step_h <= c.duration_h + 1e-9; ++i) {
@@ -231,11 +237,12 @@ class Engine {
       names.push_back(name);
       return static_cast<int>(names.size()) - 1;
     };
-    for (const auto& arm : c.arms) {
+    for (const StudyConfig& point : points_) {
+    for (const auto& arm : point.arms) {
       ArmPlan plan;
       plan.arm = &arm;
       plan.model = arm.model.get();
-      plan.solver = solver_for(c, *arm.model);
+      plan.solver = solver_for(point, *arm.model);
       plan.sessions = pk::expand_sessions(arm.regimen);
       plan.grid_h = build_grid(plan.sessions, layout_.output_times_h, layout_.visits_d, c.duration_h);
       for (double t : layout_.output_times_h) plan.output_index.push_back(grid_index(plan.grid_h, t));
@@ -262,6 +269,7 @@ class Engine {
       layout_.max_eta = std::max(layout_.max_eta, static_cast<int>(arm.model->variability.size()));
       plans_.push_back(std::move(plan));
     }
+    }
     if (table_) check_population_columns();
   }
 
@@ -271,7 +279,7 @@ class Engine {
     const pk::PkModel& model = *plan.model;
     const Layout& l = layout_;
     const std::size_t ap = static_cast<std::size_t>(a) * b.count + p;
-    const std::size_t arm_patients = static_cast<std::size_t>(l.n_arms) * b.count;
+    const std::size_t arm_patients = static_cast<std::size_t>(l.n_plans) * b.count;
     const int n_eta = static_cast<int>(model.variability.size());
     ws.eta.resize(n_eta);
     pk::correlate_random_effects(model, ws.z.data(), ws.eta.data());
@@ -360,7 +368,7 @@ class Engine {
     const int n_grid = static_cast<int>(plan.grid_h.size());
     const int n_states = ws.kinetics.n_states;
     const std::size_t n_time = l.output_times_h.size();
-    const std::size_t arm_patients = static_cast<std::size_t>(l.n_arms) * b.count;
+    const std::size_t arm_patients = static_cast<std::size_t>(l.n_plans) * b.count;
     const std::size_t ap = static_cast<std::size_t>(a) * b.count + p;
     ws.conc.resize(n_grid);
     for (std::size_t o = 0; o < model.outputs.size(); ++o) {
@@ -370,14 +378,14 @@ class Engine {
                                                         &ws.states[static_cast<std::size_t>(g) * n_states]);
       }
       if (l.summarize_conc) {
-        double* sum = &b.conc_sum[(static_cast<std::size_t>(slot) * l.n_arms + a) * n_time];
-        double* sumsq = &b.conc_sumsq[(static_cast<std::size_t>(slot) * l.n_arms + a) * n_time];
+        double* sum = &b.conc_sum[(static_cast<std::size_t>(slot) * l.n_plans + a) * n_time];
+        double* sumsq = &b.conc_sumsq[(static_cast<std::size_t>(slot) * l.n_plans + a) * n_time];
         for (std::size_t t = 0; t < n_time; ++t) {
           const double c = ws.conc[plan.output_index[t]];
           sum[t] += c;
           sumsq[t] += c * c;
         }
-        ++b.conc_n[static_cast<std::size_t>(slot) * l.n_arms + a];
+        ++b.conc_n[static_cast<std::size_t>(slot) * l.n_plans + a];
       }
       if (l.store_conc) {
         float* out = &b.conc[(static_cast<std::size_t>(slot) * arm_patients + ap) * n_time];
@@ -449,7 +457,7 @@ class Engine {
     for (const auto& column : table_->columns) {
       if (column == "ID" || column == "WT" || column == "AGE" || column == "SEX") continue;
       bool used = false;
-      for (const auto& arm : config_.arms) {
+      for (const StudyConfig& point : points_) for (const auto& arm : point.arms) {
         for (const auto& v : arm.model->variability) used |= column == "ETA_" + arm.model->parameters[v.parameter].name;
         for (const auto& p : arm.model->parameters) used |= column == p.name;
       }
@@ -461,6 +469,7 @@ class Engine {
     d.throw_if_any();
   }
 
+  const std::vector<StudyConfig>& points_;
   const StudyConfig& config_;
   const response::ResponseModel& rm_;
   std::shared_ptr<const population::PopulationTable> table_;
@@ -476,8 +485,27 @@ struct FileVariables {
   std::vector<int> parameters, conc, conc_mean, conc_sd, cmax, tmax, auc;
 };
 
-FileVariables define_file(const StudyConfig& config, const Engine& engine, io::ResultsFile& f) {
+// Where plan v (sweep point x arm) lives in a per-arm variable: the point's index along each sweep
+// dimension, then the arm.
+std::vector<hsize_t> plan_prefix(const SweepPlan& sweep, const Layout& l, int v) {
+  std::vector<hsize_t> prefix;
+  for (std::size_t i : sweep.points[v / l.n_arms].index) prefix.push_back(i);
+  prefix.push_back(static_cast<hsize_t>(v % l.n_arms));
+  return prefix;
+}
+
+FileVariables define_file(const StudyConfig& config, const SweepPlan& sweep, const Engine& engine, io::ResultsFile& f) {
   const Layout& l = engine.layout();
+  std::vector<std::string> prefix;  // sweep dimensions, then arm
+  for (const auto& d : sweep.dimensions) {
+    if (d.labels.empty()) {
+      f.add_dimension(d.name, d.values, d.units, "swept " + d.key);
+    } else {
+      f.add_label_dimension(d.name, d.labels, "sweep scenario");
+    }
+    prefix.push_back(d.name);
+  }
+  prefix.push_back("arm");
   std::vector<std::string> arm_names;
   for (const auto& arm : config.arms) arm_names.push_back(arm.name);
   f.add_label_dimension("arm", arm_names, "trial arm");
@@ -490,9 +518,14 @@ FileVariables define_file(const StudyConfig& config, const Engine& engine, io::R
   for (int i = 0; i < l.n_doses; ++i) doses[i] = i;
   f.add_dimension("dose", doses, "1", "index of the scheduled session within the arm");
   const hsize_t chunk = static_cast<hsize_t>(std::min<long long>(config.batch_patients, l.n_patients));
-  auto make = [&](const std::string& name, std::vector<std::string> dims, io::ElementType type, const std::string& units,
+  auto dims = [&](std::vector<std::string> tail) {
+    std::vector<std::string> all = prefix;
+    all.insert(all.end(), tail.begin(), tail.end());
+    return all;
+  };
+  auto make = [&](const std::string& name, std::vector<std::string> d, io::ElementType type, const std::string& units,
                   const std::string& long_name) {
-    io::VariableSpec spec(name, std::move(dims), type, units, long_name);
+    io::VariableSpec spec(name, std::move(d), type, units, long_name);
     spec.chunk_patients = chunk;
     return spec;
   };
@@ -503,7 +536,7 @@ FileVariables define_file(const StudyConfig& config, const Engine& engine, io::R
   sex.flag_values = {0, 1};
   sex.flag_meanings = "male female";
   v.sex = f.create_variable(sex);
-  auto status = make("status", {"arm", "patient"}, io::ElementType::int8, "1", "simulation status");
+  auto status = make("status", dims({"patient"}), io::ElementType::int8, "1", "simulation status");
   status.flag_values = {0, 1, 2};
   status.flag_meanings = "ok solver_failure invalid_parameters";
   v.status = f.create_variable(status);
@@ -513,33 +546,33 @@ FileVariables define_file(const StudyConfig& config, const Engine& engine, io::R
       const int k = arm.model->find_parameter(name);
       if (k >= 0) units = canonical_unit(arm.model->parameters[k].dimension);
     }
-    v.parameters.push_back(f.create_variable(make("pk_" + name, {"arm", "patient"}, io::ElementType::float64, units,
+    v.parameters.push_back(f.create_variable(make("pk_" + name, dims({"patient"}), io::ElementType::float64, units,
                                                   "individual PK parameter " + name + " (NaN where the arm's model has none)")));
   }
   for (const auto& out : l.outputs) {
     if (l.store_conc) {
-      v.conc.push_back(f.create_variable(make("conc_" + out, {"arm", "patient", "time"}, io::ElementType::float32, "ng/mL",
-                                              "plasma concentration of " + out)));
+      v.conc.push_back(f.create_variable(make("conc_" + out, dims({"patient", "time"}), io::ElementType::float32,
+                                              "ng/mL", "plasma concentration of " + out)));
     }
     if (l.summarize_conc) {
-      v.conc_mean.push_back(f.create_variable(make("conc_" + out + "_mean", {"arm", "time"}, io::ElementType::float64,
+      v.conc_mean.push_back(f.create_variable(make("conc_" + out + "_mean", dims({"time"}), io::ElementType::float64,
                                                    "ng/mL", "mean plasma concentration of " + out + " across patients")));
-      v.conc_sd.push_back(f.create_variable(make("conc_" + out + "_sd", {"arm", "time"}, io::ElementType::float64, "ng/mL",
+      v.conc_sd.push_back(f.create_variable(make("conc_" + out + "_sd", dims({"time"}), io::ElementType::float64, "ng/mL",
                                                  "standard deviation of plasma concentration of " + out)));
     }
-    v.cmax.push_back(f.create_variable(make("cmax_" + out, {"arm", "patient", "dose"}, io::ElementType::float64, "ng/mL",
+    v.cmax.push_back(f.create_variable(make("cmax_" + out, dims({"patient", "dose"}), io::ElementType::float64, "ng/mL",
                                             "peak concentration of " + out + " after the dose")));
-    v.tmax.push_back(f.create_variable(make("tmax_" + out, {"arm", "patient", "dose"}, io::ElementType::float64, "h",
+    v.tmax.push_back(f.create_variable(make("tmax_" + out, dims({"patient", "dose"}), io::ElementType::float64, "h",
                                             "time of the peak of " + out + " after the dose")));
-    v.auc.push_back(f.create_variable(make("auc_" + out, {"arm", "patient", "dose"}, io::ElementType::float64, "h*ng/mL",
-                                           "AUC of " + out + " over the dosing interval")));
+    v.auc.push_back(f.create_variable(make("auc_" + out, dims({"patient", "dose"}), io::ElementType::float64,
+                                           "h*ng/mL", "AUC of " + out + " over the dosing interval")));
   }
-  v.madrs = f.create_variable(make("madrs", {"arm", "patient", "visit"}, io::ElementType::float32, "1", "MADRS total score"));
-  v.baseline = f.create_variable(make("baseline_madrs", {"arm", "patient"}, io::ElementType::float32, "1", "MADRS at day 0"));
-  v.change = f.create_variable(make("madrs_change", {"arm", "patient"}, io::ElementType::float32, "1",
+  v.madrs = f.create_variable(make("madrs", dims({"patient", "visit"}), io::ElementType::float32, "1", "MADRS total score"));
+  v.baseline = f.create_variable(make("baseline_madrs", dims({"patient"}), io::ElementType::float32, "1", "MADRS at day 0"));
+  v.change = f.create_variable(make("madrs_change", dims({"patient"}), io::ElementType::float32, "1",
                                     "MADRS change from baseline at the primary visit"));
   auto flag = [&](const std::string& name, const std::string& long_name) {
-    auto spec = make(name, {"arm", "patient"}, io::ElementType::int8, "1", long_name);
+    auto spec = make(name, dims({"patient"}), io::ElementType::int8, "1", long_name);
     spec.flag_values = {0, 1};
     spec.flag_meanings = "no yes";
     return f.create_variable(spec);
@@ -550,13 +583,16 @@ FileVariables define_file(const StudyConfig& config, const Engine& engine, io::R
   return v;
 }
 
-void write_batch(const Layout& l, const FileVariables& v, const Batch& b, io::ResultsFile& f) {
+void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v, const Batch& b, io::ResultsFile& f) {
   const hsize_t first = static_cast<hsize_t>(b.first), n = static_cast<hsize_t>(b.count);
-  const hsize_t arms = static_cast<hsize_t>(l.n_arms);
-  // The batch buffers hold [arm][patient] for this batch's patients; a hyperslab write per arm.
-  auto per_arm = [&](int var, const auto* data, hsize_t inner) {
-    for (hsize_t a = 0; a < arms; ++a) {
-      std::vector<hsize_t> start{a, first}, count{1, n};
+  const hsize_t plans = static_cast<hsize_t>(l.n_plans);
+  // The batch buffers hold [plan][patient] for this batch's patients; one hyperslab per plan.
+  auto per_plan = [&](int var, const auto* data, hsize_t inner) {
+    for (hsize_t a = 0; a < plans; ++a) {
+      std::vector<hsize_t> start = plan_prefix(sweep, l, static_cast<int>(a));
+      std::vector<hsize_t> count(start.size(), 1);
+      start.push_back(first);
+      count.push_back(n);
       if (inner) {
         start.push_back(0);
         count.push_back(inner);
@@ -567,21 +603,21 @@ void write_batch(const Layout& l, const FileVariables& v, const Batch& b, io::Re
   f.write(v.weight, {first}, {n}, b.weight_kg.data());
   f.write(v.age, {first}, {n}, b.age_y.data());
   f.write(v.sex, {first}, {n}, b.sex.data());
-  per_arm(v.status, b.status.data(), 0);
-  for (std::size_t k = 0; k < v.parameters.size(); ++k) per_arm(v.parameters[k], b.parameters.data() + k * arms * n, 0);
+  per_plan(v.status, b.status.data(), 0);
+  for (std::size_t k = 0; k < v.parameters.size(); ++k) per_plan(v.parameters[k], b.parameters.data() + k * plans * n, 0);
   const hsize_t n_time = l.output_times_h.size(), n_doses = static_cast<hsize_t>(l.n_doses);
   for (std::size_t s = 0; s < l.outputs.size(); ++s) {
-    if (l.store_conc) per_arm(v.conc[s], b.conc.data() + s * arms * n * n_time, n_time);
-    per_arm(v.cmax[s], b.cmax.data() + s * arms * n * n_doses, n_doses);
-    per_arm(v.tmax[s], b.tmax.data() + s * arms * n * n_doses, n_doses);
-    per_arm(v.auc[s], b.auc.data() + s * arms * n * n_doses, n_doses);
+    if (l.store_conc) per_plan(v.conc[s], b.conc.data() + s * plans * n * n_time, n_time);
+    per_plan(v.cmax[s], b.cmax.data() + s * plans * n * n_doses, n_doses);
+    per_plan(v.tmax[s], b.tmax.data() + s * plans * n * n_doses, n_doses);
+    per_plan(v.auc[s], b.auc.data() + s * plans * n * n_doses, n_doses);
   }
-  per_arm(v.madrs, b.madrs.data(), l.visits_d.size());
-  per_arm(v.baseline, b.baseline.data(), 0);
-  per_arm(v.change, b.change.data(), 0);
-  per_arm(v.response, b.response.data(), 0);
-  per_arm(v.remission, b.remission.data(), 0);
-  per_arm(v.relapse, b.relapse.data(), 0);
+  per_plan(v.madrs, b.madrs.data(), l.visits_d.size());
+  per_plan(v.baseline, b.baseline.data(), 0);
+  per_plan(v.change, b.change.data(), 0);
+  per_plan(v.response, b.response.data(), 0);
+  per_plan(v.remission, b.remission.data(), 0);
+  per_plan(v.relapse, b.relapse.data(), 0);
 }
 
 // Runs every batch through the engine on oneTBB and hands finished batches to `sink` one at a
@@ -635,19 +671,22 @@ void check_response_model(const StudyConfig& config, const response::ResponseMod
   d.throw_if_any();
 }
 
-RunStatistics run_trial(const StudyConfig& config, const response::ResponseModel& rm, io::ResultsFile& file,
+RunStatistics run_trial(const std::vector<StudyConfig>& points, const SweepPlan& sweep,
+                        const response::ResponseModel& rm, io::ResultsFile& file,
                         const std::function<void(const RunProgress&)>& on_progress) {
-  check_response_model(config, rm);
-  const Engine engine(config, rm);
+  for (const auto& point : points) check_response_model(point, rm);
+  const Engine engine(points, rm);
   const Layout& l = engine.layout();
-  const FileVariables vars = define_file(config, engine, file);
-  const std::size_t summary_size = l.outputs.size() * l.n_arms * l.output_times_h.size();
+  const StudyConfig& config = points.front();
+  const FileVariables vars = define_file(config, sweep, engine, file);
+  const std::size_t n_time = l.output_times_h.size();
+  const std::size_t summary_size = l.outputs.size() * l.n_plans * n_time;
   std::vector<double> sum(summary_size, 0.0), sumsq(summary_size, 0.0);
-  std::vector<long long> count(l.outputs.size() * l.n_arms, 0);
+  std::vector<long long> count(l.outputs.size() * l.n_plans, 0);
   RunStatistics stats;
   RunProgress progress{0, l.n_patients};
   for_each_batch(engine, config.batch_patients, [&](const Batch& b) {
-    write_batch(l, vars, b, file);
+    write_batch(l, sweep, vars, b, file);
     // Sums are added in batch order, so the mean and SD are identical for any thread count.
     for (std::size_t i = 0; i < summary_size; ++i) {
       sum[i] += b.conc_sum[i];
@@ -659,20 +698,23 @@ RunStatistics run_trial(const StudyConfig& config, const response::ResponseModel
     if (on_progress) on_progress(progress);
   });
   if (l.summarize_conc) {
-    const std::size_t n_time = l.output_times_h.size();
-    std::vector<double> mean(l.n_arms * n_time), sd(l.n_arms * n_time);
+    std::vector<double> mean(n_time), sd(n_time);
     for (std::size_t s = 0; s < l.outputs.size(); ++s) {
-      for (int a = 0; a < l.n_arms; ++a) {
-        const long long n = count[s * l.n_arms + a];
+      for (int a = 0; a < l.n_plans; ++a) {
+        const long long n = count[s * l.n_plans + a];
         for (std::size_t t = 0; t < n_time; ++t) {
-          const std::size_t i = (s * l.n_arms + a) * n_time + t;
+          const std::size_t i = (s * l.n_plans + a) * n_time + t;
           const double m = n > 0 ? sum[i] / n : kNaN;
-          mean[a * n_time + t] = m;
-          sd[a * n_time + t] = n > 1 ? std::sqrt(std::max(0.0, (sumsq[i] - n * m * m) / (n - 1))) : kNaN;
+          mean[t] = m;
+          sd[t] = n > 1 ? std::sqrt(std::max(0.0, (sumsq[i] - n * m * m) / (n - 1))) : kNaN;
         }
+        std::vector<hsize_t> start = plan_prefix(sweep, l, a);
+        std::vector<hsize_t> extent(start.size(), 1);
+        start.push_back(0);
+        extent.push_back(n_time);
+        file.write(vars.conc_mean[s], start, extent, mean.data());
+        file.write(vars.conc_sd[s], start, extent, sd.data());
       }
-      file.write(vars.conc_mean[s], {0, 0}, {static_cast<hsize_t>(l.n_arms), n_time}, mean.data());
-      file.write(vars.conc_sd[s], {0, 0}, {static_cast<hsize_t>(l.n_arms), n_time}, sd.data());
     }
   }
   return stats;
@@ -680,8 +722,8 @@ RunStatistics run_trial(const StudyConfig& config, const response::ResponseModel
 
 TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& rm) {
   check_response_model(config, rm);
-  StudyConfig quiet = config;
-  quiet.concentration = ConcentrationOutput::none;  // nothing but endpoints is needed
+  std::vector<StudyConfig> quiet{config};
+  quiet[0].concentration = ConcentrationOutput::none;  // nothing but endpoints is needed
   const Engine engine(quiet, rm);
   const Layout& l = engine.layout();
   const std::size_t n_visits = l.visits_d.size();

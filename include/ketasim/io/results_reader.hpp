@@ -8,9 +8,10 @@ namespace ketasim::io {
 
 struct EndpointData {
   std::vector<std::string> arms;
+  std::vector<std::string> sweep_points;  // one label per sweep point ("" without a sweep)
   long long n_patients = 0;
-  std::vector<std::int8_t> status, response, remission, relapse;  // [arm][patient]
-  std::vector<float> change;                                       // [arm][patient]
+  std::vector<std::int8_t> status, response, remission, relapse;  // [point][arm][patient]
+  std::vector<float> change;                                       // [point][arm][patient]
   std::string study_name;
   double primary_visit_d = 0.0;
   double remission_threshold = 0.0;

@@ -9,6 +9,7 @@
 #include "ketasim/io/results_file.hpp"
 #include "ketasim/response/response_model.hpp"
 #include "ketasim/trial/config.hpp"
+#include "ketasim/trial/sweep.hpp"
 
 namespace ketasim::trial {
 
@@ -25,7 +26,9 @@ struct RunStatistics {
 
 // Writes every dataset of docs/results-format.md into `file` (not committed here). The thread
 // count is whatever tbb::global_control allows; results do not depend on it.
-RunStatistics run_trial(const StudyConfig& config, const response::ResponseModel& response_model, io::ResultsFile& file,
+// `points` are the sweep points (one without a sweep) in the row-major order of `sweep.points`.
+RunStatistics run_trial(const std::vector<StudyConfig>& points, const SweepPlan& sweep,
+                        const response::ResponseModel& response_model, io::ResultsFile& file,
                         const std::function<void(const RunProgress&)>& on_progress);
 
 // Endpoints at every visit, per arm, without writing a file: for calibration and quick studies.
