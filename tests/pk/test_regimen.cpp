@@ -1,0 +1,133 @@
+// Regimen parsing and expansion: session times are sums of exact binary-representable hours (84, 168,
+// 336...), so they are compared exactly; amounts to 1e-12 relative.
+#include <catch2/catch.hpp>
+
+#include <memory>
+#include <vector>
+
+#include "ketasim/pk/regimen.hpp"
+
+using namespace ketasim;
+using namespace ketasim::pk;
+using Catch::Contains;
+
+namespace {
+struct Parsed {
+  Regimen regimen;
+  std::vector<std::string> errors;
+};
+Parsed parse(const std::string& text) {
+  const YamlDocument doc = parse_yaml_text(text, "r.yaml");
+  Diagnostics diagnostics;
+  const InputNode root(doc.root, std::make_shared<const std::string>("r.yaml"), "regimen", &diagnostics);
+  Parsed p{parse_regimen(root), diagnostics.messages()};
+  return p;
+}
+std::vector<double> times_of(const std::vector<Session>& s) {
+  std::vector<double> t;
+  for (const auto& x : s) t.push_back(x.time_h);
+  return t;
+}
+std::vector<double> every(double start, double step, int n) {
+  std::vector<double> t;
+  for (int i = 0; i < n; ++i) t.push_back(start + i * step);
+  return t;
+}
+std::vector<double> concat(std::vector<double> a, const std::vector<double>& b) {
+  a.insert(a.end(), b.begin(), b.end());
+  return a;
+}
+}  // namespace
+
+TEST_CASE("Schedule phases: twice weekly, weekly, every other week", "[pk][regimen]") {
+  const Parsed p = parse("route: iv_infusion\ndose: 0.5 mg/kg\ninfusion_duration: 40 min\n"
+                         "schedule: [{every: 3.5d, count: 8}, {every: 7d, count: 4}, {every: 14d, until: 84d}]\n");
+  REQUIRE(p.errors.empty());
+  // 8 twice weekly (0..588 h), then weekly from 672 (one 3.5-d interval later), 4 doses to 1176,
+  // then every other week from 1344 while t < 2016.
+  const auto expected = concat(concat(every(0, 84, 8), every(672, 168, 4)), every(1344, 336, 2));
+  CHECK(times_of(expand_sessions(p.regimen)) == expected);
+  CHECK(p.regimen.dose_per_kg);
+  CHECK(p.regimen.infusion_duration_h == Approx(40.0 / 60.0).epsilon(1e-15));
+}
+
+TEST_CASE("Induction then maintenance with until; NONMEM ii/addl; start offset", "[pk][regimen]") {
+  const Parsed a = parse("route: iv_bolus\ndose: 35 mg\nstart: 1d\n"
+                         "schedule: [{every: 3.5d, count: 8}, {every: 14d, until: 84d}]\n");
+  REQUIRE(a.errors.empty());
+  // until is in time since the first dose... the first phase starts at 24 h.
+  const auto sessions = expand_sessions(a.regimen);
+  CHECK(sessions.front().time_h == 24.0);
+  CHECK(times_of(sessions) == concat(every(24, 84, 8), every(696, 336, 4)));
+  const Parsed b = parse("route: iv_bolus\ndose: 35 mg\nschedule: [{ii: 24h, addl: 4}]\n");
+  REQUIRE(b.errors.empty());
+  CHECK(times_of(expand_sessions(b.regimen)) == every(0, 24, 5));  // addl 4 = 5 doses
+}
+
+TEST_CASE("Phase dose override and intranasal devices 5 min apart", "[pk][regimen]") {
+  const Parsed p = parse("route: intranasal\ndose: 84 mg\n"
+                         "schedule: [{every: 3.5d, count: 1, dose: 56 mg}, {every: 3.5d, count: 2}]\n");
+  REQUIRE(p.errors.empty());
+  const auto sessions = expand_sessions(p.regimen);
+  REQUIRE(sessions.size() == 3);
+  CHECK(sessions[0].devices == 2);
+  CHECK(sessions[0].dose == 56.0);
+  CHECK(sessions[1].devices == 3);
+  std::vector<Dose> doses;
+  expand_doses(p.regimen, sessions, 70.0, nullptr, doses);
+  REQUIRE(doses.size() == 8);  // 2 + 3 + 3 devices
+  CHECK(doses[1].time_h == Approx(5.0 / 60.0).epsilon(1e-15));
+  CHECK(doses[1].device == 1);
+  CHECK(doses[4].time_h == Approx(84.0 + 10.0 / 60.0).epsilon(1e-15));
+  CHECK(doses[4].device == 2);
+  for (const auto& d : doses) CHECK(d.amount_mg == Approx(28.0).epsilon(1e-12));
+  CHECK(regimen_end_h(p.regimen, sessions) == Approx(168.0 + 10.0 / 60.0).epsilon(1e-15));
+}
+
+TEST_CASE("Per-kg dosing and the adherence skip vector", "[pk][regimen]") {
+  const Parsed p = parse("route: iv_infusion\ndose: 0.5 mg/kg\ninfusion_duration: 40 min\nadherence: 0.8\n"
+                         "schedule: [{every: 7d, count: 4}]\n");
+  REQUIRE(p.errors.empty());
+  CHECK(p.regimen.adherence_probability == 0.8);
+  const auto sessions = expand_sessions(p.regimen);
+  std::vector<Dose> doses;
+  expand_doses(p.regimen, sessions, 82.0, nullptr, doses);
+  REQUIRE(doses.size() == 4);
+  CHECK(doses[0].amount_mg == Approx(41.0).epsilon(1e-12));
+  CHECK(doses[0].infusion_duration_h == Approx(40.0 / 60.0).epsilon(1e-15));
+  const std::vector<char> taken{1, 0, 1, 0};
+  expand_doses(p.regimen, sessions, 82.0, &taken, doses);
+  REQUIRE(doses.size() == 2);
+  CHECK(doses[0].time_h == 0.0);
+  CHECK(doses[1].time_h == 336.0);
+  CHECK(doses[1].session == 2);  // keeps the scheduled session index
+}
+
+TEST_CASE("Regimen errors name the key", "[pk][regimen]") {
+  auto errors = [](const std::string& text) {
+    std::string all;
+    for (const auto& m : parse(text).errors) all += m + "\n";
+    return all;
+  };
+  CHECK_THAT(errors("route: iv_infusion\ndose: 10 mg\ninfusion_duration: 2d\nschedule: [{every: 1d, count: 2}]\n"),
+             Contains("r.yaml:3:") && Contains("regimen.infusion_duration") && Contains("longer than the dosing interval"));
+  CHECK_THAT(errors("route: iv_bolus\ndose: 10 mg\nschedule: [{every: 1d, count: 2, until: 3d}]\n"),
+             Contains("exactly one of count or until"));
+  CHECK_THAT(errors("route: intranasal\ndose: 80 mg\nschedule: [{every: 1d, count: 2}]\n"),
+             Contains("r.yaml:2:") && Contains("devices x device_dose"));
+  CHECK_THAT(errors("route: iv_bolus\ndose: 10 mg\nschedule: [{every: 1d, count: 2, ii: 1d, addl: 1}]\n"),
+             Contains("regimen.schedule[0]") && Contains("not both"));
+  CHECK_THAT(errors("route: iv_bolus\ndose: 10 mgs\nschedule: [{every: 1d, count: 1}]\n"),
+             Contains("r.yaml:2:") && Contains("regimen.dose"));
+}
+
+// KNOWN BUG (src/core/yaml_input.cpp, InputNode::integer/number/text/...): a required key that is
+// missing gives a yaml-cpp "zombie" node; calling a getter on it throws YAML::InvalidNode instead of
+// recording a diagnostic, so `ketasim` exits 2 ("failure: invalid node") instead of 1. Hidden tag:
+// run with `ketasim_tests "[bug]"`.
+TEST_CASE("A phase with ii but no addl is reported, not thrown", "[.][bug][pk][regimen]") {
+  Parsed p;
+  REQUIRE_NOTHROW(p = parse("route: iv_bolus\ndose: 10 mg\nschedule: [{ii: 1d}]\n"));
+  REQUIRE(p.errors.size() >= 1);
+  CHECK_THAT(p.errors[0], Contains("regimen.schedule[0].addl") && Contains("required key is missing"));
+}
