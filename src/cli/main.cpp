@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "ketasim/core/error.hpp"
+#include "ketasim/core/log.hpp"
 #include "ketasim/version.hpp"
 
 int main(int argc, char** argv) {
@@ -18,6 +19,7 @@ int main(int argc, char** argv) {
   long long patients = 0, seed = -1;
   int threads = 0;
   bool quiet = false;
+  int verbose = 0;
 
   auto* run = app.add_subcommand("run", "Run a virtual trial and write an HDF5 results file");
   run->add_option("config", config_path, "Study config (YAML)")->required();
@@ -26,16 +28,22 @@ int main(int argc, char** argv) {
   run->add_option("--seed", seed, "Random seed (overrides study.seed)")->check(CLI::NonNegativeNumber);
   run->add_option("--patients", patients, "Patients per arm (overrides cohort.patients)")->check(CLI::PositiveNumber);
   run->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
-  run->add_flag("--quiet", quiet, "No progress output");
+  run->add_flag("-q,--quiet", quiet, "No progress output and no warnings (errors only)");
+  run->add_flag("-v,--verbose", verbose, "More notes on stderr (repeat for debug detail)");
 
-  auto* check = app.add_subcommand("check", "Validate a config and its models; print the dosing schedule per arm");
+  auto* check = app.add_subcommand(
+      "check", "Validate a config, its models and its sweep; print the dosing schedule per arm and sweep point");
   check->add_option("config", config_path, "Study config (YAML)")->required();
   check->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
+  check->add_flag("-q,--quiet", quiet, "No warnings (errors only)");
+  check->add_flag("-v,--verbose", verbose, "More notes on stderr (repeat for debug detail)");
 
   auto* pk = app.add_subcommand("pk", "Typical-patient profile and NCA table per arm");
   pk->add_option("config", config_path, "Study config (YAML)")->required();
   pk->add_option("--arm", arm_name, "Only this arm");
   pk->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
+  pk->add_flag("-q,--quiet", quiet, "No warnings (errors only)");
+  pk->add_flag("-v,--verbose", verbose, "More notes on stderr (repeat for debug detail)");
 
   auto* summary = app.add_subcommand("summary", "Endpoint table of an existing results file");
   summary->add_option("results", results_path, "Results file (HDF5)")->required();
@@ -58,13 +66,16 @@ int main(int argc, char** argv) {
     for (const auto& s : sets) overrides.push_back(trial::parse_override(s));
     if (patients > 0) overrides.push_back({"cohort.patients", std::to_string(patients)});
     if (seed >= 0) overrides.push_back({"study.seed", std::to_string(seed)});
+    const Logger log(std::cerr, log_level_from_flags(quiet, verbose));
     trial::StudyConfig config = trial::load_study_config(config_path, overrides);
-    if (check->parsed()) return cli::check_command(config, std::cout);
+    log.debug("config " + config_path + " loaded with " + std::to_string(overrides.size()) + " override(s)");
     if (pk->parsed()) return cli::pk_command(config, arm_name, std::cout);
+    // Every sweep point is expanded and validated before anything runs (check prints them all).
+    const trial::SweepPlan plan = trial::parse_sweep(config);
+    const std::vector<trial::StudyConfig> points = trial::expand_sweep(config, overrides, plan, &log);
+    if (check->parsed()) return cli::check_command(config, std::cout);
     std::string command_line;
     for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-    const trial::SweepPlan plan = trial::parse_sweep(config);
-    const std::vector<trial::StudyConfig> points = trial::expand_sweep(config, overrides, plan);
     return cli::run_command(points, plan, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
   } catch (const InputError& e) {
     std::cerr << "ketasim: error: " << e.what() << "\n";

@@ -1,5 +1,6 @@
 // `ketasim check` and `ketasim pk`: what a regimen expands to, and what the typical patient's
 // exposure looks like, before anyone runs a trial.
+#include <algorithm>
 #include <cmath>
 #include <iomanip>
 #include <ostream>
@@ -136,10 +137,60 @@ void print_pk(const trial::StudyConfig& config, const trial::ArmConfig& arm, std
 }  // namespace
 
 int check_command(const trial::StudyConfig& config, std::ostream& out) {
-  out << "Config " << config.path << ": study '" << config.name << "', " << config.duration_h / 24.0 << " days, "
-      << config.cohort.patients << " patients per arm, seed " << config.seed << "\n";
+  out << "Config " << config.path << ": study '" << config.name << "', " << config.duration_h / 24.0 << " days, ";
+  if (config.cohort.patients > 0) {
+    out << config.cohort.patients << " patients per arm";
+  } else {
+    out << "patients from " << config.cohort.population_file;
+  }
+  out << ", seed " << config.seed << "\n";
+  for (const auto& o : config.overrides) out << "  override " << o.key_path << " = " << o.value << "\n";
+  // Every sweep point is validated like the file; its swept arms' schedules are printed.
+  const trial::SweepPlan plan = trial::parse_sweep(config);
+  const std::vector<trial::StudyConfig> points = trial::expand_sweep(config, config.overrides, plan);
+  if (plan.dimensions.empty()) {
+    for (const auto& arm : config.arms) {
+      print_schedule(arm, out);
+      out << "\n";
+    }
+    out << "OK\n";
+    return 0;
+  }
+  out << "Sweep: " << points.size() << " points over";
+  for (const auto& d : plan.dimensions) {
+    out << " " << d.name << " [";
+    for (std::size_t i = 0; i < d.size(); ++i) {
+      out << (i ? ", " : "");
+      if (d.labels.empty()) out << d.values[i];
+      else out << d.labels[i];
+    }
+    out << "]" << (d.labels.empty() && d.units != "1" ? " " + d.units : std::string());
+  }
+  out << "; swept arms: ";
+  if (plan.arms.empty()) {
+    out << "all (keys are absolute)";
+  } else {
+    for (std::size_t i = 0; i < plan.arms.size(); ++i) out << (i ? ", " : "") << plan.arms[i];
+  }
+  out << "\n\n";
+  auto swept = [&](const std::string& name) {
+    return plan.arms.empty() || std::find(plan.arms.begin(), plan.arms.end(), name) != plan.arms.end();
+  };
+  bool any_fixed = false;
   for (const auto& arm : config.arms) {
+    if (swept(arm.name)) continue;
+    if (!any_fixed) out << "Arms not swept (the same at every point):\n";
+    any_fixed = true;
     print_schedule(arm, out);
+    out << "\n";
+  }
+  for (std::size_t p = 0; p < points.size(); ++p) {
+    out << "Sweep point " << p + 1 << "/" << points.size() << ": " << plan.points[p].label << "\n";
+    for (const auto& o : plan.points[p].overrides) out << "  set " << o.key_path << " = " << o.value << "\n";
+    for (const auto& arm : points[p].arms) {
+      if (!swept(arm.name)) continue;
+      print_schedule(arm, out);
+    }
     out << "\n";
   }
   out << "OK\n";

@@ -10,7 +10,9 @@ namespace ketasim {
 
 InputNode::InputNode(YAML::Node node, std::shared_ptr<const std::string> file, std::string key_path,
                      Diagnostics* diagnostics, YAML::Mark fallback_mark)
-    : node_(std::move(node)), file_(std::move(file)), key_path_(std::move(key_path)),
+    // Never keep an invalid (zombie) yaml-cpp node: its getters throw YAML::InvalidNode.
+    : node_(node.IsDefined() ? std::move(node) : YAML::Node(YAML::NodeType::Undefined)),
+      file_(std::move(file)), key_path_(std::move(key_path)),
       diagnostics_(diagnostics), mark_(fallback_mark) {
   if (node_.IsDefined() && !node_.Mark().is_null()) mark_ = node_.Mark();
 }
@@ -34,11 +36,18 @@ std::string InputNode::found() const {
 }
 
 bool InputNode::has(const std::string& key) const {
-  return node_.IsMap() && node_[key].IsDefined() && !node_[key].IsNull();
+  if (!node_.IsMap()) return false;
+  const YAML::Node& map = node_;
+  const YAML::Node value = map[key];
+  return value.IsDefined() && !value.IsNull();
 }
 
 InputNode InputNode::child(const std::string& key) const {
   const std::string path = key_path_.empty() ? key : key_path_ + "." + key;
+  // A const lookup of a missing key yields an *invalid* yaml-cpp node whose type getters throw
+  // YAML::InvalidNode; it is replaced by a plain undefined node so that getters report "missing"
+  // through the diagnostics and return neutral values instead of aborting the whole parse
+  // (InputNode's constructor does that).
   YAML::Node value = node_.IsMap() ? node_[key] : YAML::Node(YAML::NodeType::Undefined);
   return InputNode(value, file_, path, diagnostics_, mark_);
 }

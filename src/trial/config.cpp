@@ -1,7 +1,11 @@
 #include "ketasim/trial/config.hpp"
 
 #include <algorithm>
+#include <cmath>
 #include <sstream>
+#include <sys/stat.h>
+
+#include "ketasim/trial/sweep.hpp"
 
 namespace ketasim::trial {
 
@@ -29,7 +33,49 @@ Override parse_override(const std::string& text) {
   return {text.substr(0, eq), text.substr(eq + 1)};
 }
 
+std::string message_key_path(const std::string& dotted) {
+  std::string out;
+  std::stringstream ss(dotted);
+  for (std::string part; std::getline(ss, part, '.');) {
+    const bool index = !part.empty() && std::all_of(part.begin(), part.end(), [](unsigned char c) { return std::isdigit(c); });
+    if (index && !out.empty()) {
+      out += "[" + part + "]";
+    } else {
+      out += (out.empty() ? "" : ".") + part;
+    }
+  }
+  return out;
+}
+
 namespace {
+
+// A copy of an override's value without source marks: yaml-cpp would otherwise give the value the
+// line/column of the --set text (1:1), which points at the wrong place of the config file. Without
+// marks, messages fall back to the enclosing key's line in the file and say where the value came from.
+YAML::Node without_marks(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Scalar: return YAML::Node(node.Scalar());
+    case YAML::NodeType::Sequence: {
+      YAML::Node out(YAML::NodeType::Sequence);
+      for (const auto& item : node) out.push_back(without_marks(item));
+      return out;
+    }
+    case YAML::NodeType::Map: {
+      YAML::Node out(YAML::NodeType::Map);
+      for (const auto& kv : node) out[kv.first.Scalar()] = without_marks(kv.second);
+      return out;
+    }
+    default: return YAML::Node(YAML::NodeType::Null);
+  }
+}
+
+std::string override_origin(const Override& o) {
+  return o.origin.empty() ? "--set " + o.key_path + "=" + o.value : o.origin;
+}
+
+SourceLocation override_location(const Override& o) {
+  return SourceLocation{o.origin.empty() ? "--set" : o.origin, o.key_path, 0, 0};
+}
 
 void apply_override(YAML::Node root, const Override& o) {
   std::vector<std::string> parts;
@@ -46,34 +92,47 @@ void apply_override(YAML::Node root, const Override& o) {
         index = node.size();
       }
       if (index >= node.size()) {
-        throw InputError(SourceLocation{"--set", o.key_path, 0, 0},
+        throw InputError(override_location(o),
                          "'" + p + "' is not an index of the list (size " + std::to_string(node.size()) + ")");
       }
       node.reset(node[index]);
     } else {
+      if (node.IsScalar()) {
+        throw InputError(override_location(o), "'" + p + "' cannot be set inside a value ('" +
+                                                   node.Scalar() + "' is not a mapping or a list)");
+      }
       // Unknown intermediate keys are created; validation then reports them as unknown keys.
-      if (!node[p].IsDefined()) node[p] = YAML::Node(YAML::NodeType::Map);
+      if (!node[p].IsDefined() || node[p].IsNull()) node[p] = YAML::Node(YAML::NodeType::Map);
       node.reset(node[p]);
     }
   }
   YAML::Node value;
   try {
-    value = YAML::Load(o.value);
+    value = without_marks(YAML::Load(o.value));
   } catch (const YAML::Exception& e) {
-    throw InputError(SourceLocation{"--set", o.key_path, 0, 0}, "value is not valid YAML: " + e.msg);
+    throw InputError(override_location(o), "value is not valid YAML: " + e.msg);
+  }
+  if (node.IsScalar()) {
+    throw InputError(override_location(o), "'" + parts.back() + "' cannot be set inside a value ('" + node.Scalar() +
+                                               "' is not a mapping or a list)");
   }
   if (node.IsSequence()) {
     std::size_t index = 0;
     try {
       index = std::stoul(parts.back());
     } catch (...) {
-      throw InputError(SourceLocation{"--set", o.key_path, 0, 0}, "expected a list index");
+      throw InputError(override_location(o), "expected a list index");
     }
-    if (index >= node.size()) throw InputError(SourceLocation{"--set", o.key_path, 0, 0}, "index out of range");
+    if (index >= node.size()) throw InputError(override_location(o), "index out of range");
     node[index] = value;
   } else {
     node[parts.back()] = value;
   }
+}
+
+bool regular_file(const std::string& path) {
+  struct stat info {};
+  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
 }
 
 TruncatedNormalSpec parse_truncated_normal(const InputNode& node, TruncatedNormalSpec spec) {
@@ -106,7 +165,46 @@ void parse_cohort(const InputNode& node, StudyConfig& config) {
     c.female_fraction = v->number();
     if (c.female_fraction < 0.0 || c.female_fraction > 1.0) v->fail("expected a fraction in [0, 1]");
   }
-  if (const auto v = node.optional("population_file")) c.population_file = resolve_relative(config.path, v->text());
+  if (const auto v = node.optional("population_file")) {
+    c.population_file = resolve_relative(config.path, v->text());
+    if (!c.population_file.empty() && !regular_file(c.population_file)) {
+      v->fail("population file '" + c.population_file + "' not found (paths are relative to the config file)");
+    }
+  }
+}
+
+// Timing problems that only show once the schedule is laid out: a negative start, a phase whose
+// `until` is not after the phase's own first dose (it would overlap the previous phase and give no
+// dose), and intranasal sessions whose devices take longer than the dosing interval.
+void check_regimen_timing(const InputNode& node, const pk::Regimen& regimen) {
+  if (const auto start = node.optional("start")) {
+    if (regimen.start_h < 0.0) start->fail("expected a start >= 0 (time of the first dose after day 0)");
+  }
+  const auto phases = node.child("schedule").is_sequence() ? node.child("schedule").sequence() : std::vector<InputNode>{};
+  double next_h = regimen.start_h;
+  for (std::size_t k = 0; k < regimen.phases.size() && k < phases.size(); ++k) {
+    const pk::SchedulePhase& phase = regimen.phases[k];
+    if (!(phase.every_h > 0.0)) return;
+    double last_h = next_h - phase.every_h;
+    if (phase.count >= 0) {
+      last_h = next_h + (phase.count - 1) * phase.every_h;
+    } else if (phase.until_h <= next_h + 1e-9) {
+      std::ostringstream os;
+      os << "this phase would start on day " << next_h / 24.0 << " (after the previous phase) but ends (until, counted "
+         << "from the first dose) on day " << phase.until_h / 24.0 << ": phases overlap and this one gives no dose";
+      phases[k].child("until").fail(os.str());
+    } else {
+      last_h = next_h + std::ceil((phase.until_h - 1e-9 - next_h) / phase.every_h - 1.0) * phase.every_h;
+    }
+    if (regimen.route == pk::Route::intranasal) {
+      const int devices = phase.devices_override > 0 ? phase.devices_override : regimen.devices_per_session;
+      if ((devices - 1) * regimen.device_interval_h >= phase.every_h) {
+        phases[k].child("every").fail("the " + std::to_string(devices) +
+                                      " devices of one session take longer than the dosing interval");
+      }
+    }
+    next_h = last_h + phase.every_h;
+  }
 }
 
 void parse_arm(const InputNode& node, StudyConfig& config, std::vector<std::string>& seen) {
@@ -116,7 +214,10 @@ void parse_arm(const InputNode& node, StudyConfig& config, std::vector<std::stri
   if (std::find(seen.begin(), seen.end(), arm.name) != seen.end()) node.child("name").fail("duplicate arm name");
   seen.push_back(arm.name);
   const InputNode model_node = node.required("model");
-  arm.regimen = pk::parse_regimen(node.required("regimen"));
+  const InputNode regimen_node = node.required("regimen");
+  const std::size_t errors_before = regimen_node.diagnostics().messages().size();
+  arm.regimen = pk::parse_regimen(regimen_node);
+  if (regimen_node.diagnostics().messages().size() == errors_before) check_regimen_timing(regimen_node, arm.regimen);
   if (const auto b = node.optional("background")) {
     const std::string text = b->choice({"none", "saline", "active_placebo", "oral_antidepressant"});
     for (Background bg : {Background::none, Background::saline, Background::active_placebo,
@@ -147,7 +248,11 @@ void parse_arm(const InputNode& node, StudyConfig& config, std::vector<std::stri
 
 void parse_endpoints(const InputNode& node, StudyConfig& config) {
   node.check_keys({"model", "visits", "primary_visit", "remission_threshold", "response_fraction", "relapse"});
-  config.response_model_path = resolve_relative(config.path, node.required("model").text());
+  const InputNode model = node.required("model");
+  config.response_model_path = resolve_relative(config.path, model.text());
+  if (model.is_scalar() && !regular_file(config.response_model_path)) {
+    model.fail("response model file '" + config.response_model_path + "' not found (paths are relative to the config file)");
+  }
   auto& e = config.endpoints;
   e.visits_d.clear();
   for (const auto& v : node.required("visits").sequence()) {
@@ -212,14 +317,45 @@ void parse_solver(const InputNode& node, StudyConfig& config) {
 
 }  // namespace
 
+namespace {
+
+// Says, after each message about a value that an override set, where that value came from.
+std::vector<std::string> annotate_overrides(const std::vector<std::string>& messages,
+                                            const std::vector<Override>& overrides) {
+  std::vector<std::string> out;
+  for (const auto& m : messages) {
+    std::string annotated = m;
+    // The last override of a key wins, so search from the back.
+    for (auto o = overrides.rbegin(); o != overrides.rend(); ++o) {
+      const std::string key = "key '" + message_key_path(o->key_path);
+      const auto at = m.find(key);
+      if (at == std::string::npos) continue;
+      const char next = at + key.size() < m.size() ? m[at + key.size()] : '\0';
+      if (next != '\'' && next != '.' && next != '[') continue;
+      annotated += " (value from " + override_origin(*o) + ")";
+      break;
+    }
+    out.push_back(annotated);
+  }
+  return out;
+}
+
+}  // namespace
+
 StudyConfig load_study_config(const std::string& path, const std::vector<Override>& overrides) {
-  YamlDocument doc = load_yaml_file(path);
+  const YamlDocument doc = load_yaml_file(path);
+  return parse_study_config(path, doc.text, overrides);
+}
+
+StudyConfig parse_study_config(const std::string& path, const std::string& text, const std::vector<Override>& overrides) {
+  YamlDocument doc = parse_yaml_text(text, path);
   for (const auto& o : overrides) apply_override(doc.root, o);
   Diagnostics diagnostics;
   StudyConfig config;
   config.path = path;
   config.yaml_text = doc.text;
   config.effective = doc.root;
+  config.overrides = overrides;
   const InputNode root(doc.root, std::make_shared<const std::string>(path), "", &diagnostics);
   root.check_keys({"study", "cohort", "arms", "endpoints", "outputs", "solver", "sweep"});
   const InputNode study = root.required("study");
@@ -239,14 +375,17 @@ StudyConfig load_study_config(const std::string& path, const std::vector<Overrid
   for (const auto& arm : arms) parse_arm(arm, config, seen);
   for (std::size_t i = 0; i < config.arms.size() && i < arms.size(); ++i) {
     const auto sessions = pk::expand_sessions(config.arms[i].regimen);
-    if (!sessions.empty() && sessions.back().time_h > config.duration_h) {
+    if (!sessions.empty() && sessions.back().time_h > config.duration_h && config.duration_h > 0.0) {
       arms[i].child("regimen").child("schedule").fail("doses are scheduled after the end of the study (study.duration)");
     }
   }
   parse_endpoints(root.required("endpoints"), config);
   if (const auto o = root.optional("outputs")) parse_outputs(*o, config);
   if (const auto s = root.optional("solver")) parse_solver(*s, config);
-  diagnostics.throw_if_any();
+  // The sweep block is checked here so that its problems are reported with all the others; it is
+  // expanded into points only by trial::expand_sweep (a point's own config never sweeps again).
+  if (const auto s = root.optional("sweep")) parse_sweep_block(*s, seen);
+  if (!diagnostics.empty()) throw InputError(annotate_overrides(diagnostics.messages(), overrides));
   return config;
 }
 

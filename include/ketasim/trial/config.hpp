@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "ketasim/core/yaml_input.hpp"
@@ -53,10 +54,22 @@ struct EndpointConfig {
   int relapse_consecutive = 2;         // ... at this many consecutive visits after response
 };
 
+struct Override {
+  Override() = default;
+  Override(std::string key, std::string text, std::string from = {})
+      : key_path(std::move(key)), value(std::move(text)), origin(std::move(from)) {}
+  std::string key_path;  // dotted; list elements by index (arms.0.regimen.dose)
+  std::string value;     // parsed as YAML
+  // Where the value came from, for messages about it: empty means `--set key=value`; a sweep
+  // point names its sweep entry ("sweep.grid[0].values[1] at sweep.yaml:8:45").
+  std::string origin;
+};
+
 struct StudyConfig {
   std::string path;
   std::string yaml_text;      // verbatim, stored in results
   YAML::Node effective;       // after overrides (serialised to JSON in results)
+  std::vector<Override> overrides;  // the overrides applied to yaml_text, in order (--set, sweep point)
   std::string name;
   double duration_h = 0.0;
   std::uint64_t seed = 1;
@@ -71,13 +84,15 @@ struct StudyConfig {
   int batch_patients = 256;
 };
 
-struct Override {
-  std::string key_path;  // dotted; list elements by index (arms.0.regimen.dose)
-  std::string value;     // parsed as YAML
-};
-
-// Loads, applies overrides and validates; throws InputError listing every problem.
+// Loads, applies overrides and validates; throws InputError listing every problem (a problem in a
+// value that an override set says so: "(value from --set key=value)"). The `sweep:` block is
+// validated too, but not expanded (trial/sweep.hpp does that).
 StudyConfig load_study_config(const std::string& path, const std::vector<Override>& overrides = {});
+// The same from text already read (`path` names it in messages and anchors relative paths).
+StudyConfig parse_study_config(const std::string& path, const std::string& text,
+                               const std::vector<Override>& overrides = {});
+// "arms.0.regimen.dose" -> "arms[0].regimen.dose", the form key paths take in messages.
+std::string message_key_path(const std::string& dotted);
 Override parse_override(const std::string& text);  // "key.path=value"
 
 // The solver an arm uses: exact for linear models unless the config asks for the ODE solver.

@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include "ketasim/core/log.hpp"
+#include "ketasim/core/yaml_input.hpp"
 #include "ketasim/trial/config.hpp"
 
 namespace ketasim::trial {
@@ -27,18 +29,38 @@ struct SweepPoint {
   std::string label;                 // e.g. "dose_mg_per_kg=0.5 interval_d=14"
 };
 
+// YAML (docs/config.md):
+//   sweep:
+//     arms: [iv_ketamine]      # optional: keys are relative to each listed arm (arms.<i>.<key>)
+//     grid:                    # one dimension per entry, row-major, first entry outermost
+//       - {key: regimen.dose, name: dose_mg_per_kg, values: [0.25, 0.5], unit: mg/kg}
+//       - {key: regimen.route, name: route, values: [iv_infusion, iv_bolus]}   # string dimension
+//     scenarios:               # optional, a `scenario` dimension (outermost) of named override sets
+//       - {name: weekly_56mg, set: {regimen.dose: 56 mg, regimen.schedule.1.every: 7d}}
+// Numeric values get the unit appended for the override ("0.5 mg/kg"); values written with their
+// own unit ("7d") are accepted when all share it. Other values make a string dimension.
+
 struct SweepPlan {
   std::vector<SweepDimension> dimensions;  // outermost first; points are row-major over them
   std::vector<SweepPoint> points;
   std::vector<std::string> arms;           // arms the sweep applies to (empty: every arm)
+  SourceLocation location;                 // of the `sweep:` block, for messages about whole points
 };
 
 // Reads the `sweep:` block of a validated config (none: an empty plan with no dimensions and
 // one point with no overrides). Throws InputError naming file, key path and line.
 SweepPlan parse_sweep(const StudyConfig& config);
+// The same on the block's node, reporting problems into its Diagnostics (load_study_config uses it
+// so that sweep problems are listed with every other problem of the file). `arm_names` are the
+// config's arms in order.
+SweepPlan parse_sweep_block(const InputNode& node, const std::vector<std::string>& arm_names);
 
-// Every point as its own validated StudyConfig (same cohort, seed, arms, visits: checked).
+// Every point as its own validated StudyConfig: the base config's text with `base_overrides` (the
+// command line's --set, normally base.overrides) and then the point's overrides applied. Checks
+// that every point has the same cohort, seed, duration, visits and arms (the engine runs every
+// point on the same virtual patients); problems of all points are reported at once, each naming
+// the sweep entry whose value caused it. `log` (optional) gets notes about the expansion.
 std::vector<StudyConfig> expand_sweep(const StudyConfig& base, const std::vector<Override>& base_overrides,
-                                      const SweepPlan& plan);
+                                      const SweepPlan& plan, const Logger* log = nullptr);
 
 }  // namespace ketasim::trial
