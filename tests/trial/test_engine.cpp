@@ -1,0 +1,190 @@
+// Unit tests of src/trial/engine.cpp at library level (no binary):
+//   * simulate_endpoints is deterministic, independent of the thread count, and equal to what
+//     run_trial writes into the results file;
+//   * common random numbers: identical arms give identical summaries, and with no drug effect two
+//     arms with different models but the same background give identical MADRS;
+//   * a failed patient gets status 2 and every other patient is simulated;
+//   * with no drug effect and background none the MADRS change has mean 0 (no drug, no placebo);
+//   * the OU noise has the stated SD: Var(MADRS - baseline) = ou_sd^2 (1 - e^{-2 theta t}) + 1/12
+//     (the 1/12 is Sheppard's correction for rounding to integers; the baseline is an integer),
+//     within 5 SE, SE(SD) = SD / sqrt(2 (N - 1)) for normal data.
+#include "ketasim/trial/engine.hpp"
+
+#include <catch2/catch.hpp>
+#include <tbb/global_control.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <string>
+#include <unistd.h>
+
+#include "ketasim/io/results_file.hpp"
+#include "ketasim/io/results_reader.hpp"
+#include "ketasim/trial/config.hpp"
+#include "ketasim/trial/sweep.hpp"
+
+using namespace ketasim;
+
+namespace {
+
+const std::string kData = std::string(KETASIM_TEST_DATA_DIR) + "/engine/";
+
+trial::StudyConfig load(const std::string& name, const std::vector<trial::Override>& overrides = {}) {
+  return trial::load_study_config(kData + name, overrides);
+}
+
+void check_same(const trial::ArmSummary& x, const trial::ArmSummary& y) {
+  REQUIRE(x.n == y.n);
+  REQUIRE(x.visits.size() == y.visits.size());
+  for (std::size_t v = 0; v < x.visits.size(); ++v) {
+    CHECK(x.visits[v].responders == y.visits[v].responders);
+    CHECK(x.visits[v].remitters == y.visits[v].remitters);
+    CHECK(x.visits[v].sum_change == y.visits[v].sum_change);
+    CHECK(x.visits[v].sum_change_sq == y.visits[v].sum_change_sq);
+    CHECK(x.visits[v].sum_score == y.visits[v].sum_score);
+  }
+}
+
+// run_trial into a results file in /tmp, with the root attributes read_endpoints needs.
+io::EndpointData run_to_file(const trial::StudyConfig& config, const std::string& tag,
+                             trial::RunStatistics* stats = nullptr) {
+  const std::string path = "/tmp/ketasim_test_engine_" + std::to_string(::getpid()) + "_" + tag + ".h5";
+  const auto rm = response::load_response_model(config.response_model_path);
+  const trial::SweepPlan plan = trial::parse_sweep(config);
+  const std::vector<trial::StudyConfig> points = trial::expand_sweep(config, {}, plan);
+  {
+    io::ResultsFile file(path);
+    file.set_attribute("study_name", config.name);
+    file.set_attribute("primary_visit_d", config.endpoints.primary_visit_d);
+    file.set_attribute("remission_threshold", config.endpoints.remission_threshold);
+    const auto s = trial::run_trial(points, plan, rm, file, nullptr);
+    if (stats) *stats = s;
+    file.commit();
+  }
+  io::EndpointData d = io::read_endpoints(path);
+  std::remove(path.c_str());
+  return d;
+}
+
+}  // namespace
+
+TEST_CASE("simulate_endpoints is deterministic, thread-count independent and equal to what run_trial writes",
+          "[trial][engine]") {
+  const trial::StudyConfig config = load("two-arms.yaml", {{"outputs.concentration", "none"}});
+  const auto rm = response::load_response_model(config.response_model_path);
+  const trial::TrialSummary a = trial::simulate_endpoints(config, rm);
+  const trial::TrialSummary b = trial::simulate_endpoints(config, rm);
+  trial::TrialSummary one;
+  {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, 1);
+    one = trial::simulate_endpoints(config, rm);
+  }
+  REQUIRE(a.arms.size() == 2);
+  REQUIRE(a.visits_d == config.endpoints.visits_d);
+  for (int arm = 0; arm < 2; ++arm) {
+    CHECK(a.arms[arm].name == config.arms[arm].name);
+    CHECK(a.arms[arm].n == config.cohort.patients);
+    check_same(a.arms[arm], b.arms[arm]);
+    check_same(a.arms[arm], one.arms[arm]);
+  }
+  // The file written by run_trial: primary-visit counts and mean change must agree exactly.
+  const io::EndpointData d = run_to_file(config, "equal");
+  REQUIRE(d.arms.size() == 2);
+  const std::size_t primary = a.visits_d.size() - 1;
+  REQUIRE(a.visits_d[primary] == config.endpoints.primary_visit_d);
+  for (std::size_t arm = 0; arm < 2; ++arm) {
+    long long n = 0, responders = 0, remitters = 0;
+    double sum_change = 0;
+    for (long long p = 0; p < d.n_patients; ++p) {
+      const std::size_t i = arm * d.n_patients + p;
+      if (d.status[i] != 0) continue;
+      ++n;
+      responders += d.response[i];
+      remitters += d.remission[i];
+      sum_change += d.change[i];
+    }
+    CHECK(n == a.arms[arm].n);
+    CHECK(responders == a.arms[arm].visits[primary].responders);
+    CHECK(remitters == a.arms[arm].visits[primary].remitters);
+    CHECK(sum_change == Approx(a.arms[arm].visits[primary].sum_change).margin(1e-9));
+  }
+  // Sanity: the drug does something in this config (not a vacuous comparison).
+  CHECK(a.arms[0].visits[primary].responders > 0);
+}
+
+TEST_CASE("Common random numbers: identical arms agree, and without drug effect so do different models",
+          "[trial][engine]") {
+  {
+    const trial::StudyConfig config = load("same-patient.yaml");
+    const auto rm = response::load_response_model(config.response_model_path);
+    const trial::TrialSummary s = trial::simulate_endpoints(config, rm);
+    REQUIRE(s.arms.size() == 3);
+    check_same(s.arms[0], s.arms[1]);  // a and b differ only in name
+    // a and c have different drugs, so they must differ (the test would be vacuous otherwise).
+    CHECK(s.arms[0].visits.back().sum_change != s.arms[2].visits.back().sum_change);
+  }
+  {
+    // kin = 0: P = 0, no drug effect; same background -> same placebo draw, same visit noise.
+    const trial::StudyConfig config = load("same-patient.yaml", {{"endpoints.model", "response-no-drug.yaml"}});
+    const auto rm = response::load_response_model(config.response_model_path);
+    REQUIRE(rm.parameters.kin_per_h == 0.0);
+    const trial::TrialSummary s = trial::simulate_endpoints(config, rm);
+    check_same(s.arms[0], s.arms[2]);
+    check_same(s.arms[0], s.arms[1]);
+  }
+}
+
+TEST_CASE("A patient with invalid parameters gets status 2 and the run goes on", "[trial][engine]") {
+  // tests/data/engine/population-bad.csv: patient 3 has ETA_V1 = 800 (V1 overflows to +inf).
+  const trial::StudyConfig config = load("failed-patient.yaml");
+  trial::RunStatistics stats;
+  const io::EndpointData d = run_to_file(config, "failed", &stats);
+  REQUIRE(d.n_patients == 6);
+  CHECK(stats.failed_patients == 1);
+  for (int p = 0; p < 6; ++p) {
+    INFO("patient " << p);
+    CHECK(int(d.status[p]) == (p == 3 ? trial::status_invalid_parameters : trial::status_ok));
+    if (p != 3) CHECK(std::isfinite(d.change[p]));
+  }
+  const auto rm = response::load_response_model(config.response_model_path);
+  CHECK(trial::simulate_endpoints(config, rm).arms[0].n == 5);
+}
+
+TEST_CASE("No drug effect and background none: MADRS change has mean 0; the OU noise has its stated SD",
+          "[trial][engine]") {
+  // ou-noise.yaml: 20,000 patients, kin = 0, background none, rater SD 0, OU SD 4, half-life 7 d,
+  // baselines in [20, 40] (clipping at 0 and 60 is > 5 OU SDs away).
+  const trial::StudyConfig config = load("ou-noise.yaml");
+  const auto rm = response::load_response_model(config.response_model_path);
+  REQUIRE(rm.parameters.rater_sd_points == 0.0);
+  const double ou_sd = rm.parameters.ou_sd_points;
+  const double theta = std::log(2.0) / rm.parameters.ou_half_life_h;
+  const trial::TrialSummary s = trial::simulate_endpoints(config, rm);
+  const auto& arm = s.arms.at(0);
+  const double n = static_cast<double>(arm.n);
+  REQUIRE(arm.n == config.cohort.patients);
+  CHECK(arm.visits[0].sum_change == 0.0);      // day 0 is the baseline itself
+  CHECK(arm.visits[0].sum_change_sq == 0.0);
+  for (std::size_t v = 1; v < s.visits_d.size(); ++v) {
+    const double t_h = s.visits_d[v] * 24.0;
+    const double mean = arm.visits[v].sum_change / n;
+    const double sd = std::sqrt((arm.visits[v].sum_change_sq - n * mean * mean) / (n - 1));
+    const double expected_sd = std::sqrt(ou_sd * ou_sd * (1.0 - std::exp(-2.0 * theta * t_h)) + 1.0 / 12.0);
+    const double se_mean = expected_sd / std::sqrt(n), se_sd = expected_sd / std::sqrt(2.0 * (n - 1));
+    INFO("visit day " << s.visits_d[v] << ": mean change " << mean << " (SE " << se_mean << "), SD " << sd
+                      << " vs expected " << expected_sd << " (SE " << se_sd << ")");
+    CHECK(std::fabs(mean) < 5 * se_mean);
+    CHECK(std::fabs(sd - expected_sd) < 5 * se_sd);
+  }
+}
+
+TEST_CASE("check_response_model names a moiety without Ki", "[trial][engine]") {
+  const trial::StudyConfig config = load("two-arms.yaml");
+  auto rm = response::load_response_model(config.response_model_path);
+  rm.potency.erase(std::remove_if(rm.potency.begin(), rm.potency.end(),
+                                  [](const response::MoietyPotency& p) { return p.moiety == "esketamine"; }),
+                   rm.potency.end());
+  REQUIRE_THROWS_WITH(trial::check_response_model(config, rm),
+                      Catch::Contains("esketamine") && Catch::Contains("intranasal_esketamine"));
+}
