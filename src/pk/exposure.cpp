@@ -53,7 +53,22 @@ bool derived_quantities(const PkModel& model, const ParameterValues& parameters,
   }
   const ExposureIntegrals e = exposure_integrals(model, parameters, kinetics, inputs, 0);
   out.clearance_l_per_h = moiety_dose_mg / (e.auc_h_ng_per_ml / 1000.0);
-  out.vss_l = out.clearance_l_per_h * e.aumc_h2_ng_per_ml / e.auc_h_ng_per_ml;
+  // Vss = amount of the moiety in the body / plasma concentration at steady state. For a linear
+  // system the steady state under a constant input is proportional to integral x dt after a bolus
+  // (-K^-1 u), so the ratio needs no infusion. CL x MRT would equal it only when elimination is
+  // from the sampled compartment, which the esketamine model's liver compartment breaks.
+  {
+    const int n_body = kinetics.n_states - 1;
+    const Eigen::MatrixXd k = kinetics.rates_per_h.topLeftCorner(n_body, n_body);
+    Eigen::VectorXd amount = Eigen::VectorXd::Zero(n_body);
+    for (const auto& in : inputs) amount[in.compartment] += in.amount_mg;
+    const Eigen::VectorXd area_mg_h = -Eigen::PartialPivLU<Eigen::MatrixXd>(k).solve(amount);
+    double moiety_area_mg_h = 0.0;
+    for (int c = 0; c < n_body; ++c) {
+      if (model.compartments[c].moiety == moiety) moiety_area_mg_h += area_mg_h[c];
+    }
+    out.vss_l = moiety_area_mg_h / (e.auc_h_ng_per_ml / 1000.0);
+  }
   const int n = kinetics.n_states - 1;
   const Eigen::EigenSolver<Matrix> eigen(Matrix(kinetics.rates_per_h.topLeftCorner(n, n)));
   double slowest = INFINITY;

@@ -97,6 +97,12 @@ std::vector<double> build_grid(const std::vector<pk::Session>& sessions, const s
   return merged;
 }
 
+double integer_power(double x, int n) {
+  double result = 1.0;
+  for (int i = 0; i < n; ++i) result *= x;
+  return result;
+}
+
 int grid_index(const std::vector<double>& grid, double t) {
   const auto it = std::lower_bound(grid.begin(), grid.end(), t - 1e-9);
   return static_cast<int>(it - grid.begin());
@@ -321,9 +327,19 @@ class Engine {
     record_concentrations(plan, a, p, b, ws);
     // Occupancy drive on the grid: competitive binding of all moieties, then the sigmoid.
     const response::ResponseParameters& rp = rm_.parameters;
+    const double occupancy50_pow = std::pow(rp.occupancy50, rp.occupancy_hill);
+    // Below this binding the drive is under 1e-12, i.e. under 1e-12 h of full drive per hour:
+    // nothing a MADRS score can show, so pow() is skipped for the long drug-free stretches.
+    const double negligible_binding = rp.occupancy50 * std::pow(1e-12, 1.0 / rp.occupancy_hill);
+    // Whole Hill coefficients (the usual case) take repeated multiplication instead of pow().
+    const int integer_hill = rp.occupancy_hill == std::floor(rp.occupancy_hill) && rp.occupancy_hill >= 1.0 &&
+                                     rp.occupancy_hill <= 16.0
+                                 ? static_cast<int>(rp.occupancy_hill)
+                                 : 0;
     ws.drive.resize(n_grid);
     ws.effect_conc.assign(plan.potency.size(), 0.0);
     std::vector<double>& drive = ws.drive;
+    response::FirstOrderFilter effect_site(rp.ke0_per_h, rp.ke0_per_h);
     for (int g = 0; g < n_grid; ++g) {
       const double* x = &ws.states[static_cast<std::size_t>(g) * n_states];
       double s = 0.0;
@@ -335,26 +351,27 @@ class Engine {
           if (g > 0) {
             const double* x0 = &ws.states[static_cast<std::size_t>(g - 1) * n_states];
             const double c0 = x0[pot.compartment] / ws.parameters[pot.volume_parameter] * pot.ug_per_l_to_um_over_ki;
-            ws.effect_conc[m] = response::first_order_step(ws.effect_conc[m], rp.ke0_per_h, rp.ke0_per_h, c0, c,
-                                                           plan.grid_h[g] - plan.grid_h[g - 1]);
+            ws.effect_conc[m] = effect_site.step(ws.effect_conc[m], c0, c, plan.grid_h[g] - plan.grid_h[g - 1]);
           }
           c = ws.effect_conc[m];
         }
         s += std::max(0.0, c);
       }
+      if (s < negligible_binding) {
+        drive[g] = 0.0;
+        continue;
+      }
       const double occupancy = s / (1.0 + s);
-      const double oh = std::pow(occupancy, rp.occupancy_hill);
-      drive[g] = oh / (std::pow(rp.occupancy50, rp.occupancy_hill) + oh);
+      const double oh = integer_hill > 0 ? integer_power(occupancy, integer_hill) : std::pow(occupancy, rp.occupancy_hill);
+      drive[g] = oh / (occupancy50_pow + oh);
     }
     // Plasticity P through the grid; exact for a drive linear between grid points.
     ws.plasticity_at_visit.assign(l.visits_d.size(), 0.0);
+    response::FirstOrderFilter plasticity_filter(rp.kout_per_h, rp.kin_per_h);
     double plasticity = 0.0;
     std::size_t next_visit = 0;
     for (int g = 0; g < n_grid; ++g) {
-      if (g > 0) {
-        plasticity = response::first_order_step(plasticity, rp.kout_per_h, rp.kin_per_h, drive[g - 1], drive[g],
-                                                plan.grid_h[g] - plan.grid_h[g - 1]);
-      }
+      if (g > 0) plasticity = plasticity_filter.step(plasticity, drive[g - 1], drive[g], plan.grid_h[g] - plan.grid_h[g - 1]);
       while (next_visit < plan.visit_index.size() && plan.visit_index[next_visit] == g) {
         ws.plasticity_at_visit[next_visit++] = plasticity;
       }

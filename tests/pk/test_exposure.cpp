@@ -181,12 +181,11 @@ TEST_CASE("exposure_integrals: 1-compartment closed forms (bolus D/CL, infusion 
   check_rel(infusion.aumc_h2_ng_per_ml, 20000.0 * (1.0 + 10.0), 1e-12, "infusion AUMC");
 }
 
-// KNOWN BUG (src/pk/exposure.cpp, derived_quantities): vss_l is CL x MRT(plasma), which equals the
-// steady-state volume only when elimination is from the sampled compartment. Esketamine is eliminated
-// from the liver compartment, so CL x MRT gives 759.8 L, neither the paper's Vc+Vp1+Vp2 = 752 L nor
-// the model's steady-state amount / plasma concentration, 780.1 L (docs/models.md; derived_checks.py
-// note). Hidden tag: run with `ketasim_tests "[bug]"`; it fails until exposure.cpp is fixed.
-TEST_CASE("derived_quantities: esketamine Vss is the steady-state amount/Cp ratio 780.1 L", "[.][bug][pk][exposure]") {
+// Regression: vss_l was once CL x MRT(plasma), which equals the steady-state volume only when
+// elimination is from the sampled compartment. Esketamine is eliminated from the liver compartment,
+// so CL x MRT gave 759.8 L, neither the paper's Vc+Vp1+Vp2 = 752 L nor the model's steady-state
+// amount / plasma concentration, 780.1 L (docs/models.md; tools/derived_checks.py).
+TEST_CASE("derived_quantities: esketamine Vss is the steady-state amount/Cp ratio 780.1 L", "[pk][exposure]") {
   const Typical t("perez-ruixo-2021-esketamine");
   DerivedQuantities d;
   REQUIRE(derived_quantities(t.model, t.params, d));

@@ -2,7 +2,7 @@
 // Exact whole-time exposure of a linear model: for any input of total amounts u (vector over
 // compartments), integral_0^inf x(t) dt = -K^{-1} u and integral t x(t) dt = K^{-2} u, K being the
 // rate matrix without the elimination sink. This gives AUC(0-inf), clearance, bioavailability and
-// Vss = CL x MRT without sampling error, as an independent check of the time-stepping solvers.
+// Vss without sampling error, as an independent check of the time-stepping solvers.
 #include <vector>
 
 #include "ketasim/pk/individual.hpp"
@@ -22,7 +22,7 @@ ExposureIntegrals exposure_integrals(const PkModel& model, const ParameterValues
 
 struct DerivedQuantities {
   double clearance_l_per_h = 0.0;  // dose / AUC(0-inf) after an IV bolus into the first observed output
-  double vss_l = 0.0;              // CL x MRT after that bolus
+  double vss_l = 0.0;              // steady-state amount of the moiety in the body / plasma concentration
   double half_life_h = 0.0;        // terminal: ln 2 / smallest |eigenvalue| of K
 };
 

@@ -72,4 +72,22 @@ double placebo_fraction(const ResponseParameters& p, int background, double plac
 // step h when u varies linearly from u0 to u1: the exponential integrator with a linear input.
 double first_order_step(double y, double decay_per_h, double gain, double u0, double u1, double h);
 
+// The same update with its coefficients cached for the last step length: the grid repeats a few
+// step lengths (5 min near doses, the output step elsewhere), so exp() runs a handful of times per
+// patient instead of once per grid point. Gives exactly first_order_step's result.
+class FirstOrderFilter {
+ public:
+  FirstOrderFilter(double decay_per_h, double gain) : decay_per_h_(decay_per_h), gain_(gain) {}
+  double step(double y, double u0, double u1, double h) {
+    if (h <= 0.0) return y;
+    if (h != step_h_) set_step(h);
+    return y * decay_ + gain_ * (u0 * weight0_ + u1 * weight1_);
+  }
+
+ private:
+  void set_step(double h);
+  double decay_per_h_, gain_;
+  double step_h_ = -1.0, decay_ = 1.0, weight0_ = 0.0, weight1_ = 0.0;
+};
+
 }  // namespace ketasim::response
