@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <hdf5_hl.h>
+#include <zlib.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -385,8 +386,9 @@ int ResultsFile::create_variable(const VariableSpec& spec) {
   }
 
   const bool has_empty_axis = std::find(shape.begin(), shape.end(), hsize_t{0}) != shape.end();
+  std::vector<hsize_t> chunk;
   if (patient_axis >= 0 && !has_empty_axis) {
-    std::vector<hsize_t> chunk = shape;
+    chunk = shape;
     const hsize_t patients = shape[patient_axis];
     chunk[patient_axis] = std::min(patients, spec.chunk_patients > 0 ? spec.chunk_patients : default_chunk_patients);
     const hsize_t chunk_bytes =
@@ -425,7 +427,8 @@ int ResultsFile::create_variable(const VariableSpec& spec) {
   }
   for (const auto& [name, value] : spec.text_attributes) write_text_attribute(dataset.get(), name, value, context);
 
-  variables_.push_back(Variable{spec.name, std::move(dataset), spec.type, std::move(shape)});
+  const bool compressed = !chunk.empty() && spec.compress;
+  variables_.push_back(Variable{spec.name, std::move(dataset), spec.type, std::move(shape), std::move(chunk), compressed});
   return static_cast<int>(variables_.size() - 1);
 }
 
@@ -467,6 +470,47 @@ void ResultsFile::write_any(int variable, ElementType buffer_type, const std::ve
   check_status(H5Dwrite(target.dataset.get(), memory_type(target.type), memory_space.get(), file_space.get(),
                         H5P_DEFAULT, data),
                context + ": cannot write the slab");
+}
+
+void ResultsFile::encode_chunk(const float* data, std::size_t n_elements, std::vector<unsigned char>& scratch,
+                               std::vector<unsigned char>& out) {
+  // HDF5's shuffle filter: byte k of every element, then byte k+1, ...
+  constexpr std::size_t element_size = sizeof(float);
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+  scratch.resize(n_elements * element_size);
+  for (std::size_t k = 0; k < element_size; ++k) {
+    unsigned char* plane = scratch.data() + k * n_elements;
+    for (std::size_t i = 0; i < n_elements; ++i) plane[i] = bytes[i * element_size + k];
+  }
+  // HDF5's deflate filter is zlib's compress2 at the dataset's level (1).
+  uLongf compressed_size = compressBound(static_cast<uLong>(scratch.size()));
+  out.resize(compressed_size);
+  if (compress2(out.data(), &compressed_size, scratch.data(), static_cast<uLong>(scratch.size()), 1) != Z_OK) {
+    throw RuntimeFailure("zlib could not compress a chunk of " + std::to_string(n_elements) + " values");
+  }
+  out.resize(compressed_size);
+}
+
+const std::vector<hsize_t>& ResultsFile::chunk_shape(int variable) const { return variables_.at(variable).chunk; }
+
+void ResultsFile::write_encoded_chunk(int variable, const std::vector<hsize_t>& chunk_start,
+                                      const std::vector<unsigned char>& encoded) {
+  require_open("write_encoded_chunk");
+  if (variable < 0 || static_cast<std::size_t>(variable) >= variables_.size())
+    throw RuntimeFailure(where("write to unknown variable id " + std::to_string(variable)));
+  const Variable& target = variables_[variable];
+  const std::string context = where("variable '" + target.name + "'");
+  if (target.type != ElementType::float32 || !target.compressed)
+    throw RuntimeFailure(context + ": encoded chunks are only for compressed float32 variables");
+  if (chunk_start.size() != target.chunk.size()) throw RuntimeFailure(context + ": chunk offset has the wrong rank");
+  for (std::size_t axis = 0; axis < chunk_start.size(); ++axis) {
+    if (chunk_start[axis] % target.chunk[axis] != 0 || chunk_start[axis] >= target.shape[axis])
+      throw RuntimeFailure(context + ": chunk offset " + std::to_string(chunk_start[axis]) + " on axis " +
+                           std::to_string(axis) + " is not a chunk boundary");
+  }
+  QuietHdf5Errors quiet;
+  check_status(H5Dwrite_chunk(target.dataset.get(), H5P_DEFAULT, 0, chunk_start.data(), encoded.size(), encoded.data()),
+               context + ": cannot write a chunk");
 }
 
 void ResultsFile::write(int variable, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count,

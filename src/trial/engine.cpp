@@ -123,6 +123,10 @@ struct Batch {
   std::vector<float> madrs;                  // [arm][patient][visit]
   std::vector<float> baseline, change;       // [arm][patient]
   std::vector<std::int8_t> response, remission, relapse;
+  // Full concentrations, compressed per output in the parallel stage (one HDF5 chunk each).
+  std::vector<std::vector<unsigned char>> encoded_conc;
+  std::vector<float> padded;
+  std::vector<unsigned char> shuffle_scratch;
 
   void resize(const Layout& l, int batch_patients) {
     const std::size_t ap = static_cast<std::size_t>(l.n_plans) * batch_patients;
@@ -624,7 +628,11 @@ void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v
   for (std::size_t k = 0; k < v.parameters.size(); ++k) per_plan(v.parameters[k], b.parameters.data() + k * plans * n, 0);
   const hsize_t n_time = l.output_times_h.size(), n_doses = static_cast<hsize_t>(l.n_doses);
   for (std::size_t s = 0; s < l.outputs.size(); ++s) {
-    if (l.store_conc) per_plan(v.conc[s], b.conc.data() + s * plans * n * n_time, n_time);
+    if (l.store_conc) {
+      std::vector<hsize_t> chunk_start(f.chunk_shape(v.conc[s]).size(), 0);
+      chunk_start[chunk_start.size() - 2] = first;  // (sweep..., arm, patient, time): all but patient at 0
+      f.write_encoded_chunk(v.conc[s], chunk_start, b.encoded_conc[s]);
+    }
     per_plan(v.cmax[s], b.cmax.data() + s * plans * n * n_doses, n_doses);
     per_plan(v.tmax[s], b.tmax.data() + s * plans * n * n_doses, n_doses);
     per_plan(v.auc[s], b.auc.data() + s * plans * n * n_doses, n_doses);
@@ -635,6 +643,29 @@ void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v
   per_plan(v.response, b.response.data(), 0);
   per_plan(v.remission, b.remission.data(), 0);
   per_plan(v.relapse, b.relapse.data(), 0);
+}
+
+// Compresses each output's concentrations of a batch as one HDF5 chunk (every plan, the batch's
+// patients, the whole time axis), padding a short last batch with NaN to the chunk's length, so
+// that deflate runs on all workers instead of the single writer.
+void encode_concentrations(const Layout& l, int chunk_patients, Batch& b) {
+  const std::size_t n_time = l.output_times_h.size();
+  const std::size_t plans = static_cast<std::size_t>(l.n_plans);
+  const std::size_t per_output = plans * b.count * n_time;
+  const std::size_t chunk_elements = plans * static_cast<std::size_t>(chunk_patients) * n_time;
+  b.encoded_conc.resize(l.outputs.size());
+  for (std::size_t s = 0; s < l.outputs.size(); ++s) {
+    const float* source = b.conc.data() + s * per_output;
+    if (b.count != chunk_patients) {
+      b.padded.assign(chunk_elements, NAN);
+      for (std::size_t a = 0; a < plans; ++a) {
+        std::copy(source + a * b.count * n_time, source + (a + 1) * b.count * n_time,
+                  b.padded.begin() + static_cast<std::ptrdiff_t>(a * chunk_patients * n_time));
+      }
+      source = b.padded.data();
+    }
+    io::ResultsFile::encode_chunk(source, chunk_elements, b.shuffle_scratch, b.encoded_conc[s]);
+  }
 }
 
 // Runs every batch through the engine on oneTBB and hands finished batches to `sink` one at a
@@ -667,6 +698,7 @@ void for_each_batch(const Engine& engine, int batch_patients, const std::functio
           tbb::make_filter<Batch*, Batch*>(tbb::filter_mode::parallel,
                                            [&](Batch* b) {
                                              engine.simulate_batch(*b, workspaces.local());
+                                             if (l.store_conc) encode_concentrations(l, batch_patients, *b);
                                              return b;
                                            }) &
           tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* b) { sink(*b); }));

@@ -102,6 +102,18 @@ class ResultsFile {
   void write(int variable, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count,
              const std::int64_t* data);
 
+  // Shuffle + deflate level 1 of one chunk of float32 values, the encoding of the dataset's own
+  // filters: callers compress chunks in parallel and pass the bytes to write_encoded_chunk, so the
+  // single writer thread only copies. `out` and `scratch` are reused between calls.
+  static void encode_chunk(const float* data, std::size_t n_elements, std::vector<unsigned char>& scratch,
+                           std::vector<unsigned char>& out);
+  // Writes one whole chunk of a compressed float32 variable. `chunk_start` is its element offset,
+  // a multiple of the chunk shape on every axis; `n_elements` is the chunk size (edge chunks too).
+  void write_encoded_chunk(int variable, const std::vector<hsize_t>& chunk_start,
+                           const std::vector<unsigned char>& encoded);
+  // The chunk shape of a variable (empty when not chunked).
+  const std::vector<hsize_t>& chunk_shape(int variable) const;
+
   // Root attributes (replaced when set twice).
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, const char* value) { set_attribute(name, std::string(value)); }
@@ -125,6 +137,8 @@ class ResultsFile {
     Hdf5Handle dataset;
     ElementType type;
     std::vector<hsize_t> shape;
+    std::vector<hsize_t> chunk;  // empty when contiguous
+    bool compressed = false;
   };
 
   void require_open(const char* operation) const;
