@@ -349,6 +349,7 @@ SweepPlan parse_sweep(const StudyConfig& config) {
   for (const auto& arm : config.arms) arm_names.push_back(arm.name);
   SweepPlan plan = parse_sweep_block(node, arm_names);
   diagnostics.throw_if_any();
+  plan.effective = config.effective;
   return plan;
 }
 

@@ -45,6 +45,9 @@ struct SweepPlan {
   std::vector<SweepPoint> points;
   std::vector<std::string> arms;           // arms the sweep applies to (empty: every arm)
   SourceLocation location;                 // of the `sweep:` block, for messages about whole points
+  // The effective config the plan was read from (with its sweep block, before any point's
+  // overrides): what a sweep run should store as `config_json`. Undefined without a sweep.
+  YAML::Node effective;
 };
 
 // Reads the `sweep:` block of a validated config (none: an empty plan with no dimensions and
