@@ -1,0 +1,103 @@
+// Cohort from a CSV population file (cohort.population_file, docs/config.md): a good file gives its
+// rows as patients (with their covariates); each kind of bad file is an input error naming the
+// file, the column and the line.
+#include <catch2/catch.hpp>
+
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "ketasim/population/population_file.hpp"
+#include "ketasim/response/response_model.hpp"
+#include "ketasim/trial/config.hpp"
+#include "ketasim/trial/engine.hpp"
+
+using namespace ketasim;
+using Catch::Contains;
+
+namespace {
+const std::string kDir = std::string(KETASIM_TEST_DATA_DIR) + "/population/";
+
+std::string error_of(const std::string& file) {
+  try {
+    population::load_population_csv(kDir + file);
+  } catch (const InputError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+struct Result {
+  int status = -1;
+  std::string out, err;
+};
+
+Result run_ketasim(const std::string& args) {
+  const std::string base = "/tmp/ketasim_population_" + std::to_string(::getpid());
+  const int raw = std::system((std::string("\"") + KETASIM_EXE + "\" " + args + " >" + base + ".out 2>" + base + ".err").c_str());
+  Result r;
+  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
+  for (auto [path, text] : {std::pair{base + ".out", &r.out}, std::pair{base + ".err", &r.err}}) {
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    *text = ss.str();
+    std::remove(path.c_str());
+  }
+  return r;
+}
+}  // namespace
+
+TEST_CASE("A good population file: columns, rows, M/F mapped to 0/1", "[population][population_file]") {
+  const auto t = population::load_population_csv(kDir + "good.csv");
+  CHECK(t.columns == std::vector<std::string>{"ID", "WT", "AGE", "SEX", "ETA_CL"});
+  REQUIRE(t.rows() == 4);
+  CHECK(t.values[1][t.column("WT")] == 85.5);
+  CHECK(t.values[0][t.column("SEX")] == 0.0);
+  CHECK(t.values[1][t.column("SEX")] == 1.0);
+  CHECK(t.values[3][t.column("ETA_CL")] == 0.35);
+  CHECK(t.column("NOPE") == -1);
+}
+
+TEST_CASE("Bad population files name file, column and line", "[population][population_file]") {
+  CHECK_THAT(error_of("missing-wt.csv"), Contains("missing-wt.csv:1") && Contains("required column WT"));
+  CHECK_THAT(error_of("not-a-number.csv"),
+             Contains("not-a-number.csv:3:2") && Contains("key 'WT'") && Contains("found 'abc'"));
+  CHECK_THAT(error_of("wrong-cell-count.csv"), Contains("wrong-cell-count.csv:3") && Contains("expected 3 cells, found 2"));
+  CHECK_THAT(error_of("negative-weight.csv"), Contains("negative-weight.csv:2:2") && Contains("body weight must be positive"));
+  CHECK_THAT(error_of("bad-sex.csv"), Contains("bad-sex.csv:2:3: key 'SEX'") && Contains("M or F") &&
+                                          Contains("bad-sex.csv:3:3: key 'SEX'") && Contains("found 'X'"));
+  CHECK_THAT(error_of("duplicate-column.csv"), Contains("duplicate-column.csv:1:3") && Contains("duplicate column"));
+  CHECK_THAT(error_of("header-only.csv"), Contains("header-only.csv") && Contains("at least one patient row"));
+  CHECK_THAT(error_of("no-such.csv"), Contains("no-such.csv") && Contains("file not found"));
+}
+
+TEST_CASE("A study on a population file: every row is a patient", "[population][population_file]") {
+  const trial::StudyConfig c = trial::load_study_config(kDir + "study.yaml");
+  CHECK(c.cohort.population_file == kDir + "good.csv");
+  const auto rm = response::load_response_model(c.response_model_path);
+  const trial::TrialSummary s = trial::simulate_endpoints(c, rm);
+  REQUIRE(s.arms.size() == 1);
+  CHECK(s.arms[0].n == 4);
+  // A missing file is reported at the config key, before anything runs.
+  REQUIRE_THROWS_WITH(trial::load_study_config(kDir + "study.yaml", {trial::parse_override("cohort.population_file=gone.csv")}),
+                      Contains("study.yaml:3:") && Contains("cohort.population_file") && Contains("not found"));
+}
+
+TEST_CASE("Population files through the binary: a run, and an unknown column", "[population][population_file][cli]") {
+  const Result ok = run_ketasim("run --quiet -o /tmp/ketasim_population_" + std::to_string(::getpid()) + ".h5 " + kDir + "study.yaml");
+  std::remove(("/tmp/ketasim_population_" + std::to_string(::getpid()) + ".h5").c_str());
+  INFO(ok.err);
+  CHECK(ok.status == 0);
+  CHECK_THAT(ok.out, Contains("4 patients per arm"));
+  const Result bad = run_ketasim("run --quiet -o /tmp/x_never_written.h5 --set cohort.population_file=unknown-column.csv " + kDir + "study.yaml");
+  CHECK(bad.status == 1);
+  CHECK_THAT(bad.err, Contains("unknown-column.csv:1") && Contains("BOGUS") && Contains("unknown column"));
+  const Result more = run_ketasim("check --set cohort.patients=10 " + kDir + "study.yaml");
+  CHECK(more.status == 0);  // check validates the config; the row count is checked when the run starts
+}
