@@ -1,8 +1,70 @@
+// `ketasim calibrate FILE`: fit response-model parameters to trial targets (spec 5.4) and write
+// the fitted models named in the file. Format: calibrations/README.md.
+#include <cmath>
+#include <ctime>
+#include <iomanip>
 #include <ostream>
 
 #include "commands.hpp"
+#include "ketasim/calibration/calibration.hpp"
 #include "ketasim/core/error.hpp"
 
 namespace ketasim::cli {
-int calibrate_command(const std::string&, std::ostream&) { throw RuntimeFailure("calibrate: not yet built"); }
+
+namespace {
+
+std::string utc_date() {
+  const std::time_t now = std::time(nullptr);
+  std::tm tm{};
+  gmtime_r(&now, &tm);
+  char buffer[32];
+  std::strftime(buffer, sizeof buffer, "%Y-%m-%d", &tm);
+  return buffer;
+}
+
+void print_targets(const calibration::CalibrationSpec& spec, const calibration::CalibrationResult& r, std::ostream& out) {
+  out << std::left << std::setw(44) << "target" << std::right << std::setw(10) << "observed" << std::setw(10) << "start"
+      << std::setw(10) << "achieved" << std::setw(10) << "residual" << "  within tolerance\n";
+  for (std::size_t k = 0; k < spec.targets.size(); ++k) {
+    const auto& t = spec.targets[k];
+    out << std::left << std::setw(44) << t.name << std::right << std::fixed << std::setprecision(3) << std::setw(10)
+        << t.observed << std::setw(10) << r.start_targets[k].simulated << std::setw(10) << r.targets[k].simulated
+        << std::setw(10) << std::setprecision(2) << r.targets[k].residual << "  "
+        << (r.targets[k].within_tolerance ? "yes" : "NO") << "\n";
+  }
+  out << std::defaultfloat;
+}
+
+}  // namespace
+
+int calibrate_command(const std::string& path, std::ostream& out) {
+  const calibration::CalibrationSpec spec = calibration::load_calibration(path);
+  out << "calibration " << spec.name << ": " << spec.parameters.size() << " parameters, " << spec.targets.size()
+      << " targets, " << spec.optimizer.algorithm << ", at most " << spec.optimizer.max_evaluations << " evaluations, "
+      << spec.optimizer.patients << " patients per study, seed " << spec.optimizer.seed << "\n";
+  const auto result = calibration::calibrate(spec, [&](int evaluation, double objective, const std::vector<double>& values) {
+    out << "  eval " << std::setw(4) << evaluation << "  objective " << std::setprecision(6) << objective << "  [";
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      out << (i ? " " : "") << spec.parameters[i].name << "=" << std::setprecision(4) << values[i] / spec.parameters[i].to_canonical;
+    }
+    out << "]" << std::endl;
+  });
+  out << std::setprecision(6) << "finished: " << result.status << " after " << result.evaluations << " evaluations in "
+      << std::setprecision(3) << result.seconds << " s; objective " << std::setprecision(6) << result.start_objective
+      << " -> " << result.objective << "\n";
+  for (std::size_t i = 0; i < spec.parameters.size(); ++i) {
+    const auto& p = spec.parameters[i];
+    out << "  " << p.name << " = " << result.fitted[i] / p.to_canonical << " " << p.unit << "  (start "
+        << p.start / p.to_canonical << ", bounds " << p.lower / p.to_canonical << "-" << p.upper / p.to_canonical << ")\n";
+  }
+  print_targets(spec, result, out);
+  const std::string command = "ketasim calibrate " + path;
+  const std::string date = utc_date();
+  for (const auto& o : spec.outputs) {
+    calibration::write_calibrated_model(spec, result, o, command, date);
+    out << "wrote " << o.path << "\n";
+  }
+  return 0;
+}
+
 }  // namespace ketasim::cli

@@ -1,0 +1,139 @@
+#pragma once
+// Calibration of the response model (spec 5.4): chosen parameters of a starting response model are
+// fitted by weighted least squares to trial outcomes (targets), each target being one arm of a
+// normal study config at one visit. Every evaluation simulates the same virtual patients (same
+// seed, same cohort size: common random numbers), so the objective changes only through the
+// parameters. The calibration file format is documented in calibrations/README.md.
+#include <cstdint>
+#include <functional>
+#include <iosfwd>
+#include <string>
+#include <vector>
+
+#include "ketasim/response/response_model.hpp"
+#include "ketasim/trial/config.hpp"
+
+namespace ketasim::calibration {
+
+// One fitted parameter. Values are kept in the response model's internal units (rates per hour,
+// times in hours); `unit` is what the calibration file wrote them in (for messages and output).
+struct FittedParameter {
+  std::string name;        // as ResponseParameters::find
+  std::string unit;        // e.g. "1/d"; "1" for dimensionless
+  double to_canonical = 1.0;
+  double start = 0.0;      // internal units; NaN = take the starting model's value
+  double lower = 0.0;
+  double upper = 0.0;
+  bool log_scale = false;  // the optimiser moves log(value) (lower must be > 0)
+  std::string rationale;   // why it is fitted (copied into the output model)
+};
+
+enum class Endpoint { response, remission, mean_change };
+const char* endpoint_name(Endpoint endpoint);
+
+struct Target {
+  std::string name;
+  std::string study_path;                 // a normal ketasim study config (resolved path)
+  std::string study_file;                 // the same path as written in the calibration file
+  std::vector<trial::Override> overrides; // `set:` of the target, applied before the calibration's own
+  std::string arm;
+  double visit_d = 0.0;
+  Endpoint endpoint = Endpoint::response;
+  double observed = 0.0;   // fraction for rates, MADRS points for mean change
+  double n = 0.0;          // patients behind the observed value
+  double sd = 0.0;         // SD of the change (mean_change only)
+  double se = 0.0;         // standard error used as the residual scale
+  double tolerance = 0.0;  // |simulated - observed| allowed (default 1.96 SE)
+  double weight = 1.0;     // extra multiplier on the squared residual
+  std::string source;
+};
+
+struct OptimizerSettings {
+  std::string algorithm = "LN_BOBYQA";
+  int max_evaluations = 200;
+  double relative_tolerance = 1e-4;  // on the parameters (NLopt xtol_rel, in the scaled space)
+  double objective_tolerance = 0.0;  // NLopt ftol_rel; 0 = off (the objective has flat steps, see calibrate)
+  int restarts = 2;                  // fresh starts from the best point (halved step each time)
+  double initial_step = 0.1;         // in the scaled space, where each parameter's range is [0, 1]
+  long long patients = 1000;         // per target study (every arm sees the same patients)
+  std::uint64_t seed = 1;
+};
+
+struct OutputModel {
+  std::string name;
+  std::string path;  // resolved
+};
+
+struct CalibrationSpec {
+  std::string path;
+  std::string text;               // verbatim calibration file
+  std::string name;
+  std::string description;
+  std::string start_model_path;   // resolved
+  std::vector<OutputModel> outputs;
+  std::vector<FittedParameter> parameters;
+  std::vector<Target> targets;
+  OptimizerSettings optimizer;
+};
+
+// Reads and validates a calibration file (InputError listing every problem). Target study configs
+// are loaded and their arms and visits checked here, so mistakes surface before any fitting.
+CalibrationSpec load_calibration(const std::string& path);
+
+struct TargetResult {
+  double simulated = 0.0;
+  double residual = 0.0;  // (simulated - observed) / SE
+  long long patients = 0; // virtual patients behind `simulated`
+  bool within_tolerance = false;
+};
+
+struct CalibrationResult {
+  std::vector<double> start;   // internal units
+  std::vector<double> fitted;  // internal units, rounded to 6 significant digits (what is written)
+  double start_objective = 0.0;
+  double objective = 0.0;      // sum of weighted squared residuals at `fitted`
+  std::vector<TargetResult> start_targets;
+  std::vector<TargetResult> targets;
+  int evaluations = 0;
+  int rounds = 0;              // optimiser runs (1 + restarts used)
+  std::string status;          // NLopt's result code
+  double seconds = 0.0;
+  response::ResponseModel model;  // starting model with the fitted values
+};
+
+// Evaluates the targets for a parameter vector (internal units). Study configs are loaded once;
+// each distinct (study, set) pair is simulated once per evaluation.
+class Objective {
+ public:
+  explicit Objective(const CalibrationSpec& spec);
+  std::vector<TargetResult> evaluate(const std::vector<double>& values) const;
+  double sum_of_squares(const std::vector<TargetResult>& results) const;
+  response::ResponseModel model_with(const std::vector<double>& values) const;
+  const response::ResponseModel& start_model() const { return start_model_; }
+
+ private:
+  struct Study {
+    trial::StudyConfig config;
+    std::vector<int> targets;
+    std::vector<int> arm_index, visit_index;  // per target of this study
+  };
+  const CalibrationSpec& spec_;
+  response::ResponseModel start_model_;
+  std::vector<Study> studies_;
+};
+
+// Runs the fit. `progress` (may be empty) is called after every evaluation.
+CalibrationResult calibrate(const CalibrationSpec& spec,
+                            const std::function<void(int evaluation, double objective, const std::vector<double>& values)>& progress = {});
+
+// Writes the starting model's file with the fitted values (in the units that file uses), the
+// output name, a provenance line and a `calibration:` section (targets, observed, achieved,
+// residuals, objective, command, date, seed, patients). Written to a temporary file, then renamed.
+void write_calibrated_model(const CalibrationSpec& spec, const CalibrationResult& result, const OutputModel& output,
+                            const std::string& command, const std::string& date);
+
+// 6 significant digits: the precision of the written model, applied before the final evaluation so
+// the reported achieved values are exactly those of the file.
+double round_significant(double value, int digits = 6);
+
+}  // namespace ketasim::calibration

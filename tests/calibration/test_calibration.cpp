@@ -1,0 +1,113 @@
+// Calibration (spec 5.4): file validation, reproducibility (same file -> same fitted values),
+// recovery of known parameters from synthetic targets, and the written model.
+#include <catch2/catch.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "ketasim/calibration/calibration.hpp"
+#include "ketasim/core/error.hpp"
+#include "ketasim/core/yaml_input.hpp"
+#include "ketasim/response/response_model.hpp"
+
+using namespace ketasim;
+using namespace ketasim::calibration;
+
+namespace {
+const std::string kDir = std::string(KETASIM_TEST_DATA_DIR) + "/calibration/";
+
+std::string all_messages(const InputError& e) {
+  std::string text;
+  for (const auto& m : e.messages()) text += m + "\n";
+  return text;
+}
+}  // namespace
+
+TEST_CASE("calibration file: parameters in internal units, SE from n, tolerance 1.96 SE", "[calibration]") {
+  const CalibrationSpec spec = load_calibration(kDir + "tiny.yaml");
+  REQUIRE(spec.parameters.size() == 2);
+  CHECK(spec.parameters[0].name == "kout");
+  CHECK(spec.parameters[0].start == Approx(0.25 / 24.0));  // 1/d -> 1/h
+  CHECK(spec.parameters[0].lower == Approx(0.05 / 24.0));
+  CHECK(spec.parameters[0].log_scale);
+  CHECK(spec.parameters[1].start == Approx(0.5));
+  REQUIRE(spec.targets.size() == 7);
+  CHECK(spec.targets[0].se == Approx(std::sqrt(0.45 * 0.55 / 100.0)));
+  CHECK(spec.targets[0].tolerance == Approx(1.96 * spec.targets[0].se));
+  CHECK(spec.targets[4].se == Approx(0.8));  // sd / sqrt(n)
+  CHECK(spec.targets[5].overrides.size() == 1);
+  CHECK(spec.targets[6].se == Approx(0.8));  // given directly
+  CHECK(spec.optimizer.patients == 150);
+}
+
+TEST_CASE("calibration file: every problem is reported with its key", "[calibration]") {
+  try {
+    load_calibration(kDir + "bad.yaml");
+    FAIL("expected InputError");
+  } catch (const InputError& e) {
+    const std::string text = all_messages(e);
+    CHECK_THAT(text, Catch::Contains("unknown response-model parameter 'not_a_parameter'"));
+    CHECK_THAT(text, Catch::Contains("a rate constant parameter needs a unit"));
+    CHECK_THAT(text, Catch::Contains("this parameter is a fraction"));
+    CHECK_THAT(text, Catch::Contains("has no arm 'nobody'"));
+    CHECK_THAT(text, Catch::Contains("not one of the visits"));
+    CHECK_THAT(text, Catch::Contains("a mean change needs sd"));
+    CHECK_THAT(text, Catch::Contains("derivative-free local NLopt algorithm"));
+  }
+}
+
+TEST_CASE("calibration is reproducible: the same file gives identical fitted values", "[calibration]") {
+  const CalibrationSpec spec = load_calibration(kDir + "tiny.yaml");
+  const CalibrationResult a = calibrate(spec);
+  const CalibrationResult b = calibrate(spec);
+  REQUIRE(a.fitted.size() == 2);
+  CHECK(a.fitted == b.fitted);  // bitwise
+  CHECK(a.objective == b.objective);
+  CHECK(a.evaluations == b.evaluations);
+  for (std::size_t k = 0; k < a.targets.size(); ++k) CHECK(a.targets[k].simulated == b.targets[k].simulated);
+  CHECK(a.objective <= a.start_objective);
+  CHECK(a.evaluations <= spec.optimizer.max_evaluations);
+
+  // The written model loads, carries the fitted values exactly, and keeps everything else.
+  const std::string path = (std::filesystem::temp_directory_path() / "ketasim_calibration_test_out.yaml").string();
+  write_calibrated_model(spec, a, {"tiny", path}, "ketasim calibrate tiny.yaml", "2026-01-01");
+  response::ResponseModel written = response::load_response_model(path);
+  response::ResponseModel start = response::load_response_model(spec.start_model_path);
+  CHECK(written.name == "tiny");
+  CHECK(*written.parameters.find("kout") == Approx(a.fitted[0]).epsilon(1e-12));
+  CHECK(*written.parameters.find("emax_typical") == Approx(a.fitted[1]).epsilon(1e-12));
+  CHECK(*written.parameters.find("p50") == *start.parameters.find("p50"));
+  CHECK(written.parameters.placebo[3].onset_h == start.parameters.placebo[3].onset_h);
+  const YamlDocument doc = load_yaml_file(path);
+  CHECK(doc.root["calibration"]["targets"].size() == spec.targets.size());
+  CHECK(doc.root["calibration"]["seed"].as<int>() == 11);
+  CHECK(doc.root["calibration"]["command"].as<std::string>() == "ketasim calibrate tiny.yaml");
+  std::remove(path.c_str());
+}
+
+TEST_CASE("calibration recovers known parameters from synthetic targets", "[calibration]") {
+  CalibrationSpec spec = load_calibration(kDir + "tiny.yaml");
+  // Truth: kout 0.6/d (half-life ~1.2 d), emax_typical 0.7. Targets are what the same virtual
+  // patients give under the truth; the fit starts at 0.25/d and 0.5.
+  const std::vector<double> truth{0.6 / 24.0, 0.7};
+  {
+    const Objective objective(spec);
+    const auto simulated = objective.evaluate(truth);
+    for (std::size_t k = 0; k < spec.targets.size(); ++k) spec.targets[k].observed = simulated[k].simulated;
+  }
+  spec.optimizer.max_evaluations = 60;
+  spec.optimizer.patients = 300;
+  spec.optimizer.objective_tolerance = 0.0;
+  const CalibrationResult r = calibrate(spec);
+  // Stated tolerance: 10% relative. The targets carry the SEs of ~100-patient trials, and rates
+  // are counts over 300 virtual patients with integer scores, so the objective is flat to within
+  // about 1 (one SE on one target) over a few percent around the truth: exact recovery is not
+  // expected, recovery to the targets' resolution is.
+  CHECK(r.fitted[0] == Approx(truth[0]).epsilon(0.10));
+  CHECK(r.fitted[1] == Approx(truth[1]).epsilon(0.10));
+  CHECK(r.objective < 2.0);
+  CHECK(r.objective < 0.1 * r.start_objective);
+}
