@@ -182,7 +182,8 @@ int run_command(const std::vector<trial::StudyConfig>& points, const trial::Swee
     file.set_attribute("rng", "Philox4x64-10 (Random123), key (seed, stream), counter (patient index, draw)");
     file.set_attribute("config_yaml", config.yaml_text);
     std::ostringstream json;
-    to_json(config.effective, json);
+    // For a sweep, the base config (before any point's overrides) is what the user ran.
+    to_json(plan.dimensions.empty() ? config.effective : plan.effective, json);
     file.set_attribute("config_json", json.str());
     file.set_attribute("Conventions", "CF-1.8");
     file.set_attribute("study_name", config.name);

@@ -8,9 +8,13 @@ namespace {
 
 // Doses speak mg or mg/kg; intranasal devices only come in fixed mg.
 double parse_dose(const InputNode& node, Regimen& regimen) {
+  const std::size_t problems_before = node.diagnostics().messages().size();
   const auto [value, dimension] = node.quantity_of({Dimension::amount, Dimension::amount_per_weight});
   const bool per_kg = dimension == Dimension::amount_per_weight;
-  if (node.is_scalar() && !(value > 0.0)) node.fail("expected a positive dose, found '" + node.text() + "'");
+  // A unit typo is already reported; a second "not positive" message would only confuse.
+  if (node.diagnostics().messages().size() == problems_before && !(value > 0.0)) {
+    node.fail("expected a positive dose, found '" + node.text() + "'");
+  }
   regimen.dose_per_kg = per_kg;
   return value;
 }

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <limits>
 #include <sstream>
 #include <sys/stat.h>
 
@@ -77,13 +78,15 @@ PopulationTable load_population_csv(const std::string& path) {
       row[i] = std::strtod(c.c_str(), &end);
       if (c.empty() || end != c.c_str() + c.size() || !std::isfinite(row[i])) {
         diagnostics.add({path, table.columns[i], line_number, static_cast<int>(i + 1)},
-                        "expected a finite number, found '" + c + "'");
+                        table.columns[i] == "SEX" ? "expected 0 (male), 1 (female), M or F, found '" + c + "'"
+                                                  : "expected a finite number, found '" + c + "'");
+        row[i] = std::numeric_limits<double>::quiet_NaN();  // the range checks below skip it
       }
     }
     const int wt = table.column("WT");
-    if (wt >= 0 && !(row[wt] > 0.0)) diagnostics.add({path, "WT", line_number, wt + 1}, "body weight must be positive");
+    if (wt >= 0 && std::isfinite(row[wt]) && !(row[wt] > 0.0)) diagnostics.add({path, "WT", line_number, wt + 1}, "body weight must be positive");
     const int sex = table.column("SEX");
-    if (sex >= 0 && row[sex] != 0.0 && row[sex] != 1.0) {
+    if (sex >= 0 && row[sex] != 0.0 && row[sex] != 1.0 && std::isfinite(row[sex])) {
       diagnostics.add({path, "SEX", line_number, sex + 1}, "expected 0 (male), 1 (female), M or F");
     }
     table.values.push_back(std::move(row));
