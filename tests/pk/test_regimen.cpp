@@ -121,11 +121,9 @@ TEST_CASE("Regimen errors name the key", "[pk][regimen]") {
              Contains("r.yaml:2:") && Contains("regimen.dose"));
 }
 
-// KNOWN BUG (src/core/yaml_input.cpp, InputNode::integer/number/text/...): a required key that is
-// missing gives a yaml-cpp "zombie" node; calling a getter on it throws YAML::InvalidNode instead of
-// recording a diagnostic, so `ketasim` exits 2 ("failure: invalid node") instead of 1. Hidden tag:
-// run with `ketasim_tests "[bug]"`.
-TEST_CASE("A phase with ii but no addl is reported, not thrown", "[.][bug][pk][regimen]") {
+// Regression: a missing required key once gave a yaml-cpp "zombie" node whose getters threw
+// YAML::InvalidNode, so `ketasim` exited 2 ("failure: invalid node") instead of 1 with the key.
+TEST_CASE("A phase with ii but no addl is reported, not thrown", "[pk][regimen]") {
   Parsed p;
   REQUIRE_NOTHROW(p = parse("route: iv_bolus\ndose: 10 mg\nschedule: [{ii: 1d}]\n"));
   REQUIRE(p.errors.size() >= 1);
