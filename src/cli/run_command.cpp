@@ -133,12 +133,49 @@ void print_point_table(const io::EndpointData& d, std::size_t point, std::ostrea
   }
 }
 
+// Replicate r: patients [2rn, 2rn+n) in the reference arm vs [(2r+1)n, (2r+2)n) in the other, so
+// the groups are different people as in a parallel-group trial; significant when the Newcombe CI
+// of the rate difference excludes 0.
+void print_power(const io::EndpointData& d, std::size_t point, std::ostream& out) {
+  const long long n = d.power_patients_per_replicate;
+  const long long replicates = d.power_replicates;
+  if (replicates <= 0 || n <= 0 || 2 * replicates * n > d.n_patients) return;
+  const std::size_t offset = point * d.arms.size() * static_cast<std::size_t>(d.n_patients);
+  auto count = [&](std::size_t arm, long long first, const std::vector<std::int8_t>& flag, long& ok) {
+    long hits = 0;
+    ok = 0;
+    for (long long p = first; p < first + n; ++p) {
+      const std::size_t i = offset + arm * static_cast<std::size_t>(d.n_patients) + static_cast<std::size_t>(p);
+      if (d.status[i] != 0) continue;
+      ++ok;
+      hits += flag[i];
+    }
+    return hits;
+  };
+  for (std::size_t a = 1; a < d.arms.size(); ++a) {
+    for (const auto& [name, flag] : {std::pair<const char*, const std::vector<std::int8_t>*>{"remission", &d.remission},
+                                     {"response", &d.response}}) {
+      long significant = 0;
+      for (long long r = 0; r < replicates; ++r) {
+        long n0 = 0, n1 = 0;
+        const long x0 = count(0, 2 * r * n, *flag, n0);
+        const long x1 = count(a, (2 * r + 1) * n, *flag, n1);
+        const Interval ci = newcombe_difference_interval(x0, n0, x1, n1);
+        significant += ci.lower > 0.0 || ci.upper < 0.0;
+      }
+      out << "power " << d.arms[0] << " vs " << d.arms[a] << " (" << name << ", " << n << " patients per arm, "
+          << replicates << " simulated trials): " << percent_with_ci(significant, static_cast<long>(replicates)) << "\n";
+    }
+  }
+}
+
 void print_table(const io::EndpointData& d, std::ostream& out) {
   out << "Study '" << d.study_name << "': " << d.n_patients << " patients per arm; primary visit day "
       << d.primary_visit_d << "; remission MADRS <= " << d.remission_threshold << "; 95% Wilson CIs\n";
   for (std::size_t point = 0; point < d.sweep_points.size(); ++point) {
     if (point) out << "\n";
     print_point_table(d, point, out);
+    print_power(d, point, out);
   }
 }
 
@@ -190,6 +227,9 @@ int run_command(const std::vector<trial::StudyConfig>& points, const trial::Swee
     file.set_attribute("response_model", response_model.name + " (" + response_model.provenance + ")");
     file.set_attribute("primary_visit_d", config.endpoints.primary_visit_d);
     file.set_attribute("remission_threshold", config.endpoints.remission_threshold);
+    file.set_attribute("power_replicates", static_cast<std::int64_t>(config.endpoints.power_replicates));
+    file.set_attribute("power_patients_per_replicate",
+                       static_cast<std::int64_t>(config.endpoints.power_patients_per_replicate));
     if (!plan.dimensions.empty()) {
       std::string dims, labels;
       for (const auto& d : plan.dimensions) dims += (dims.empty() ? "" : " ") + d.name;

@@ -110,6 +110,8 @@ EndpointData read_endpoints(const std::string& path) {
   d.study_name = read_string_attribute(f.id, "study_name");
   d.primary_visit_d = read_double_attribute(f.id, "primary_visit_d");
   d.remission_threshold = read_double_attribute(f.id, "remission_threshold");
+  d.power_replicates = static_cast<long long>(read_double_attribute(f.id, "power_replicates"));
+  d.power_patients_per_replicate = static_cast<long long>(read_double_attribute(f.id, "power_patients_per_replicate"));
   return d;
 }
 

@@ -247,7 +247,8 @@ void parse_arm(const InputNode& node, StudyConfig& config, std::vector<std::stri
 }
 
 void parse_endpoints(const InputNode& node, StudyConfig& config) {
-  node.check_keys({"model", "visits", "primary_visit", "remission_threshold", "response_fraction", "relapse"});
+  node.check_keys({"model", "visits", "primary_visit", "remission_threshold", "response_fraction", "relapse",
+                   "power"});
   const InputNode model = node.required("model");
   config.response_model_path = resolve_relative(config.path, model.text());
   if (model.is_scalar() && !regular_file(config.response_model_path)) {
@@ -282,6 +283,17 @@ void parse_endpoints(const InputNode& node, StudyConfig& config) {
       e.relapse_consecutive = static_cast<int>(v->integer());
       if (e.relapse_consecutive < 1) v->fail("expected at least 1");
     }
+  }
+  if (const auto p = node.optional("power")) {
+    p->check_keys({"replicates", "patients_per_replicate"});
+    const long long replicates = p->required("replicates").integer();
+    const long long per_replicate = p->required("patients_per_replicate").integer();
+    if (p->has("replicates") && replicates < 1) p->child("replicates").fail("expected at least 1 replicate");
+    if (p->has("patients_per_replicate") && per_replicate < 2) {
+      p->child("patients_per_replicate").fail("expected at least 2 patients per arm and replicate");
+    }
+    e.power_replicates = static_cast<int>(replicates);
+    e.power_patients_per_replicate = static_cast<int>(per_replicate);
   }
 }
 
@@ -380,6 +392,15 @@ StudyConfig parse_study_config(const std::string& path, const std::string& text,
     }
   }
   parse_endpoints(root.required("endpoints"), config);
+  {
+    // Each replicate compares two disjoint groups of patients, as a parallel-group trial would.
+    const long long needed = 2LL * config.endpoints.power_replicates * config.endpoints.power_patients_per_replicate;
+    if (needed > 0 && config.cohort.patients > 0 && config.cohort.patients < needed) {
+      root.child("endpoints").child("power").fail(
+          "needs 2 x replicates x patients_per_replicate = " + std::to_string(needed) +
+          " patients in the cohort, found cohort.patients = " + std::to_string(config.cohort.patients));
+    }
+  }
   if (const auto o = root.optional("outputs")) parse_outputs(*o, config);
   if (const auto s = root.optional("solver")) parse_solver(*s, config);
   // The sweep block is checked here so that its problems are reported with all the others; it is

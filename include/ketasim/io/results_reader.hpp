@@ -15,6 +15,8 @@ struct EndpointData {
   std::string study_name;
   double primary_visit_d = 0.0;
   double remission_threshold = 0.0;
+  long long power_replicates = 0;
+  long long power_patients_per_replicate = 0;
 };
 
 // Throws InputError when the file is missing or is not a ketasim results file.
