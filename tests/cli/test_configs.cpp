@@ -90,7 +90,7 @@ TEST_CASE("check prints the schedule of every sweep point", "[cli][configs][swee
   CHECK(r.out.find("1 mg/kg over 40 min") != std::string::npos);
 }
 
-TEST_CASE("--verbose adds notes on stderr; --quiet silences warnings", "[cli][configs][log]") {
+TEST_CASE("Verbose and quiet flags: -v adds notes on stderr, --quiet silences warnings", "[cli][configs][log]") {
   const Result v = ketasim("check -v " + kConfigs + "sweep.yaml");
   CHECK(v.status == 0);
   CHECK(v.err.find("ketasim: info: sweep: 16 points") != std::string::npos);
