@@ -378,18 +378,9 @@ CalibrationResult calibrate(const CalibrationSpec& spec,
   result.start_targets = objective.evaluate(result.start);
   result.start_objective = objective.sum_of_squares(result.start_targets);
 
-  nlopt::opt opt(static_cast<nlopt::algorithm>(nlopt_algorithm_from_string(spec.optimizer.algorithm.c_str())),
-                 static_cast<unsigned>(n));
-  opt.set_lower_bounds(std::vector<double>(n, 0.0));
-  opt.set_upper_bounds(std::vector<double>(n, 1.0));
   std::vector<double> x(n), step(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    x[i] = to_scaled(spec.parameters[i], spec.parameters[i].start);
-  }
-  opt.set_xtol_rel(spec.optimizer.relative_tolerance);
-  opt.set_ftol_rel(spec.optimizer.objective_tolerance);
+  for (std::size_t i = 0; i < n; ++i) x[i] = to_scaled(spec.parameters[i], spec.parameters[i].start);
   FitState state{&spec, &objective, &progress, 0, nullptr};
-  opt.set_min_objective(nlopt_objective, &state);
   // Rates are patient counts and scores integers, so the objective is flat on steps of about
   // one patient: a trust region can shrink onto such a plateau far from the optimum. Each
   // restart begins again from the best point with a fresh (halved) step; it stops when a
@@ -399,6 +390,14 @@ CalibrationResult calibrate(const CalibrationSpec& spec,
   for (int round = 0; round <= spec.optimizer.restarts; ++round) {
     const int remaining = spec.optimizer.max_evaluations - state.evaluations;
     if (remaining <= 0) break;
+    // A new optimiser each round: nothing of the previous trust region is carried over.
+    nlopt::opt opt(static_cast<nlopt::algorithm>(nlopt_algorithm_from_string(spec.optimizer.algorithm.c_str())),
+                   static_cast<unsigned>(n));
+    opt.set_lower_bounds(std::vector<double>(n, 0.0));
+    opt.set_upper_bounds(std::vector<double>(n, 1.0));
+    opt.set_xtol_rel(spec.optimizer.relative_tolerance);
+    opt.set_ftol_rel(spec.optimizer.objective_tolerance);
+    opt.set_min_objective(nlopt_objective, &state);
     for (auto& s : step) s = spec.optimizer.initial_step / static_cast<double>(1 << round);
     opt.set_initial_step(step);
     opt.set_maxeval(remaining);
