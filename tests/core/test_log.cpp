@@ -34,7 +34,7 @@ TEST_CASE("Multi-line messages keep the prefix on every line", "[core][log]") {
   CHECK(out.str() == "ketasim: debug: a\nketasim: debug: b\n");
 }
 
-TEST_CASE("CLI flags map to levels; --quiet wins", "[core][log]") {
+TEST_CASE("CLI flags map to levels, --quiet wins", "[core][log]") {
   CHECK(log_level_from_flags(false, 0) == LogLevel::warning);
   CHECK(log_level_from_flags(false, 1) == LogLevel::info);
   CHECK(log_level_from_flags(false, 3) == LogLevel::debug);

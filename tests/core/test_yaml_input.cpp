@@ -24,7 +24,7 @@ struct Doc {
 };
 }  // namespace
 
-TEST_CASE("Quantities convert to canonical units; bare numbers only where a unit is implied", "[core][yaml]") {
+TEST_CASE("Quantities convert to canonical units, bare numbers only where a unit is implied", "[core][yaml]") {
   Doc d("a: 14d\nb: 40 min\nc: 2\nd: 0.5 mg/kg\ne: 3 mg\n");
   CHECK(d.root.child("a").quantity(Dimension::time) == Approx(336.0).epsilon(1e-15));
   CHECK(d.root.child("b").quantity(Dimension::time) == Approx(40.0 / 60.0).epsilon(1e-15));

@@ -43,7 +43,7 @@ TEST_CASE("Intranasal: nasal 0.54 then x0.62, remainder swallowed with F 0.64, l
   CHECK(amount_input_by(in, 2 * dt + 0.53) + lost == Approx(84.0).epsilon(1e-14));
 }
 
-TEST_CASE("IV racemate splits half S, half R; infusion uses the regimen's duration", "[pk][inputs]") {
+TEST_CASE("IV racemate splits half S, half R, infusion uses the regimen's duration", "[pk][inputs]") {
   const PkModel m = load_model(std::string(KETASIM_TEST_DATA_DIR) + "/../../models/herd-anderson-2007.yaml");
   ParameterValues p{};
   compute_individual_parameters(m, Covariates{}, nullptr, p);

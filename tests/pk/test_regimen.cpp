@@ -51,7 +51,7 @@ TEST_CASE("Schedule phases: twice weekly, weekly, every other week", "[pk][regim
   CHECK(p.regimen.infusion_duration_h == Approx(40.0 / 60.0).epsilon(1e-15));
 }
 
-TEST_CASE("Induction then maintenance with until; NONMEM ii/addl; start offset", "[pk][regimen]") {
+TEST_CASE("Induction then maintenance with until, NONMEM ii/addl, start offset", "[pk][regimen]") {
   const Parsed a = parse("route: iv_bolus\ndose: 35 mg\nstart: 1d\n"
                          "schedule: [{every: 3.5d, count: 8}, {every: 14d, until: 84d}]\n");
   REQUIRE(a.errors.empty());

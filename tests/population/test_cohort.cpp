@@ -60,7 +60,7 @@ TEST_CASE("Changing one covariate's distribution does not move the others' draws
   }
 }
 
-TEST_CASE("Female fraction 0 and 1 give one sex only; baseline with SD 0 is the mean", "[population][cohort]") {
+TEST_CASE("Female fraction 0 and 1 give one sex only, baseline with SD 0 is the mean", "[population][cohort]") {
   CohortConfig males, females;
   males.female_fraction = 0.0;
   females.female_fraction = 1.0;

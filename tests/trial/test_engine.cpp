@@ -151,7 +151,7 @@ TEST_CASE("A patient with invalid parameters gets status 2 and the run goes on",
   CHECK(trial::simulate_endpoints(config, rm).arms[0].n == 5);
 }
 
-TEST_CASE("No drug effect and background none: MADRS change has mean 0; the OU noise has its stated SD",
+TEST_CASE("No drug effect and background none: MADRS change has mean 0, the OU noise has its stated SD",
           "[trial][engine]") {
   // ou-noise.yaml: 20,000 patients, kin = 0, background none, rater SD 0, OU SD 4, half-life 7 d,
   // baselines in [20, 40] (clipping at 0 and 60 is > 5 OU SDs away).

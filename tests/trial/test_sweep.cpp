@@ -78,7 +78,7 @@ TEST_CASE("configs/sweep-esketamine.yaml: 56/84 mg x weekly/every other week", "
   CHECK(pk::expand_sessions(points[3].arms[0].regimen).size() == 12);
 }
 
-TEST_CASE("Points run on top of --set overrides; sweeping a fixed key is refused", "[trial][sweep]") {
+TEST_CASE("Points run on top of --set overrides, sweeping a fixed key is refused", "[trial][sweep]") {
   const StudyConfig base = load_study_config(kSweep, {parse_override("cohort.patients=7")});
   const auto points = expand_sweep(base, base.overrides, parse_sweep(base));
   for (const auto& p : points) CHECK(p.cohort.patients == 7);
@@ -86,7 +86,7 @@ TEST_CASE("Points run on top of --set overrides; sweeping a fixed key is refused
                       Contains("base.yaml:27:") && Contains("'study.seed' cannot be swept"));
 }
 
-TEST_CASE("Scenarios and string values make label dimensions; arms not listed are untouched", "[trial][sweep]") {
+TEST_CASE("Scenarios and string values make label dimensions, arms not listed are untouched", "[trial][sweep]") {
   const StudyConfig base = base_with_sweep(
       "  arms: [iv]\n"
       "  scenarios:\n"
@@ -126,7 +126,7 @@ TEST_CASE("A sweep over a structured value and over both arms", "[trial][sweep]"
   CHECK(plan.effective["sweep"].IsDefined());
 }
 
-TEST_CASE("Values written with their unit; default names; a single point warns", "[trial][sweep]") {
+TEST_CASE("Values written with their unit, default names, a single point warns", "[trial][sweep]") {
   const StudyConfig base = base_with_sweep("  grid:\n    - {key: arms.0.regimen.schedule.1.every, values: [7d, 14d]}\n");
   const SweepPlan plan = parse_sweep(base);
   REQUIRE(plan.dimensions.size() == 1);
