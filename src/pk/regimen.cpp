@@ -1,5 +1,6 @@
 #include "ketasim/pk/regimen.hpp"
 
+#include <algorithm>
 #include <cmath>
 
 namespace ketasim::pk {
@@ -12,8 +13,9 @@ double parse_dose(const InputNode& node, Regimen& regimen) {
   const auto [value, dimension] = node.quantity_of({Dimension::amount, Dimension::amount_per_weight});
   const bool per_kg = dimension == Dimension::amount_per_weight;
   // A unit typo is already reported; a second "not positive" message would only confuse.
-  if (node.diagnostics().messages().size() == problems_before && !(value > 0.0)) {
-    node.fail("expected a positive dose, found '" + node.text() + "'");
+  // Zero is a placebo session (saline infusion, placebo spray): no drug, the background applies.
+  if (node.diagnostics().messages().size() == problems_before && !(value >= 0.0)) {
+    node.fail("expected a dose >= 0 (0 for placebo), found '" + node.text() + "'");
   }
   regimen.dose_per_kg = per_kg;
   return value;
@@ -97,10 +99,12 @@ Regimen parse_regimen(const InputNode& node) {
       regimen.devices_per_session = static_cast<int>(d->integer());
       if (regimen.devices_per_session < 1) d->fail("expected at least 1 device");
     } else if (regimen.device_dose_mg > 0.0) {
-      regimen.devices_per_session = static_cast<int>(std::lround(regimen.dose / regimen.device_dose_mg));
+      // At least one device: a placebo session (dose 0) is still a spray.
+      regimen.devices_per_session = std::max(1, static_cast<int>(std::lround(regimen.dose / regimen.device_dose_mg)));
     }
     const double per_session = regimen.devices_per_session * regimen.device_dose_mg;
-    if (dose.defined() && std::fabs(per_session - regimen.dose) > 1e-9) {
+    // A placebo spray (dose 0) may still name its devices; it delivers nothing.
+    if (dose.defined() && regimen.dose > 0.0 && std::fabs(per_session - regimen.dose) > 1e-9) {
       dose.fail("an intranasal dose must be devices x device_dose (" + std::to_string(regimen.devices_per_session) +
                 " x " + std::to_string(regimen.device_dose_mg) + " mg)");
     }
@@ -139,10 +143,11 @@ std::vector<Session> expand_sessions(const Regimen& regimen) {
       // A session is a whole number of devices; the dose follows from them.
       if (phase.devices_override > 0) {
         devices = phase.devices_override;
-      } else if (phase.dose_override >= 0.0) {
+      } else if (phase.dose_override > 0.0) {
         devices = static_cast<int>(std::lround(phase.dose_override / regimen.device_dose_mg));
       }
-      dose = devices * regimen.device_dose_mg;
+      // A placebo session (dose 0) keeps its devices but delivers nothing.
+      if (dose > 0.0) dose = devices * regimen.device_dose_mg;
     }
     double last_h = next_h - phase.every_h;
     for (int k = 0;; ++k) {

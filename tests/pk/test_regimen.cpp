@@ -129,3 +129,26 @@ TEST_CASE("A phase with ii but no addl is reported, not thrown", "[pk][regimen]"
   REQUIRE(p.errors.size() >= 1);
   CHECK_THAT(p.errors[0], Contains("regimen.schedule[0].addl") && Contains("required key is missing"));
 }
+
+TEST_CASE("Dose 0 is a placebo session: valid, and nothing enters the body", "[pk][regimen]") {
+  const Parsed iv = parse("route: iv_infusion\ndose: 0 mg/kg\ninfusion_duration: 40 min\n"
+                          "schedule: [{every: 3.5d, count: 4}]\n");
+  CHECK(iv.errors.empty());
+  const auto sessions = expand_sessions(iv.regimen);
+  CHECK(sessions.size() == 4);
+  std::vector<Dose> doses;
+  expand_doses(iv.regimen, sessions, 80.0, nullptr, doses);
+  for (const auto& d : doses) CHECK(d.amount_mg == 0.0);
+
+  // A placebo spray may name its devices; the devices x device_dose check is for real doses.
+  const Parsed spray = parse("route: intranasal\ndose: 0 mg\ndevices: 2\nschedule: [{every: 7d, count: 2}]\n");
+  CHECK(spray.errors.empty());
+  expand_doses(spray.regimen, expand_sessions(spray.regimen), 80.0, nullptr, doses);
+  CHECK(doses.size() == 4);
+  for (const auto& d : doses) CHECK(d.amount_mg == 0.0);
+
+  const Parsed negative = parse("route: iv_infusion\ndose: -1 mg/kg\ninfusion_duration: 40 min\n"
+                                "schedule: [{every: 3.5d, count: 4}]\n");
+  REQUIRE(negative.errors.size() == 1);
+  CHECK_THAT(negative.errors[0], Contains("regimen.dose") && Contains("expected a dose >= 0"));
+}

@@ -109,7 +109,7 @@ TEST_CASE("Out-of-range values", "[trial][validation]") {
   SECTION("negative dose") {
     const std::string e = errors(edit(kBase, "dose: 0.5 mg/kg", "dose: -0.5 mg/kg"));
     CHECK_THAT(e, Contains("inline.yaml:8:") && Contains("key 'arms[0].regimen.dose'") &&
-                      Contains("expected a positive dose, found '-0.5 mg/kg'"));
+                      Contains("expected a dose >= 0 (0 for placebo), found '-0.5 mg/kg'"));
   }
   SECTION("zero dosing interval") {
     const std::string e = errors(edit(kBase, "{every: 14d, until: 84d}", "{every: 0d, until: 84d}"));
@@ -183,7 +183,7 @@ TEST_CASE("Every problem of a file is reported in one run", "[trial][validation]
 TEST_CASE("Override values get the file's checks and say they came from --set", "[trial][validation]") {
   const std::string e = errors(kBase, {Override("arms.0.regimen.dose", "-1 mg/kg")});
   INFO(e);
-  CHECK_THAT(e, Contains("inline.yaml:") && Contains("key 'arms[0].regimen.dose'") && Contains("positive dose") &&
+  CHECK_THAT(e, Contains("inline.yaml:") && Contains("key 'arms[0].regimen.dose'") && Contains("expected a dose >= 0") &&
                     Contains("(value from --set arms.0.regimen.dose=-1 mg/kg)"));
   // The value's own position in the --set text (1:1) is not passed off as a line of the file.
   CHECK_THAT(e, !Contains("inline.yaml:1:1"));
@@ -210,7 +210,7 @@ TEST_CASE("Sweep blocks are validated with file, key path and line", "[trial][va
     const std::string e =
         with_sweep("  arms: [iv]\n  grid:\n    - {key: regimen.dose, values: [0.5, -1], unit: mg/kg}\n");
     INFO(e);
-    CHECK_THAT(e, Contains("key 'arms[0].regimen.dose'") && Contains("positive dose") &&
+    CHECK_THAT(e, Contains("key 'arms[0].regimen.dose'") && Contains("expected a dose >= 0") &&
                       Contains("value from sweep.grid[0].values[1] at ") && Contains("inline.yaml:27:"));
     CHECK(lines(e) == 1);  // reported once, not once per point
   }
