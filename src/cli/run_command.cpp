@@ -104,7 +104,9 @@ void print_point_table(const io::EndpointData& d, std::size_t point, std::ostrea
     }
   }
   if (!d.sweep_points[point].empty()) out << "sweep point " << d.sweep_points[point] << "\n";
-  out << std::left << std::setw(24) << "arm" << std::right << std::setw(7) << "N" << "  " << std::setw(22)
+  int name_width = 24;
+  for (const auto& arm : d.arms) name_width = std::max(name_width, static_cast<int>(arm.size()) + 2);
+  out << std::left << std::setw(name_width) << "arm" << std::right << std::setw(7) << "N" << "  " << std::setw(22)
       << "response" << "  " << std::setw(22) << "remission" << "  " << std::setw(24) << "MADRS change [95% CI]"
       << "  " << std::setw(9) << "relapse" << "  failed\n";
   std::vector<MeanSummary> change(d.arms.size());
@@ -114,7 +116,7 @@ void print_point_table(const io::EndpointData& d, std::size_t point, std::ostrea
     std::ostringstream ch;
     ch << std::fixed << std::setprecision(1) << change[a].mean << " [" << change[a].ci_lower << ", " << change[a].ci_upper
        << "]";
-    out << std::left << std::setw(24) << d.arms[a] << std::right << std::setw(7) << c.n << "  " << std::setw(22)
+    out << std::left << std::setw(name_width) << d.arms[a] << std::right << std::setw(7) << c.n << "  " << std::setw(22)
         << percent_with_ci(c.responders, c.n) << "  " << std::setw(22) << percent_with_ci(c.remitters, c.n) << "  "
         << std::setw(24) << ch.str() << "  " << std::setw(8) << std::fixed << std::setprecision(1)
         << (c.n ? 100.0 * c.relapses / c.n : NAN) << "%  " << d.n_patients - c.n << "\n";
