@@ -6,21 +6,13 @@
 #include <ostream>
 
 #include "commands.hpp"
+#include "utc_time.hpp"
 #include "ketasim/calibration/calibration.hpp"
 #include "ketasim/core/error.hpp"
 
 namespace ketasim::cli {
 
 namespace {
-
-std::string utc_date() {
-  const std::time_t now = std::time(nullptr);
-  std::tm tm{};
-  gmtime_r(&now, &tm);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%d", &tm);
-  return buffer;
-}
 
 void print_targets(const calibration::CalibrationSpec& spec, const calibration::CalibrationResult& r, std::ostream& out) {
   out << std::left << std::setw(44) << "target" << std::right << std::setw(10) << "observed" << std::setw(10) << "start"
@@ -59,7 +51,7 @@ int calibrate_command(const std::string& path, std::ostream& out) {
   }
   print_targets(spec, result, out);
   const std::string command = "ketasim calibrate " + path;
-  const std::string date = utc_date();
+  const std::string date = utc_now("%Y-%m-%d");
   for (const auto& o : spec.outputs) {
     calibration::write_calibrated_model(spec, result, o, command, date);
     out << "wrote " << o.path << "\n";

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "commands.hpp"
+#include "utc_time.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/interrupt.hpp"
 #include "ketasim/io/results_file.hpp"
@@ -65,15 +66,6 @@ void to_json(const YAML::Node& node, std::ostringstream& os) {
   } else {
     os << "null";
   }
-}
-
-std::string iso8601_utc_now() {
-  const std::time_t now = std::time(nullptr);
-  std::tm utc{};
-  gmtime_r(&now, &utc);
-  char buffer[32];
-  std::strftime(buffer, sizeof buffer, "%Y-%m-%dT%H:%M:%SZ", &utc);
-  return buffer;
 }
 
 std::string percent_with_ci(long successes, long n) {
@@ -214,7 +206,7 @@ int run_command(const std::vector<trial::StudyConfig>& points, const trial::Swee
     file.set_attribute("software", "ketasim");
     file.set_attribute("software_version", kVersion);
     file.set_attribute("git_commit", kGitCommit);
-    file.set_attribute("created", iso8601_utc_now());
+    file.set_attribute("created", utc_now("%Y-%m-%dT%H:%M:%SZ"));
     file.set_attribute("command_line", options.command_line);
     file.set_attribute("seed", static_cast<std::int64_t>(config.seed));
     file.set_attribute("seed_text", std::to_string(config.seed));  // R has no 64-bit integer attribute type

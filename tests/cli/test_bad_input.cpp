@@ -5,6 +5,8 @@
 // model-*.yaml is a copy of base.yaml or of a shipped model with exactly one thing broken.
 #include <catch2/catch.hpp>
 
+#include "../support/command.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -15,26 +17,11 @@
 
 namespace {
 
-struct RunResult {
-  int status = -1;
-  std::string err;
-};
+using ketasim::testing::CommandResult;
+using RunResult = CommandResult;
 
-// Runs `ketasim check <config>` from the source directory (the paths in messages are then relative
-// to it, as a user would type them) and captures stderr in a temporary file.
-RunResult run_check(const std::string& config) {
-  const std::string err_path = "/tmp/ketasim_bad_input_" + std::to_string(::getpid()) + ".err";
-  const std::string command = std::string("\"") + KETASIM_EXE + "\" check " + config + " >/dev/null 2>" + err_path;
-  const int raw = std::system(command.c_str());
-  RunResult r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  std::ifstream in(err_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  r.err = ss.str();
-  std::remove(err_path.c_str());
-  return r;
-}
+// `ketasim check <config>`; the messages name the config as given on the command line.
+RunResult run_check(const std::string& config) { return ketasim::testing::run_ketasim("check " + config); }
 
 const std::string kDir = std::string(KETASIM_TEST_DATA_DIR) + "/bad/";
 

@@ -3,6 +3,8 @@
 // covered without touching this test. 50 patients keep the whole set to a few seconds.
 #include <catch2/catch.hpp>
 
+#include "../support/command.hpp"
+
 #include <dirent.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -32,28 +34,8 @@ std::vector<std::string> shipped_configs() {
   return out;
 }
 
-struct Result {
-  int status = -1;
-  std::string out, err;
-};
+using Result = ketasim::testing::CommandResult;
 
-Result ketasim(const std::string& args) {
-  const std::string base = "/tmp/ketasim_configs_" + std::to_string(::getpid());
-  const std::string command = std::string("\"") + KETASIM_EXE + "\" " + args + " >" + base + ".out 2>" + base + ".err";
-  const int raw = std::system(command.c_str());
-  Result r;
-  r.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  auto slurp = [](const std::string& path) {
-    std::ifstream in(path);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    std::remove(path.c_str());
-    return ss.str();
-  };
-  r.out = slurp(base + ".out");
-  r.err = slurp(base + ".err");
-  return r;
-}
 
 }  // namespace
 
@@ -61,7 +43,7 @@ TEST_CASE("Every shipped config passes check", "[cli][configs]") {
   const auto configs = shipped_configs();
   REQUIRE(configs.size() >= 4);  // default, p1-benchmark, sweep, sweep-esketamine at least
   for (const auto& name : configs) {
-    const Result r = ketasim("check " + kConfigs + name);
+    const Result r = ketasim::testing::run_ketasim("check " + kConfigs + name);
     INFO(name << "\n" << r.err);
     CHECK(r.status == 0);
     CHECK(r.out.find("OK") != std::string::npos);
@@ -71,7 +53,7 @@ TEST_CASE("Every shipped config passes check", "[cli][configs]") {
 TEST_CASE("Every shipped config runs with 50 patients", "[cli][configs]") {
   const std::string out = "/tmp/ketasim_configs_" + std::to_string(::getpid()) + ".h5";
   for (const auto& name : shipped_configs()) {
-    const Result r = ketasim("run --quiet --patients 50 --threads 2 -o " + out + " " + kConfigs + name);
+    const Result r = ketasim::testing::run_ketasim("run --quiet --patients 50 --threads 2 -o " + out + " " + kConfigs + name);
     INFO(name << "\n" << r.err);
     CHECK(r.status == 0);
     CHECK(r.out.find("50 patients per arm") != std::string::npos);
@@ -81,7 +63,7 @@ TEST_CASE("Every shipped config runs with 50 patients", "[cli][configs]") {
 }
 
 TEST_CASE("check prints the schedule of every sweep point", "[cli][configs][sweep]") {
-  const Result r = ketasim("check " + kConfigs + "sweep.yaml");
+  const Result r = ketasim::testing::run_ketasim("check " + kConfigs + "sweep.yaml");
   INFO(r.err);
   REQUIRE(r.status == 0);
   CHECK(r.out.find("Sweep: 16 points") != std::string::npos);
@@ -91,14 +73,14 @@ TEST_CASE("check prints the schedule of every sweep point", "[cli][configs][swee
 }
 
 TEST_CASE("Verbose and quiet flags: -v adds notes on stderr, --quiet silences warnings", "[cli][configs][log]") {
-  const Result v = ketasim("check -v " + kConfigs + "sweep.yaml");
+  const Result v = ketasim::testing::run_ketasim("check -v " + kConfigs + "sweep.yaml");
   CHECK(v.status == 0);
   CHECK(v.err.find("ketasim: info: sweep: 16 points") != std::string::npos);
-  const Result d = ketasim("check -v -v " + kConfigs + "sweep-esketamine.yaml");
+  const Result d = ketasim::testing::run_ketasim("check -v -v " + kConfigs + "sweep-esketamine.yaml");
   CHECK(d.err.find("ketasim: debug: sweep point 'dose_mg=56 interval_d=7'") != std::string::npos);
-  const Result w = ketasim("check --set sweep.grid.0.values=[56] " + kConfigs + "sweep-esketamine.yaml");
+  const Result w = ketasim::testing::run_ketasim("check --set sweep.grid.0.values=[56] " + kConfigs + "sweep-esketamine.yaml");
   CHECK(w.status == 0);
   CHECK(w.err.find("warning: sweep dimension 'dose_mg' has a single value") != std::string::npos);
-  const Result q = ketasim("check --quiet --set sweep.grid.0.values=[56] " + kConfigs + "sweep-esketamine.yaml");
+  const Result q = ketasim::testing::run_ketasim("check --quiet --set sweep.grid.0.values=[56] " + kConfigs + "sweep-esketamine.yaml");
   CHECK(q.err.empty());
 }

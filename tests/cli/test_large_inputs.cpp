@@ -6,6 +6,8 @@
 // seconds and is caught even on a loaded 2-core machine.
 #include <catch2/catch.hpp>
 
+#include "../support/command.hpp"
+
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -18,27 +20,9 @@
 
 namespace {
 
-struct Timed {
-  int status = -1;
-  std::string err;
-  double seconds = 0.0;
-};
+using Timed = ketasim::testing::CommandResult;
 
-Timed check(const std::string& path) {
-  const std::string err_path = "/tmp/ketasim_large_" + std::to_string(::getpid()) + ".err";
-  const std::string command = std::string("\"") + KETASIM_EXE + "\" check " + path + " >/dev/null 2>" + err_path;
-  const auto start = std::chrono::steady_clock::now();
-  const int raw = std::system(command.c_str());
-  Timed t;
-  t.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  t.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  std::ifstream in(err_path);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  t.err = ss.str();
-  std::remove(err_path.c_str());
-  return t;
-}
+Timed check(const std::string& path) { return ketasim::testing::run_ketasim("check " + path); }
 
 struct TempDir {
   std::string path;

@@ -1,6 +1,8 @@
 // `ketasim run` end to end: the printed table, and power from replicate trials.
 #include <catch2/catch.hpp>
 
+#include "../support/command.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -17,14 +19,8 @@ struct Run {
 };
 
 Run run_ketasim(const std::string& arguments) {
-  const std::string out_file = "/tmp/ketasim_run_command_" + std::to_string(getpid()) + ".txt";
-  const std::string command = std::string(KETASIM_EXE) + " " + arguments + " > " + out_file + " 2>&1";
-  const int raw = std::system(command.c_str());
-  std::ifstream in(out_file);
-  std::stringstream text;
-  text << in.rdbuf();
-  std::remove(out_file.c_str());
-  return {WIFEXITED(raw) ? WEXITSTATUS(raw) : -1, text.str()};
+  const auto r = ketasim::testing::run_ketasim(arguments);
+  return {r.status, r.all()};
 }
 
 // "power A vs B (remission, ...): 4.0% [..." -> 4.0

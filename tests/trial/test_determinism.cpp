@@ -7,6 +7,8 @@
 //     clock) and `command_line` (it names the thread count and output path).
 #include <catch2/catch.hpp>
 
+#include "../support/command.hpp"
+
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -18,23 +20,8 @@
 
 namespace {
 
-struct Output {
-  int status = -1;
-  std::string text;
-};
-
-Output shell(const std::string& command) {
-  const std::string out = "/tmp/ketasim_test_determinism_" + std::to_string(::getpid()) + ".out";
-  const int raw = std::system((command + " >" + out + " 2>&1").c_str());
-  Output o;
-  o.status = WIFEXITED(raw) ? WEXITSTATUS(raw) : -1;
-  std::ifstream in(out);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  o.text = ss.str();
-  std::remove(out.c_str());
-  return o;
-}
+using Output = ketasim::testing::CommandResult;
+Output shell(const std::string& command) { return ketasim::testing::run_command(command); }
 
 }  // namespace
 
@@ -47,17 +34,17 @@ TEST_CASE("Results are bit-identical at 1, 2 and 8 threads", "[trial][determinis
     const std::string path = dir + "/t" + std::to_string(threads) + ".h5";
     const Output run = shell(std::string("\"") + KETASIM_EXE + "\" run " + config + " --threads " +
                              std::to_string(threads) + " -o " + path + " --quiet");
-    INFO(run.text);
+    INFO(run.all());
     REQUIRE(run.status == 0);
     files.push_back(path);
   }
   for (std::size_t k = 1; k < files.size(); ++k) {
     const Output datasets = shell("h5diff --exclude-attribute / " + files[0] + " " + files[k]);
-    INFO("h5diff " << files[0] << " " << files[k] << ":\n" << datasets.text);
+    INFO("h5diff " << files[0] << " " << files[k] << ":\n" << datasets.all());
     CHECK(datasets.status == 0);
     // Root attributes: parse "attribute: <NAME of </>> ..." followed by "N differences found".
     const Output verbose = shell("h5diff -v " + files[0] + " " + files[k]);
-    std::istringstream lines(verbose.text);
+    std::istringstream lines(verbose.all());
     std::string line, current;
     int root_attributes = 0, datasets_compared = 0;
     const std::regex attribute(R"(^attribute: <(\S+) of </>>)"), differences(R"(^(\d+) differences? found)");
