@@ -304,7 +304,7 @@ std::vector<TargetResult> Objective::evaluate(const std::vector<double>& values)
       switch (t.endpoint) {
         case Endpoint::response: r.simulated = static_cast<double>(v.responders) / n; break;
         case Endpoint::remission: r.simulated = static_cast<double>(v.remitters) / n; break;
-        case Endpoint::mean_change: r.simulated = v.sum_change / n; break;
+        case Endpoint::mean_change: r.simulated = v.sum_change / std::max<long long>(v.observed, 1); break;
       }
       if (arm.n == 0) r.simulated = kNaN;
       r.residual = (r.simulated - t.observed) / t.se;

@@ -248,7 +248,7 @@ void parse_arm(const InputNode& node, StudyConfig& config, std::vector<std::stri
 
 void parse_endpoints(const InputNode& node, StudyConfig& config) {
   node.check_keys({"model", "visits", "primary_visit", "remission_threshold", "response_fraction", "relapse",
-                   "power"});
+                   "power", "dropout"});
   const InputNode model = node.required("model");
   config.response_model_path = resolve_relative(config.path, model.text());
   if (model.is_scalar() && !regular_file(config.response_model_path)) {
@@ -282,6 +282,13 @@ void parse_endpoints(const InputNode& node, StudyConfig& config) {
     if (const auto v = r->optional("consecutive_visits")) {
       e.relapse_consecutive = static_cast<int>(v->integer());
       if (e.relapse_consecutive < 1) v->fail("expected at least 1");
+    }
+  }
+  if (const auto d = node.optional("dropout")) {
+    d->check_keys({"rate_per_week", "imputation"});
+    e.dropout_per_week = d->required("rate_per_week").nonnegative_number();
+    if (const auto imputation = d->optional("imputation")) {
+      e.dropout_locf = imputation->choice({"non_responder", "locf"}) == "locf";
     }
   }
   if (const auto p = node.optional("power")) {

@@ -434,6 +434,11 @@ class Engine {
     const double baseline = b.baseline[ap];
     // Noise draws depend only on the patient and the visit, never on the arm.
     RandomStream noise(config_.seed, Stream::visit_noise, patient.index);
+    // Dropout draws are per visit and independent of the arm: the same patient leaves at the same
+    // visit in every arm (common random numbers), which keeps arm differences about the drug.
+    RandomStream dropout(config_.seed, Stream::dropout, patient.index);
+    bool in_study = true;
+    int last_observed = 0;
     double ou = 0.0;
     double previous_h = 0.0;
     bool responded = false;
@@ -445,6 +450,11 @@ class Engine {
       const double t_h = l.visits_d[v] * 24.0;
       const double ou_z = noise.normal();
       const double rater_z = noise.normal();
+      const double stay_u = dropout.uniform();
+      if (t_h > 0.0 && in_study && e.dropout_per_week > 0.0) {
+        const double gap_weeks = (t_h - previous_h) / 168.0;
+        in_study = stay_u >= -std::expm1(-e.dropout_per_week * gap_weeks);
+      }
       if (t_h <= 0.0) {
         madrs[v] = static_cast<float>(baseline);  // day 0 is the entry assessment itself
         continue;
@@ -458,17 +468,25 @@ class Engine {
       const double pv = ws.plasticity_at_visit[v];
       const double mean = baseline * (1.0 - pl) * (1.0 - emax * pv / (rp.p50 + pv));
       const double score = std::clamp(std::round(mean + ou + rp.rater_sd_points * rater_z), 0.0, 60.0);
+      if (!in_study) {
+        madrs[v] = NAN;
+        continue;
+      }
       madrs[v] = static_cast<float>(score);
+      last_observed = static_cast<int>(v);
       if (responded) {
         high_run = score >= e.relapse_threshold ? high_run + 1 : 0;
         if (high_run >= e.relapse_consecutive) relapsed = true;
       }
       if (baseline - score >= e.response_fraction * baseline) responded = true;
     }
-    const double primary = madrs[l.primary_visit];
+    const bool completed = !std::isnan(madrs[l.primary_visit]);
+    // A dropout's change is from the last observed score; the flags follow the imputation rule.
+    const double primary = completed ? madrs[l.primary_visit] : madrs[std::min(last_observed, l.primary_visit)];
+    const bool flags_observed = completed || e.dropout_locf;
     b.change[ap] = static_cast<float>(primary - baseline);
-    b.response[ap] = baseline - primary >= e.response_fraction * baseline ? 1 : 0;
-    b.remission[ap] = primary <= e.remission_threshold ? 1 : 0;
+    b.response[ap] = flags_observed && baseline - primary >= e.response_fraction * baseline ? 1 : 0;
+    b.remission[ap] = flags_observed && primary <= e.remission_threshold ? 1 : 0;
     b.relapse[ap] = relapsed ? 1 : 0;
   }
 
@@ -794,7 +812,9 @@ TrialSummary simulate_endpoints(const StudyConfig& config, const response::Respo
         const double baseline = b.baseline[ap];
         for (std::size_t v = 0; v < n_visits; ++v) {
           const double score = b.madrs[ap * n_visits + v];
+          if (std::isnan(score)) continue;  // left the study before this visit
           VisitSummary& vs = arm.visits[v];
+          ++vs.observed;
           vs.responders += baseline - score >= e.response_fraction * baseline;
           vs.remitters += score <= e.remission_threshold;
           vs.sum_change += score - baseline;

@@ -188,3 +188,63 @@ TEST_CASE("check_response_model names a moiety without Ki", "[trial][engine]") {
   REQUIRE_THROWS_WITH(trial::check_response_model(config, rm),
                       Catch::Contains("esketamine") && Catch::Contains("intranasal_esketamine"));
 }
+
+TEST_CASE("Dropout: the configured hazard, the same patients in every arm, observed scores unchanged, imputation",
+          "[trial][engine][dropout]") {
+  // 2000 patients, 28 days: with 0.1 per week, the expected fraction still in the study at the last
+  // visit is exp(-0.4) = 0.670; 5 binomial SE at n = 2000 is 0.053.
+  const std::vector<trial::Override> base{{"cohort.patients", "2000"}};
+  std::vector<trial::Override> with_dropout = base;
+  with_dropout.push_back({"endpoints.dropout.rate_per_week", "0.1"});
+  const trial::StudyConfig config = load("two-arms.yaml", with_dropout);
+  const response::ResponseModel rm = response::load_response_model(config.response_model_path);
+  const trial::TrialSummary full = trial::simulate_endpoints(load("two-arms.yaml", base), rm);
+  const trial::TrialSummary dropped = trial::simulate_endpoints(config, rm);
+  const double weeks = config.endpoints.visits_d.back() / 7.0;
+  const double expected_in_study = std::exp(-0.1 * weeks);
+  const double se = std::sqrt(expected_in_study * (1 - expected_in_study) / 2000.0);
+  for (std::size_t a = 0; a < dropped.arms.size(); ++a) {
+    const auto& last = dropped.arms[a].visits.back();
+    CHECK(std::fabs(double(last.observed) / dropped.arms[a].n - expected_in_study) <= 5 * se);
+    // Nobody is missing without dropout; with it, fewer are observed at every later visit.
+    CHECK(full.arms[a].visits.back().observed == full.arms[a].n);
+    for (std::size_t v = 1; v < dropped.arms[a].visits.size(); ++v) {
+      CHECK(dropped.arms[a].visits[v].observed <= dropped.arms[a].visits[v - 1].observed);
+    }
+  }
+  // Common random numbers: the same patients leave at the same visits in both arms.
+  for (std::size_t v = 0; v < dropped.visits_d.size(); ++v) {
+    CHECK(dropped.arms[0].visits[v].observed == dropped.arms[1].visits[v].observed);
+  }
+
+  // Per patient, through the results file: observed scores equal the no-dropout run's; the primary
+  // flags of dropouts are 0 under non-responder imputation and follow the last score under LOCF.
+  const std::string dir = "/tmp/ketasim_dropout_" + std::to_string(::getpid());
+  auto write = [&](const std::vector<trial::Override>& overrides, const std::string& name) {
+    const trial::StudyConfig c = load("two-arms.yaml", overrides);
+    const trial::SweepPlan plan = trial::parse_sweep(c);
+    io::ResultsFile file(dir + name);
+    trial::run_trial({c}, plan, rm, file, {});
+    file.commit();
+    return io::read_endpoints(dir + name);
+  };
+  std::vector<trial::Override> locf = with_dropout;
+  locf.push_back({"endpoints.dropout.imputation", "locf"});
+  const io::EndpointData complete = write(base, "-complete.h5");
+  const io::EndpointData nri = write(with_dropout, "-nri.h5");
+  const io::EndpointData lo = write(locf, "-locf.h5");
+  long dropouts = 0, locf_responders_among_dropouts = 0;
+  for (std::size_t i = 0; i < complete.response.size(); ++i) {
+    const bool left = nri.response[i] != complete.response[i] || nri.remission[i] != complete.remission[i] ||
+                      nri.change[i] != complete.change[i];
+    if (!left) continue;
+    ++dropouts;
+    CHECK(nri.response[i] == 0);
+    CHECK(nri.remission[i] == 0);
+    CHECK(lo.change[i] == nri.change[i]);  // both use the last observed score for the change
+    locf_responders_among_dropouts += lo.response[i];
+  }
+  CHECK(dropouts > 100);
+  CHECK(locf_responders_among_dropouts > 0);  // LOCF keeps early responders' flags; NRI zeroes them
+  for (const char* name : {"-complete.h5", "-nri.h5", "-locf.h5"}) std::remove((dir + name).c_str());
+}

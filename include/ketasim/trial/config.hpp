@@ -52,6 +52,8 @@ struct EndpointConfig {
   double response_fraction = 0.5;      // >= 50% reduction from baseline
   double relapse_threshold = 22.0;     // MADRS >= threshold ...
   int relapse_consecutive = 2;         // ... at this many consecutive visits after response
+  double dropout_per_week = 0.0;       // hazard of leaving the study (0: nobody drops out)
+  bool dropout_locf = false;           // primary endpoint of dropouts: last observation (true) or non-responder
   int power_replicates = 0;            // trials of power_patients_per_replicate per arm (0: no power)
   int power_patients_per_replicate = 0;
 };

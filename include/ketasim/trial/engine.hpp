@@ -34,9 +34,10 @@ RunStatistics run_trial(const std::vector<StudyConfig>& points, const SweepPlan&
 // Endpoints at every visit, per arm, without writing a file: for calibration and quick studies.
 // Counts are over patients whose simulation succeeded. Deterministic for any thread count.
 struct VisitSummary {
+  long long observed = 0;      // patients still in the study at this visit (dropouts excluded)
   long long responders = 0;
   long long remitters = 0;
-  double sum_change = 0.0;     // MADRS minus baseline
+  double sum_change = 0.0;     // MADRS minus baseline, over observed patients
   double sum_change_sq = 0.0;
   double sum_score = 0.0;
 };
