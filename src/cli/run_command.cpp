@@ -193,7 +193,17 @@ int run_command(const std::vector<trial::StudyConfig>& points, const trial::Swee
   const response::ResponseModel response_model = response::load_response_model(config.response_model_path);
   trial::check_response_model(config, response_model);
   const std::string output = options.output_path.empty() ? "results/" + config.name + ".h5" : options.output_path;
-  ensure_parent_folder(output);
+  if (options.output_path.empty()) {
+    ensure_parent_folder(output);  // the default results/ folder is ours to create
+  } else {
+    // A folder the user named must exist: a typo should not create a tree of folders.
+    const auto slash = output.find_last_of('/');
+    const std::string folder = slash == std::string::npos ? "." : (slash == 0 ? "/" : output.substr(0, slash));
+    struct stat info {};
+    if (stat(folder.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+      throw InputError(SourceLocation{output, "", 0, 0}, "the output folder '" + folder + "' does not exist (-o)");
+    }
+  }
   // The thread count is set here and nowhere else; results do not depend on it.
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));

@@ -64,3 +64,13 @@ TEST_CASE("Power needs a cohort of at least 2 x replicates x patients per replic
   CHECK(r.out.find("endpoints.power") != std::string::npos);
   CHECK(r.out.find("6060") != std::string::npos);
 }
+
+TEST_CASE("An output path in a missing folder is bad input, and no folder is created", "[cli]") {
+  const std::string folder = "/tmp/ketasim_missing_" + std::to_string(getpid());
+  const Run r = run_ketasim("run " + std::string(KETASIM_TEST_DATA_DIR) + "/power/placebo-contrast.yaml --quiet -o " +
+                            folder + "/sub/out.h5");
+  INFO(r.out);
+  CHECK(r.status == 1);
+  CHECK(r.out.find(folder + "/sub/out.h5: the output folder") != std::string::npos);
+  CHECK(access(folder.c_str(), F_OK) != 0);
+}
