@@ -111,3 +111,21 @@ TEST_CASE("calibration recovers known parameters from synthetic targets", "[cali
   CHECK(r.objective < 2.0);
   CHECK(r.objective < 0.1 * r.start_objective);
 }
+
+TEST_CASE("The shipped default response model is the output of calibrations/trd-2026.yaml", "[calibration]") {
+  // configs/ use models/response/default.yaml; issue 5 requires it to be the calibration's output, not
+  // hand-set values. The calibration writes both files; they must agree parameter for parameter and
+  // default.yaml must say which calibration produced it.
+  const std::string dir = std::string(KETASIM_SOURCE_DIR) + "/models/response/";
+  auto shipped = ketasim::response::load_response_model(dir + "default.yaml");
+  auto fitted = ketasim::response::load_response_model(dir + "trd-2026.yaml");
+  for (const auto& name : shipped.parameters.names()) {
+    INFO(name);
+    CHECK(*shipped.parameters.find(name) == *fitted.parameters.find(name));
+  }
+  const YAML::Node calibration = YAML::LoadFile(dir + "default.yaml")["calibration"];
+  REQUIRE(calibration.IsMap());
+  CHECK(calibration["calibration_file"].as<std::string>() == "calibrations/trd-2026.yaml");
+  CHECK(calibration["command"].as<std::string>() == "ketasim calibrate calibrations/trd-2026.yaml");
+  CHECK(shipped.provenance.find("trd-2026") != std::string::npos);
+}

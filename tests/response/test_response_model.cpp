@@ -34,16 +34,17 @@ std::string write_temp(const std::string& name, const std::string& text) {
   return path;
 }
 
-const std::string kDefaultModel = std::string(KETASIM_SOURCE_DIR) + "/models/response/default.yaml";
+// The hand-set starting model: fixed text and values (default.yaml is rewritten by calibration).
+const std::string kInitialModel = std::string(KETASIM_SOURCE_DIR) + "/models/response/initial.yaml";
 
 std::string read_file(const std::string& path) {
   std::ifstream in(path);
   return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
-// default.yaml with one line replaced (the line must exist verbatim).
+// initial.yaml with one line replaced (the line must exist verbatim).
 std::string default_with(const std::string& from, const std::string& to) {
-  std::string text = read_file(kDefaultModel);
+  std::string text = read_file(kInitialModel);
   const auto at = text.find(from);
   REQUIRE(at != std::string::npos);
   return text.replace(at, from.size(), to);
@@ -125,10 +126,10 @@ TEST_CASE("placebo_fraction rises as max_i (1 - e^{-t/onset}) with a logit-norma
   }
 }
 
-TEST_CASE("The default response model loads in canonical units", "[response]") {
-  const auto m = ketasim::response::load_response_model(kDefaultModel);
-  CHECK(m.name == "default");
-  CHECK(m.path == kDefaultModel);
+TEST_CASE("The initial (hand-set) response model loads in canonical units", "[response]") {
+  const auto m = ketasim::response::load_response_model(kInitialModel);
+  CHECK(m.name == "initial");
+  CHECK(m.path == kInitialModel);
   const auto& p = m.parameters;
   CHECK(p.kout_per_h == Approx(0.012));
   CHECK(p.ou_half_life_h == Approx(7 * 24.0));         // 7 d -> h
