@@ -1,5 +1,6 @@
 #include "ketasim/core/error.hpp"
 
+#include <algorithm>
 #include <sstream>
 
 namespace ketasim {
@@ -33,7 +34,9 @@ InputError::InputError(const SourceLocation& where, const std::string& message)
     : InputError(std::vector<std::string>{format_location(where) + ": " + message}) {}
 
 void Diagnostics::add(const SourceLocation& where, const std::string& message) {
-  messages_.push_back(format_location(where) + ": " + message);
+  // The same problem reached twice (an empty mapping asked for several keys) is said once.
+  std::string line = format_location(where) + ": " + message;
+  if (std::find(messages_.begin(), messages_.end(), line) == messages_.end()) messages_.push_back(std::move(line));
 }
 
 void Diagnostics::throw_if_any() const {

@@ -54,13 +54,13 @@ InputNode InputNode::child(const std::string& key) const {
 
 InputNode InputNode::required(const std::string& key) const {
   InputNode value = child(key);
+  // An absent parent was reported where it was required; an empty or scalar one is reported here.
   if (!node_.IsMap()) {
-    if (defined()) fail("expected a mapping, found " + found());
+    if (!absent()) fail("expected a mapping, found " + found());
     return value;
   }
-  if (!value.defined()) {
-    diagnostics_->add(value.location(), "required key is missing");
-  }
+  // Only an absent key is "missing"; an empty value (`key:`) is reported by the getter that reads it.
+  if (value.absent()) diagnostics_->add(value.location(), "required key is missing");
   return value;
 }
 
@@ -72,7 +72,7 @@ std::optional<InputNode> InputNode::optional(const std::string& key) const {
 std::vector<InputNode> InputNode::sequence() const {
   std::vector<InputNode> out;
   if (!node_.IsSequence()) {
-    if (defined()) fail("expected a list, found " + found());
+    if (!absent()) fail("expected a list, found " + found());
     return out;
   }
   for (std::size_t i = 0; i < node_.size(); ++i) {
@@ -84,7 +84,7 @@ std::vector<InputNode> InputNode::sequence() const {
 std::vector<std::pair<std::string, InputNode>> InputNode::entries() const {
   std::vector<std::pair<std::string, InputNode>> out;
   if (!node_.IsMap()) {
-    if (defined()) fail("expected a mapping, found " + found());
+    if (!absent()) fail("expected a mapping, found " + found());
     return out;
   }
   for (const auto& kv : node_) {
@@ -118,6 +118,7 @@ void InputNode::check_keys(std::initializer_list<std::string_view> allowed) cons
 }
 
 double InputNode::number() const {
+  if (absent()) return 0.0;
   if (!node_.IsScalar()) {
     fail("expected a number, found " + found());
     return 0.0;
@@ -157,6 +158,7 @@ double InputNode::nonnegative_number() const {
 }
 
 long long InputNode::integer() const {
+  if (absent()) return 0;
   if (!node_.IsScalar()) {
     fail("expected an integer, found " + found());
     return 0;
@@ -173,6 +175,7 @@ long long InputNode::integer() const {
 }
 
 bool InputNode::boolean() const {
+  if (absent()) return false;
   if (node_.IsScalar()) {
     const std::string& s = node_.Scalar();
     if (s == "true" || s == "yes" || s == "on") return true;
@@ -183,6 +186,7 @@ bool InputNode::boolean() const {
 }
 
 std::string InputNode::text() const {
+  if (absent()) return {};
   if (!node_.IsScalar()) {
     fail("expected a text value, found " + found());
     return {};
@@ -204,6 +208,7 @@ std::string InputNode::choice(std::initializer_list<std::string_view> choices) c
 
 std::pair<double, Dimension> InputNode::quantity_of(std::initializer_list<Dimension> dimensions) const {
   const Dimension first = *dimensions.begin();
+  if (absent()) return {0.0, first};
   if (!node_.IsScalar()) {
     fail(std::string("expected a ") + dimension_name(first) + " with a unit (e.g. '1 " +
          canonical_unit(first) + "'), found " + found());

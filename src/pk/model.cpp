@@ -51,12 +51,9 @@ int lookup_name(const std::string& name, const InputNode& where, const std::vect
   for (std::size_t i = 0; i < items.size(); ++i) {
     if (items[i].name == name) return static_cast<int>(i);
   }
-  {
-    const InputNode& node = where;
-    std::string list;
-    for (const auto& item : items) list += (list.empty() ? "" : ", ") + item.name;
-    node.fail(std::string("unknown ") + what + " '" + name + "'; defined: " + list);
-  }
+  std::string list;
+  for (const auto& item : items) list += (list.empty() ? "" : ", ") + item.name;
+  where.fail(std::string("unknown ") + what + " '" + name + "'; defined: " + list);
   return -1;
 }
 
@@ -77,8 +74,7 @@ void parse_parameters(const InputNode& root, PkModel& model) {
     const InputNode unit_node = node.required("unit");
     p.unit_text = unit_node.text();
     const double value = node.required("value").number();
-    node.required("source").text();
-    p.source = node.has("source") ? node.child("source").text() : "";
+    p.source = node.required("source").text();
     if (const auto unit = parse_unit(p.unit_text)) {
       p.typical = value * unit->to_canonical;
       if (const auto base = per_weight_base(unit->dimension)) {
@@ -289,8 +285,7 @@ void parse_covariates(const InputNode& root, PkModel& model) {
                   : covariate == "sex" ? CovariateKind::sex
                                        : CovariateKind::weight_kg;
     const std::string kind = node.required("model").choice({"power", "linear_above", "linear", "female_factor"});
-    node.required("source").text();
-    e.source = node.has("source") ? node.child("source").text() : "";
+    e.source = node.required("source").text();
     if (kind == "power") {
       e.model = CovariateModel::power;
       e.reference = node.required("reference").positive_number();
@@ -326,8 +321,7 @@ void parse_variability(const InputNode& root, PkModel& model) {
       node.check_keys({"cv_percent", "omega_sq", "sd", "distribution", "source"});
       VariabilityDef v;
       v.parameter = lookup_name(name, node, model.parameters, "parameter");
-      node.required("source").text();
-      v.source = node.has("source") ? node.child("source").text() : "";
+      v.source = node.required("source").text();
       if (const auto d = node.optional("distribution")) {
         v.distribution = d->choice({"log_normal", "logit_normal"}) == "logit_normal" ? Distribution::logit_normal
                                                                                       : Distribution::log_normal;

@@ -151,7 +151,7 @@ void parse_cohort(const InputNode& node, StudyConfig& config) {
   // With a population file the cohort defaults to all of its rows.
   if (node.has("patients") || !node.has("population_file")) {
     const long long n = node.required("patients").integer();
-    if (n < 1) node.child("patients").fail("expected at least 1 patient");
+    if (node.has("patients") && n < 1) node.child("patients").fail("expected at least 1 patient");
     config.cohort.patients = n;
   } else {
     config.cohort.patients = -1;

@@ -644,7 +644,7 @@ void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v
   f.write(v.sex, {first}, {n}, b.sex.data());
   per_plan(v.status, b.status.data(), 0);
   for (std::size_t k = 0; k < v.parameters.size(); ++k) per_plan(v.parameters[k], b.parameters.data() + k * plans * n, 0);
-  const hsize_t n_time = l.output_times_h.size(), n_doses = static_cast<hsize_t>(l.n_doses);
+  const hsize_t n_doses = static_cast<hsize_t>(l.n_doses);
   for (std::size_t s = 0; s < l.outputs.size(); ++s) {
     if (l.store_conc) {
       std::vector<hsize_t> chunk_start(f.chunk_shape(v.conc[s]).size(), 0);

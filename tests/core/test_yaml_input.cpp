@@ -53,7 +53,9 @@ TEST_CASE("Missing keys, unknown keys and wrong types name key path and line", "
   CHECK_THAT(all, Contains("key 'study.duration': required key is missing"));
   CHECK_THAT(all, Contains("cfg.yaml:5:") && Contains("key 'arms[0].dose'") && Contains("'abc'"));
   CHECK_THAT(all, Contains("key 'cohort': required key is missing"));
+  INFO(d.all());
   CHECK(d.diagnostics.messages().size() == 4);
+  CHECK_THAT(d.all(), !Contains("key 'study.seed': required key is missing"));
   CHECK_THROWS_AS(d.diagnostics.throw_if_any(), InputError);
 }
 
@@ -83,4 +85,31 @@ TEST_CASE("Getters on a missing required key do not throw", "[core][yaml]") {
   REQUIRE_NOTHROW(d.root.required("study").required("seed").integer());
   REQUIRE_NOTHROW(d.root.required("study").required("x").number());
   CHECK_THAT(d.all(), Contains("key 'study.name': required key is missing"));
+}
+
+TEST_CASE("A missing required key is one message, an empty value is still reported", "[core][yaml]") {
+  // The getter after required() used to add "expected a text value, found nothing" to "required key
+  // is missing", and an empty value got both as well: two messages for one problem.
+  Doc d("study: {duration: 3d, seed: }\n");
+  const InputNode study = d.root.required("study");
+  CHECK(study.required("name").text().empty());
+  CHECK(study.required("patients").integer() == 0);
+  CHECK(study.required("scale").quantity(Dimension::time) == 0.0);
+  study.required("seed").integer();  // present but empty: a real problem of its own
+  INFO(d.all());
+  CHECK(d.diagnostics.messages().size() == 4);
+  CHECK_THAT(d.all(), !Contains("key 'study.seed': required key is missing"));
+  CHECK_THAT(d.all(), Contains("key 'study.seed': expected an integer, found nothing"));
+}
+
+TEST_CASE("An empty mapping or list is reported once, not skipped", "[core][yaml]") {
+  Doc d("cohort:\narms:\n");
+  const InputNode cohort = d.root.required("cohort");
+  cohort.required("patients").integer();
+  cohort.required("weight_kg");
+  CHECK(d.root.required("arms").sequence().empty());
+  INFO(d.all());
+  CHECK(d.diagnostics.messages().size() == 2);
+  CHECK_THAT(d.all(), Contains("key 'cohort': expected a mapping, found nothing"));
+  CHECK_THAT(d.all(), Contains("key 'arms': expected a list, found nothing"));
 }

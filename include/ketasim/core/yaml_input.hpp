@@ -63,6 +63,9 @@ class InputNode {
 
  private:
   std::string found() const;  // short description of what the node holds, for messages
+  // The key does not exist. Getters then return a neutral value without a message: required()
+  // has already reported the missing key, and optional keys are only read when present.
+  bool absent() const { return !node_.IsDefined(); }
   YAML::Node node_;
   std::shared_ptr<const std::string> file_;
   std::string key_path_;
