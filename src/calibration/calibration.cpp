@@ -24,20 +24,6 @@ namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
-// The dimension of a response parameter (the loader's table is private to the response module).
-Dimension parameter_dimension(const std::string& name) {
-  if (name == "ke0" || name == "kin" || name == "kout") return Dimension::rate_constant;
-  if (name == "ou_half_life") return Dimension::time;
-  if (name.rfind("placebo.", 0) == 0 && name.size() > 6 && name.substr(name.size() - 6) == ".onset") return Dimension::time;
-  return Dimension::dimensionless;
-}
-
-// Parameters the model loader requires to be fractions.
-bool is_fraction(const std::string& name) {
-  return name == "emax_typical" || name == "occupancy50" ||
-         (name.rfind("placebo.", 0) == 0 && name.size() > 12 && name.substr(name.size() - 12) == ".max_typical");
-}
-
 std::string format_number(double value, int digits = 6) {
   char buffer[64];
   std::snprintf(buffer, sizeof buffer, "%.*g", digits, value);
@@ -81,11 +67,11 @@ CalibrationSpec load_calibration(const std::string& path) {
   spec.text = doc.text;
   spec.name = root.required("name").text();
   if (const auto v = root.optional("description")) spec.description = v->text();
-  spec.start_model_path = trial::resolve_relative(path, root.required("start_model").text());
+  spec.start_model_path = resolve_relative(path, root.required("start_model").text());
 
   for (const auto& o : root.required("outputs").sequence()) {
     o.check_keys({"name", "path"});
-    spec.outputs.push_back({o.required("name").text(), trial::resolve_relative(path, o.required("path").text())});
+    spec.outputs.push_back({o.required("name").text(), resolve_relative(path, o.required("path").text())});
   }
   if (root.has("outputs") && spec.outputs.empty()) root.child("outputs").fail("expected at least one output model");
 
@@ -105,14 +91,16 @@ CalibrationSpec load_calibration(const std::string& path) {
     node.check_keys({"unit", "start", "min", "max", "scale", "rationale"});
     FittedParameter p;
     p.name = name;
-    response::ResponseParameters probe;
-    if (!probe.find(name)) {
+    // The starting model's parameter table says which names exist and their dimensions.
+    if (!have_start) continue;
+    const int index = start_model.parameters.index(name);
+    if (index < 0) {
       std::string known;
-      for (const auto& n : probe.names()) known += (known.empty() ? "" : ", ") + n;
+      for (const auto& n : start_model.parameters.names) known += (known.empty() ? "" : ", ") + n;
       node.fail("unknown response-model parameter '" + name + "'; known: " + known);
       continue;
     }
-    const Dimension dim = parameter_dimension(name);
+    const Dimension dim = start_model.parameters.dimensions[static_cast<std::size_t>(index)];
     p.unit = dim == Dimension::dimensionless ? "1" : canonical_unit(dim);
     if (const auto u = node.optional("unit")) {
       p.unit = u->text();
@@ -139,7 +127,14 @@ CalibrationSpec load_calibration(const std::string& path) {
     if (const auto r = node.optional("rationale")) p.rationale = r->text();
     if (!(p.lower < p.upper)) node.fail("expected min < max");
     if (p.lower < 0.0) node.child("min").fail("response-model parameters are non-negative");
-    if (is_fraction(name) && p.upper >= 1.0) node.child("max").fail("this parameter is a fraction: expected max < 1");
+    // Whether a value is allowed is the loader's rule: try both bounds on a copy of the model.
+    for (const double bound : {p.lower, p.upper}) {
+      response::ResponseModel probe = start_model;
+      *probe.parameters.find(name) = bound;
+      if (!response::parameter_allowed(probe, name, bound)) {
+        node.child(bound == p.lower ? "min" : "max").fail("outside what the response model allows for '" + name + "'");
+      }
+    }
     if (p.log_scale && !(p.lower > 0.0)) node.child("min").fail("a log-scale parameter needs min > 0");
     if (std::isfinite(p.start) && (p.start < p.lower || p.start > p.upper)) {
       node.fail("the start value " + format_number(p.start / p.to_canonical) + " " + p.unit + " is outside [min, max]");
@@ -194,7 +189,7 @@ CalibrationSpec load_calibration(const std::string& path) {
     if (std::find(seen.begin(), seen.end(), t.name) != seen.end()) node.child("name").fail("duplicate target name");
     seen.push_back(t.name);
     t.study_file = node.required("study").text();
-    t.study_path = trial::resolve_relative(path, t.study_file);
+    t.study_path = resolve_relative(path, t.study_file);
     if (const auto s = node.optional("set")) {
       for (const auto& [key, value] : s->entries()) t.overrides.push_back({key, YAML::Dump(value.yaml())});
     }
@@ -226,7 +221,7 @@ CalibrationSpec load_calibration(const std::string& path) {
     const std::string key = override_key(t);
     if (!studies.count(key)) {
       try {
-        studies.emplace(key, trial::load_study_config(t.study_path, t.overrides));
+        studies.emplace(key, trial::load_study(t.study_path, t.overrides).config);
       } catch (const InputError& err) {
         for (const auto& m : err.messages()) node.child("study").fail("in study config: " + m);
         spec.targets.push_back(t);
@@ -267,8 +262,12 @@ Objective::Objective(const CalibrationSpec& spec) : spec_(spec), start_model_(re
       overrides.push_back({"study.seed", std::to_string(spec.optimizer.seed)});
       overrides.push_back({"outputs.concentration", "none"});
       overrides.push_back({"outputs.time_step", "100000 h"});
-      Study s{trial::load_study_config(t.study_path, overrides), {}, {}, {}};
-      trial::check_response_model(s.config, start_model_);
+      // The front door, as for `run`; then the starting model must fit the study too.
+      trial::Study loaded = trial::load_study(t.study_path, overrides);
+      Diagnostics problems;
+      trial::check_response_model(loaded.config, start_model_, problems);
+      problems.throw_if_any();
+      Study s{std::move(loaded.config), {}, {}, {}, loaded.population};
       it = index.emplace(key, static_cast<int>(studies_.size())).first;
       studies_.push_back(std::move(s));
     }
@@ -293,7 +292,7 @@ std::vector<TargetResult> Objective::evaluate(const std::vector<double>& values)
   const response::ResponseModel model = model_with(values);
   std::vector<TargetResult> results(spec_.targets.size());
   for (const Study& s : studies_) {
-    const trial::TrialSummary summary = trial::simulate_endpoints(s.config, model);
+    const trial::TrialSummary summary = trial::simulate_endpoints(s.config, model, s.population.get());
     for (std::size_t j = 0; j < s.targets.size(); ++j) {
       const Target& t = spec_.targets[s.targets[j]];
       const trial::ArmSummary& arm = summary.arms[s.arm_index[j]];

@@ -1,17 +1,17 @@
 #pragma once
 // The subcommands of the ketasim executable. Each returns the process exit status; InputError and
 // RuntimeFailure propagate to main, which maps them to 1 and 2.
+#include <cstdint>
 #include <iosfwd>
 #include <string>
 #include <vector>
 
-#include "ketasim/trial/config.hpp"
-#include "ketasim/trial/sweep.hpp"
+#include "ketasim/trial/study.hpp"
 
 namespace ketasim::cli {
 
-int check_command(const trial::StudyConfig& config, std::ostream& out);
-int pk_command(const trial::StudyConfig& config, const std::string& arm_name, std::ostream& out);
+int check_command(const trial::Study& study, std::ostream& out);
+int pk_command(const trial::Study& study, const std::string& arm_name, std::ostream& out);
 
 struct RunOptions {
   std::string output_path;
@@ -19,11 +19,15 @@ struct RunOptions {
   bool quiet = false;
   std::string command_line;
 };
-// `points` holds one config per sweep point (one when there is no sweep), all validated.
-int run_command(const std::vector<trial::StudyConfig>& points, const trial::SweepPlan& plan, const RunOptions& options,
-                std::ostream& out);
+int run_command(const trial::Study& study, const RunOptions& options, std::ostream& out);
 int summary_command(const std::string& results_path, std::ostream& out);
 // Fits response-model parameters to trial targets (spec 5.4); see calibrations/*.yaml.
 int calibrate_command(const std::string& calibration_path, std::ostream& out);
+
+// Command-line numbers in the project's own words: "--patients: expected 1 to ..., found '0'".
+// An empty text means the option was not given (0 is returned). Throws InputError.
+long long parse_count_option(const std::string& option, const std::string& text, long long min, long long max,
+                             const std::string& what);
+std::uint64_t parse_seed_option(const std::string& text);
 
 }  // namespace ketasim::cli

@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/log.hpp"
+#include "ketasim/io/results_schema.hpp"
 #include "ketasim/version.hpp"
 
 int main(int argc, char** argv) {
@@ -16,17 +17,17 @@ int main(int argc, char** argv) {
 
   std::string config_path, arm_name, results_path, output_path;
   std::vector<std::string> sets;
-  long long patients = 0, seed = -1;
-  int threads = 0;
+  // Numbers are read as text and checked here, so that a bad value gets the project's own message.
+  std::string patients_text, seed_text, threads_text;
   bool quiet = false;
   int verbose = 0;
 
   auto* run = app.add_subcommand("run", "Run a virtual trial and write an HDF5 results file");
   run->add_option("config", config_path, "Study config (YAML)")->required();
   run->add_option("-o,--output", output_path, "Results file (default: results/<study name>.h5)");
-  run->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::PositiveNumber);
-  run->add_option("--seed", seed, "Random seed (overrides study.seed)")->check(CLI::NonNegativeNumber);
-  run->add_option("--patients", patients, "Patients per arm (overrides cohort.patients)")->check(CLI::PositiveNumber);
+  run->add_option("--threads", threads_text, "Worker threads (default: all cores)");
+  run->add_option("--seed", seed_text, "Random seed, an integer 0 to 2^64-1 (overrides study.seed)");
+  run->add_option("--patients", patients_text, "Patients per arm (overrides cohort.patients)");
   run->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
   run->add_flag("-q,--quiet", quiet, "No progress output and no warnings (errors only)");
   run->add_flag("-v,--verbose", verbose, "More notes on stderr (repeat for debug detail)");
@@ -59,24 +60,32 @@ int main(int argc, char** argv) {
     return status == 0 ? 0 : 1;
   }
 
+  auto* schema = app.add_subcommand("schema", "Print the results-file schema (every variable, its dims, units) as JSON");
+
   try {
+    if (schema->parsed()) {
+      std::cout << io::schema_json() << "\n";
+      return 0;
+    }
     if (summary->parsed()) return cli::summary_command(results_path, std::cout);
+    const long long patients = cli::parse_count_option("--patients", patients_text, 1, 1LL << 40, "patients per arm");
+    const int threads = static_cast<int>(cli::parse_count_option("--threads", threads_text, 1, 4096, "worker threads"));
+    if (!seed_text.empty()) cli::parse_seed_option(seed_text);
     if (calibrate->parsed()) return cli::calibrate_command(calibration_path, std::cout);
     std::vector<trial::Override> overrides;
     for (const auto& s : sets) overrides.push_back(trial::parse_override(s));
     if (patients > 0) overrides.push_back({"cohort.patients", std::to_string(patients)});
-    if (seed >= 0) overrides.push_back({"study.seed", std::to_string(seed)});
+    if (!seed_text.empty()) overrides.push_back({"study.seed", seed_text});
     const Logger log(std::cerr, log_level_from_flags(quiet, verbose));
-    trial::StudyConfig config = trial::load_study_config(config_path, overrides);
+    // The one front door: config, sweep points, models, response model and population file, all
+    // validated together, whatever the command.
+    const trial::Study study = trial::load_study(config_path, overrides, &log);
     log.debug("config " + config_path + " loaded with " + std::to_string(overrides.size()) + " override(s)");
-    if (pk->parsed()) return cli::pk_command(config, arm_name, std::cout);
-    // Every sweep point is expanded and validated before anything runs (check prints them all).
-    const trial::SweepPlan plan = trial::parse_sweep(config);
-    const std::vector<trial::StudyConfig> points = trial::expand_sweep(config, overrides, plan, &log);
-    if (check->parsed()) return cli::check_command(config, std::cout);
+    if (pk->parsed()) return cli::pk_command(study, arm_name, std::cout);
+    if (check->parsed()) return cli::check_command(study, std::cout);
     std::string command_line;
     for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-    return cli::run_command(points, plan, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
+    return cli::run_command(study, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
   } catch (const InputError& e) {
     std::cerr << "ketasim: error: " << e.what() << "\n";
     return 1;

@@ -30,7 +30,7 @@ std::string format_dose(const Regimen& regimen, const Session& session) {
 void print_schedule(const trial::ArmConfig& arm, std::ostream& out) {
   const auto sessions = expand_sessions(arm.regimen);
   out << "Arm '" << arm.name << "': model " << arm.model->name << " (" << arm.model->drug << "), route "
-      << route_name(arm.regimen.route) << ", background " << trial::background_name(arm.background) << ", "
+      << route_name(arm.regimen.route) << ", background " << arm.background << ", "
       << sessions.size() << " sessions";
   if (arm.regimen.adherence_probability < 1.0) out << ", adherence " << arm.regimen.adherence_probability;
   out << "\n";
@@ -136,7 +136,8 @@ void print_pk(const trial::StudyConfig& config, const trial::ArmConfig& arm, std
 
 }  // namespace
 
-int check_command(const trial::StudyConfig& config, std::ostream& out) {
+int check_command(const trial::Study& study, std::ostream& out) {
+  const trial::StudyConfig& config = study.config;
   out << "Config " << config.path << ": study '" << config.name << "', " << config.duration_h / 24.0 << " days, ";
   if (config.cohort.patients > 0) {
     out << config.cohort.patients << " patients per arm";
@@ -146,8 +147,13 @@ int check_command(const trial::StudyConfig& config, std::ostream& out) {
   out << ", seed " << config.seed << "\n";
   for (const auto& o : config.overrides) out << "  override " << o.key_path << " = " << o.value << "\n";
   // Every sweep point is validated like the file; its swept arms' schedules are printed.
-  const trial::SweepPlan plan = trial::parse_sweep(config);
-  const std::vector<trial::StudyConfig> points = trial::expand_sweep(config, config.overrides, plan);
+  const trial::SweepPlan& plan = study.sweep;
+  const std::vector<trial::StudyConfig>& points = study.points;
+  out << "Response model " << study.response_model->path << ": '" << study.response_model->name << "', structure "
+      << study.response_model->structure_name << "\n";
+  if (study.population) {
+    out << "Population file " << study.population->path << ": " << study.population->rows() << " patients\n";
+  }
   if (plan.dimensions.empty()) {
     for (const auto& arm : config.arms) {
       print_schedule(arm, out);
@@ -197,14 +203,19 @@ int check_command(const trial::StudyConfig& config, std::ostream& out) {
   return 0;
 }
 
-int pk_command(const trial::StudyConfig& config, const std::string& arm_name, std::ostream& out) {
+int pk_command(const trial::Study& study, const std::string& arm_name, std::ostream& out) {
+  const trial::StudyConfig& config = study.config;
   bool found = false;
+  std::string names;
   for (const auto& arm : config.arms) {
+    names += (names.empty() ? "" : ", ") + arm.name;
     if (!arm_name.empty() && arm.name != arm_name) continue;
     found = true;
     print_pk(config, arm, out);
   }
-  if (!found) throw InputError(SourceLocation{config.path, "arms", 0, 0}, "no arm named '" + arm_name + "'");
+  if (!found) {
+    throw InputError(SourceLocation{"--arm", "", 0, 0}, "no arm named '" + arm_name + "'; the arms are: " + names);
+  }
   return 0;
 }
 

@@ -19,54 +19,13 @@
 #include "ketasim/io/results_file.hpp"
 #include "ketasim/io/results_reader.hpp"
 #include "ketasim/trial/engine.hpp"
+#include "ketasim/trial/config_json.hpp"
 #include "ketasim/trial/statistics.hpp"
 #include "ketasim/version.hpp"
 
 namespace ketasim::cli {
 
 namespace {
-
-// YAML -> JSON for the `config_json` attribute: numbers and booleans stay typed, the rest are strings.
-void to_json(const YAML::Node& node, std::ostringstream& os) {
-  auto quote = [&](const std::string& s) {
-    os << '"';
-    for (char c : s) {
-      if (c == '"' || c == '\\') os << '\\' << c;
-      else if (c == '\n') os << "\\n";
-      else if (static_cast<unsigned char>(c) < 0x20) os << ' ';
-      else os << c;
-    }
-    os << '"';
-  };
-  if (node.IsMap()) {
-    os << '{';
-    bool first = true;
-    for (const auto& kv : node) {
-      if (!first) os << ", ";
-      first = false;
-      quote(kv.first.Scalar());
-      os << ": ";
-      to_json(kv.second, os);
-    }
-    os << '}';
-  } else if (node.IsSequence()) {
-    os << '[';
-    for (std::size_t i = 0; i < node.size(); ++i) {
-      if (i) os << ", ";
-      to_json(node[i], os);
-    }
-    os << ']';
-  } else if (node.IsScalar()) {
-    const std::string& s = node.Scalar();
-    char* end = nullptr;
-    std::strtod(s.c_str(), &end);
-    const bool number = !s.empty() && end == s.c_str() + s.size() && s.find_first_of("xXnN") == std::string::npos;
-    if (number || s == "true" || s == "false") os << s;
-    else quote(s);
-  } else {
-    os << "null";
-  }
-}
 
 std::string percent_with_ci(long successes, long n) {
   std::ostringstream os;
@@ -187,11 +146,10 @@ void ensure_parent_folder(const std::string& path) {
 
 }  // namespace
 
-int run_command(const std::vector<trial::StudyConfig>& points, const trial::SweepPlan& plan, const RunOptions& options,
-                std::ostream& out) {
-  const trial::StudyConfig& config = points.front();
-  const response::ResponseModel response_model = response::load_response_model(config.response_model_path);
-  trial::check_response_model(config, response_model);
+int run_command(const trial::Study& study, const RunOptions& options, std::ostream& out) {
+  const trial::StudyConfig& config = study.config;
+  const trial::SweepPlan& plan = study.sweep;
+  const response::ResponseModel& response_model = *study.response_model;
   const std::string output = options.output_path.empty() ? "results/" + config.name + ".h5" : options.output_path;
   if (options.output_path.empty()) {
     ensure_parent_folder(output);  // the default results/ folder is ours to create
@@ -222,13 +180,12 @@ int run_command(const std::vector<trial::StudyConfig>& points, const trial::Swee
     file.set_attribute("seed_text", std::to_string(config.seed));  // R has no 64-bit integer attribute type
     file.set_attribute("rng", "Philox4x64-10 (Random123), key (seed, stream), counter (patient index, draw)");
     file.set_attribute("config_yaml", config.yaml_text);
-    std::ostringstream json;
-    // For a sweep, the base config (before any point's overrides) is what the user ran.
-    to_json(plan.dimensions.empty() ? config.effective : plan.effective, json);
-    file.set_attribute("config_json", json.str());
+    // Every setting as it ran, defaults filled in (for a sweep: the base, and the sweep block).
+    file.set_attribute("config_json", trial::effective_config_json(study));
     file.set_attribute("Conventions", "CF-1.8");
     file.set_attribute("study_name", config.name);
     file.set_attribute("response_model", response_model.name + " (" + response_model.provenance + ")");
+    file.set_attribute("response_structure", response_model.structure_name);
     file.set_attribute("primary_visit_d", config.endpoints.primary_visit_d);
     file.set_attribute("remission_threshold", config.endpoints.remission_threshold);
     file.set_attribute("power_replicates", static_cast<std::int64_t>(config.endpoints.power_replicates));
@@ -242,7 +199,7 @@ int run_command(const std::vector<trial::StudyConfig>& points, const trial::Swee
       file.set_attribute("sweep_points", labels);
     }
     const trial::RunStatistics stats =
-        trial::run_trial(points, plan, response_model, file, [&](const trial::RunProgress& p) {
+        trial::run_trial(study, file, [&](const trial::RunProgress& p) {
           if (!show_progress) return;
           const auto now = std::chrono::steady_clock::now();
           if (now - last_report < std::chrono::milliseconds(500) && p.patients_done < p.patients_total) return;

@@ -353,6 +353,33 @@ void ResultsFile::add_label_dimension(const std::string& name, const std::vector
   register_dimension(name, std::move(dataset), length);
 }
 
+void ResultsFile::add_string_variable(const std::string& name, const std::string& dimension,
+                                      const std::vector<std::string>& values, const std::string& long_name) {
+  require_open("add_string_variable");
+  const std::string context = where("variable '" + name + "'");
+  const auto found = dimensions_.find(dimension);
+  if (found == dimensions_.end()) throw RuntimeFailure(context + ": unknown dimension '" + dimension + "'");
+  if (found->second.length != values.size()) throw RuntimeFailure(context + ": one value per " + dimension + " expected");
+  QuietHdf5Errors quiet;
+  const hsize_t length = values.size();
+  const Hdf5Handle type = utf8_string_type(0);
+  Hdf5Handle space{check_id(H5Screate_simple(1, &length, nullptr), context + ": cannot create its dataspace"), H5Sclose};
+  const Hdf5Handle dcpl = dataset_creation_plist();
+  Hdf5Handle dataset{check_id(H5Dcreate2(file_.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(),
+                                         H5P_DEFAULT),
+                              context + ": cannot create it"),
+                     H5Dclose};
+  std::vector<const char*> pointers(values.size());
+  std::transform(values.begin(), values.end(), pointers.begin(), [](const std::string& v) { return v.c_str(); });
+  if (length > 0)
+    check_status(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()),
+                 context + ": cannot write its values");
+  check_status(H5DSattach_scale(dataset.get(), found->second.dataset.get(), 0),
+               context + ": cannot attach dimension scale '" + dimension + "'");
+  write_text_attribute(dataset.get(), "units", "1", context);
+  write_text_attribute(dataset.get(), "long_name", long_name, context);
+}
+
 int ResultsFile::create_variable(const VariableSpec& spec) {
   require_open("create_variable");
   const std::string context = where("variable '" + spec.name + "'");

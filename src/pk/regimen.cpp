@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 
 namespace ketasim::pk {
 
@@ -9,6 +10,14 @@ namespace {
 
 // Doses speak mg or mg/kg; intranasal devices only come in fixed mg.
 double parse_dose(const InputNode& node, Regimen& regimen) {
+  // A bare 0 needs no unit: zero milligrams and zero mg/kg are the same placebo session, so the
+  // regimen's dose unit (and a phase's agreement with it) is left as it is.
+  if (node.is_scalar()) {
+    const std::string& text = node.yaml().Scalar();
+    char* end = nullptr;
+    const double v = std::strtod(text.c_str(), &end);
+    if (!text.empty() && end == text.c_str() + text.size() && v == 0.0) return 0.0;
+  }
   const std::size_t problems_before = node.diagnostics().messages().size();
   const auto [value, dimension] = node.quantity_of({Dimension::amount, Dimension::amount_per_weight});
   const bool per_kg = dimension == Dimension::amount_per_weight;

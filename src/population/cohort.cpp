@@ -5,7 +5,7 @@
 namespace ketasim::population {
 
 namespace {
-double draw(RandomStream& rng, const trial::TruncatedNormalSpec& s) {
+double draw(RandomStream& rng, const TruncatedNormalSpec& s) {
   if (s.sd <= 0.0) {
     rng.uniform();  // keep one draw per covariate so later covariates never shift
     return s.mean;
@@ -14,7 +14,7 @@ double draw(RandomStream& rng, const trial::TruncatedNormalSpec& s) {
 }
 }  // namespace
 
-Patient sample_patient(const trial::CohortConfig& cohort, std::uint64_t seed, std::uint64_t index) {
+Patient sample_patient(const CohortConfig& cohort, std::uint64_t seed, std::uint64_t index) {
   RandomStream rng(seed, Stream::covariates, index);
   Patient p;
   p.index = index;

@@ -3,57 +3,28 @@
 #include <cmath>
 #include <limits>
 #include <memory>
+#include <sstream>
 
 #include "ketasim/core/yaml_input.hpp"
+#include "ketasim/response/structure.hpp"
 
 namespace ketasim::response {
 
-namespace {
-const char* const kBackgroundNames[kBackgrounds] = {"none", "saline", "active_placebo", "oral_antidepressant"};
-
-struct NamedParameter {
-  const char* name;
-  Dimension dimension;
-  double ResponseParameters::*member;
-};
-
-constexpr NamedParameter kScalars[] = {
-    {"ke0", Dimension::rate_constant, &ResponseParameters::ke0_per_h},
-    {"occupancy50", Dimension::dimensionless, &ResponseParameters::occupancy50},
-    {"occupancy_hill", Dimension::dimensionless, &ResponseParameters::occupancy_hill},
-    {"kin", Dimension::rate_constant, &ResponseParameters::kin_per_h},
-    {"kout", Dimension::rate_constant, &ResponseParameters::kout_per_h},
-    {"p50", Dimension::dimensionless, &ResponseParameters::p50},
-    {"emax_typical", Dimension::dimensionless, &ResponseParameters::emax_typical},
-    {"emax_logit_sd", Dimension::dimensionless, &ResponseParameters::emax_logit_sd},
-    {"ou_sd_points", Dimension::dimensionless, &ResponseParameters::ou_sd_points},
-    {"ou_half_life", Dimension::time, &ResponseParameters::ou_half_life_h},
-    {"rater_sd_points", Dimension::dimensionless, &ResponseParameters::rater_sd_points},
-};
-}  // namespace
-
-double* ResponseParameters::find(const std::string& name) {
-  for (const auto& s : kScalars) {
-    if (name == s.name) return &(this->*s.member);
+int ParameterTable::index(const std::string& name) const {
+  for (std::size_t i = 0; i < names.size(); ++i) {
+    if (names[i] == name) return static_cast<int>(i);
   }
-  for (int b = 0; b < kBackgrounds; ++b) {
-    const std::string prefix = std::string("placebo.") + kBackgroundNames[b] + ".";
-    if (name == prefix + "max_typical") return &placebo[b].max_typical;
-    if (name == prefix + "logit_sd") return &placebo[b].logit_sd;
-    if (name == prefix + "onset") return &placebo[b].onset_h;
-  }
-  return nullptr;
+  return -1;
 }
 
-std::vector<std::string> ResponseParameters::names() const {
-  std::vector<std::string> out;
-  for (const auto& s : kScalars) out.emplace_back(s.name);
-  for (int b = 0; b < kBackgrounds; ++b) {
-    for (const char* field : {"max_typical", "logit_sd", "onset"}) {
-      out.push_back(std::string("placebo.") + kBackgroundNames[b] + "." + field);
-    }
-  }
-  return out;
+double* ParameterTable::find(const std::string& name) {
+  const int i = index(name);
+  return i < 0 ? nullptr : &values[static_cast<std::size_t>(i)];
+}
+
+const double* ParameterTable::find(const std::string& name) const {
+  const int i = index(name);
+  return i < 0 ? nullptr : &values[static_cast<std::size_t>(i)];
 }
 
 double ResponseModel::ki_um_for(const std::string& moiety) const {
@@ -63,91 +34,139 @@ double ResponseModel::ki_um_for(const std::string& moiety) const {
   return std::numeric_limits<double>::quiet_NaN();
 }
 
-ResponseModel load_response_model(const std::string& path) {
+int ResponseModel::background_index(const std::string& name) const {
+  for (std::size_t i = 0; i < backgrounds.size(); ++i) {
+    if (backgrounds[i].name == name) return static_cast<int>(i);
+  }
+  return -1;
+}
+
+std::string ResponseModel::background_names() const {
+  std::string out;
+  for (const auto& b : backgrounds) out += (out.empty() ? "" : ", ") + b.name;
+  return out;
+}
+
+namespace {
+
+std::string bound_text(const ParameterSpec& s) {
+  std::ostringstream os;
+  os.precision(6);
+  if (s.max < 1e299) {
+    os << "a value in " << (s.exclusive_bounds ? "(" : "[") << s.min << ", " << s.max << (s.exclusive_bounds ? ")" : "]");
+    if (s.min == 0.0 && s.max == 1.0) return std::string("a fraction in ") + (s.exclusive_bounds ? "(0, 1)" : "[0, 1]");
+  } else if (s.min == 0.0) {
+    return s.exclusive_bounds ? "a positive value" : "a value >= 0";
+  } else {
+    os << "a value " << (s.exclusive_bounds ? "> " : ">= ") << s.min;
+  }
+  return os.str();
+}
+
+bool within(const ParameterSpec& s, double v) {
+  if (!std::isfinite(v)) return false;
+  return s.exclusive_bounds ? (v > s.min && v < s.max) : (v >= s.min && v <= s.max);
+}
+
+// One `parameters:` entry: {value, unit, rationale or source}, converted to internal units.
+double read_parameter(const InputNode& node, const ParameterSpec& spec) {
+  node.check_keys({"value", "unit", "rationale", "source"});
+  if (!node.has("source")) node.required("rationale").text();
+  const InputNode value = node.required("value");
+  const std::string unit = node.required("unit").text();
+  const auto parsed = parse_unit(unit);
+  if (node.has("unit") && (!parsed || parsed->dimension != spec.dimension)) {
+    node.child("unit").fail(std::string("expected a ") + dimension_name(spec.dimension) + " unit (" +
+                            accepted_units(spec.dimension) + "), found '" + unit + "'");
+    return std::numeric_limits<double>::quiet_NaN();
+  }
+  const double v = value.number() * (parsed ? parsed->to_canonical : 1.0);
+  if (value.is_scalar() && !within(spec, v)) value.fail("expected " + bound_text(spec));
+  return v;
+}
+
+}  // namespace
+
+ResponseModel load_response_model(const std::string& path) { return load_response_model(path, builtin_structures()); }
+
+ResponseModel load_response_model(const std::string& path, const StructureRegistry& registry) {
   const YamlDocument doc = load_yaml_file(path);
   Diagnostics diagnostics;
   const InputNode root(doc.root, std::make_shared<const std::string>(path), "", &diagnostics);
-  root.check_keys({"name", "description", "provenance", "potency", "parameters", "placebo", "calibration"});
+  root.check_keys({"name", "description", "provenance", "structure", "potency", "parameters", "placebo", "calibration"});
   ResponseModel model;
   model.path = path;
   model.name = root.required("name").text();
   model.provenance = root.required("provenance").text();
   if (const auto d = root.optional("description")) d->text();
+  // Files written before structures had names are plasticity_v1 files: they stay loadable.
+  model.structure_name = "plasticity_v1";
+  if (const auto s = root.optional("structure")) model.structure_name = s->text();
+  model.structure = registry.make(model.structure_name);
+  if (!model.structure) {
+    root.child("structure").fail("unknown response structure '" + model.structure_name + "'; expected one of: " +
+                                 registry.names());
+    diagnostics.throw_if_any();
+  }
   for (const auto& [moiety, node] : root.required("potency").entries()) {
     node.check_keys({"ki_um", "source"});
     model.potency.push_back({moiety, node.required("ki_um").positive_number(), node.required("source").text()});
   }
-  ResponseParameters& p = model.parameters;
+  ParameterTable& table = model.parameters;
+  const std::vector<ParameterSpec> specs = model.structure->parameters();
   const InputNode params = root.required("parameters");
   std::vector<std::string> allowed;
-  for (const auto& s : kScalars) allowed.emplace_back(s.name);
+  for (const auto& s : specs) allowed.push_back(s.name);
   params.check_keys(allowed);
-  for (const auto& s : kScalars) {
+  for (const auto& s : specs) {
+    table.names.push_back(s.name);
+    table.dimensions.push_back(s.dimension);
+    table.specs.push_back(s);
     const InputNode node = params.required(s.name);
-    if (!node.defined()) continue;
-    node.check_keys({"value", "unit", "rationale", "source"});
-    node.required("rationale").text();
-    const InputNode value = node.required("value");
-    const std::string unit = node.required("unit").text();
-    const auto parsed = parse_unit(unit);
-    if (!parsed || parsed->dimension != s.dimension) {
-      node.child("unit").fail(std::string("expected a ") + dimension_name(s.dimension) + " unit (" +
-                              accepted_units(s.dimension) + "), found '" + unit + "'");
-      continue;
-    }
-    const double v = value.nonnegative_number() * parsed->to_canonical;
-    p.*(s.member) = v;
+    table.values.push_back(node.defined() ? read_parameter(node, s) : std::numeric_limits<double>::quiet_NaN());
   }
-  if (p.emax_typical <= 0.0 || p.emax_typical >= 1.0) params.child("emax_typical").fail("expected a fraction in (0, 1)");
-  if (p.occupancy50 <= 0.0 || p.occupancy50 >= 1.0) params.child("occupancy50").fail("expected a fraction in (0, 1)");
-  if (!(p.kout_per_h > 0.0)) params.child("kout").fail("expected a positive rate");
-  if (!(p.p50 > 0.0)) params.child("p50").fail("expected a positive value");
-  if (!(p.ou_half_life_h > 0.0)) params.child("ou_half_life").fail("expected a positive time");
+  // Backgrounds are data: any name, each with its own placebo curve.
+  const ParameterSpec max_typical{"max_typical", Dimension::dimensionless, 0.0, 0.999999999};
+  const ParameterSpec logit_sd{"logit_sd", Dimension::dimensionless, 0.0, 1e300};
+  const ParameterSpec onset{"onset", Dimension::time, 0.0, 1e300, true};
   const InputNode placebo = root.required("placebo");
-  placebo.check_keys({"none", "saline", "active_placebo", "oral_antidepressant"});
-  for (int b = 0; b < kBackgrounds; ++b) {
-    const InputNode node = placebo.required(kBackgroundNames[b]);
-    if (!node.defined()) continue;
+  for (const auto& [name, node] : placebo.entries()) {
     node.check_keys({"max_typical", "logit_sd", "onset", "rationale", "source"});
-    node.required("rationale").text();
-    p.placebo[b].max_typical = node.required("max_typical").nonnegative_number();
-    p.placebo[b].logit_sd = node.required("logit_sd").nonnegative_number();
-    p.placebo[b].onset_h = node.required("onset").quantity(Dimension::time);
-    if (p.placebo[b].max_typical >= 1.0) node.child("max_typical").fail("expected a fraction in [0, 1)");
-    if (!(p.placebo[b].onset_h > 0.0)) node.child("onset").fail("expected a positive time");
+    if (!node.has("source")) node.required("rationale").text();
+    Background b{name, static_cast<int>(table.size())};
+    const InputNode m = node.required("max_typical");
+    double max_value = m.defined() ? m.number() : 0.0;
+    if (m.is_scalar() && !(max_value >= 0.0 && max_value < 1.0)) m.fail("expected a fraction in [0, 1)");
+    const InputNode sd = node.required("logit_sd");
+    const double sd_value = sd.defined() ? sd.nonnegative_number() : 0.0;
+    const InputNode on = node.required("onset");
+    const double onset_h = on.defined() ? on.quantity(Dimension::time) : 1.0;
+    if (on.is_scalar() && !(onset_h > 0.0)) on.fail("expected a positive time");
+    for (const auto& [spec, value] : {std::pair{max_typical, max_value}, {logit_sd, sd_value}, {onset, onset_h}}) {
+      table.names.push_back("placebo." + name + "." + spec.name);
+      table.dimensions.push_back(spec.dimension);
+      table.specs.push_back(spec);
+      table.values.push_back(value);
+    }
+    model.backgrounds.push_back(b);
   }
+  if (placebo.is_map() && model.backgrounds.empty()) placebo.fail("expected at least one background (e.g. none)");
   diagnostics.throw_if_any();
   return model;
 }
 
-double placebo_fraction(const ResponseParameters& p, int background, double placebo_eta, double time_h) {
-  const PlaceboEffect& e = p.placebo[background];
-  if (e.max_typical <= 0.0 || time_h <= 0.0) return 0.0;
-  const double logit = std::log(e.max_typical / (1.0 - e.max_typical)) + e.logit_sd * placebo_eta;
+bool parameter_allowed(const ResponseModel& model, const std::string& name, double value) {
+  const int i = model.parameters.index(name);
+  return i >= 0 && within(model.parameters.specs[static_cast<std::size_t>(i)], value);
+}
+
+double placebo_fraction(const ResponseModel& model, int background, double placebo_eta, double time_h) {
+  const double* p = model.parameters.values.data() + model.backgrounds[static_cast<std::size_t>(background)].first_parameter;
+  const double max_typical = p[0], logit_sd = p[1], onset_h = p[2];
+  if (max_typical <= 0.0 || time_h <= 0.0) return 0.0;
+  const double logit = std::log(max_typical / (1.0 - max_typical)) + logit_sd * placebo_eta;
   const double max_i = 1.0 / (1.0 + std::exp(-logit));
-  return max_i * (1.0 - std::exp(-time_h / e.onset_h));
-}
-
-double first_order_step(double y, double decay_per_h, double gain, double u0, double u1, double h) {
-  if (h <= 0.0) return y;
-  const double kh = decay_per_h * h;
-  if (kh < 1e-8) {  // no decay over the step: plain trapezoid, avoids 0/0
-    return y + gain * 0.5 * (u0 + u1) * h;
-  }
-  const double e = std::exp(-kh);
-  const double one_minus_e = -std::expm1(-kh);
-  // integral_0^h e^{-k(h-s)} u(s) ds for u linear from u0 to u1
-  const double integral = u0 * one_minus_e / decay_per_h +
-                          (u1 - u0) / h * (h / decay_per_h - one_minus_e / (decay_per_h * decay_per_h));
-  return y * e + gain * integral;
-}
-
-void FirstOrderFilter::set_step(double h) {
-  step_h_ = h;
-  // Weights of u0 and u1 in first_order_step's integral, obtained from it by linearity.
-  decay_ = first_order_step(1.0, decay_per_h_, 0.0, 0.0, 0.0, h);
-  weight0_ = first_order_step(0.0, decay_per_h_, 1.0, 1.0, 0.0, h);
-  weight1_ = first_order_step(0.0, decay_per_h_, 1.0, 0.0, 1.0, h);
+  return max_i * (1.0 - std::exp(-time_h / onset_h));
 }
 
 }  // namespace ketasim::response

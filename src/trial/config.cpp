@@ -1,29 +1,13 @@
 #include "ketasim/trial/config.hpp"
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
-#include <sys/stat.h>
 
-#include "ketasim/trial/sweep.hpp"
 
 namespace ketasim::trial {
-
-const char* background_name(Background background) {
-  switch (background) {
-    case Background::none: return "none";
-    case Background::saline: return "saline";
-    case Background::active_placebo: return "active_placebo";
-    case Background::oral_antidepressant: return "oral_antidepressant";
-  }
-  return "?";
-}
-
-std::string resolve_relative(const std::string& base_file, const std::string& path) {
-  if (path.empty() || path.front() == '/') return path;
-  const auto slash = base_file.find_last_of('/');
-  return slash == std::string::npos ? path : base_file.substr(0, slash + 1) + path;
-}
 
 Override parse_override(const std::string& text) {
   const auto eq = text.find('=');
@@ -130,49 +114,6 @@ void apply_override(YAML::Node root, const Override& o) {
   }
 }
 
-bool regular_file(const std::string& path) {
-  struct stat info {};
-  return stat(path.c_str(), &info) == 0 && S_ISREG(info.st_mode);
-}
-
-TruncatedNormalSpec parse_truncated_normal(const InputNode& node, TruncatedNormalSpec spec) {
-  node.check_keys({"mean", "sd", "min", "max"});
-  if (const auto v = node.optional("mean")) spec.mean = v->number();
-  if (const auto v = node.optional("sd")) spec.sd = v->nonnegative_number();
-  if (const auto v = node.optional("min")) spec.min = v->number();
-  if (const auto v = node.optional("max")) spec.max = v->number();
-  if (!(spec.min < spec.max)) node.fail("expected min < max");
-  if (spec.mean < spec.min || spec.mean > spec.max) node.fail("expected min <= mean <= max");
-  return spec;
-}
-
-void parse_cohort(const InputNode& node, StudyConfig& config) {
-  node.check_keys({"patients", "weight_kg", "age_y", "female_fraction", "baseline_madrs", "population_file"});
-  // With a population file the cohort defaults to all of its rows.
-  if (node.has("patients") || !node.has("population_file")) {
-    const long long n = node.required("patients").integer();
-    if (node.has("patients") && n < 1) node.child("patients").fail("expected at least 1 patient");
-    config.cohort.patients = n;
-  } else {
-    config.cohort.patients = -1;
-  }
-  auto& c = config.cohort;
-  if (const auto v = node.optional("weight_kg")) c.weight_kg = parse_truncated_normal(*v, c.weight_kg);
-  if (const auto v = node.optional("age_y")) c.age_y = parse_truncated_normal(*v, c.age_y);
-  if (const auto v = node.optional("baseline_madrs")) c.baseline_madrs = parse_truncated_normal(*v, c.baseline_madrs);
-  if (c.weight_kg.min <= 0.0) node.child("weight_kg").fail("body weight must be positive (min > 0)");
-  if (const auto v = node.optional("female_fraction")) {
-    c.female_fraction = v->number();
-    if (c.female_fraction < 0.0 || c.female_fraction > 1.0) v->fail("expected a fraction in [0, 1]");
-  }
-  if (const auto v = node.optional("population_file")) {
-    c.population_file = resolve_relative(config.path, v->text());
-    if (!c.population_file.empty() && !regular_file(c.population_file)) {
-      v->fail("population file '" + c.population_file + "' not found (paths are relative to the config file)");
-    }
-  }
-}
-
 // Timing problems that only show once the schedule is laid out: a negative start, a phase whose
 // `until` is not after the phase's own first dose (it would overlap the previous phase and give no
 // dose), and intranasal sessions whose devices take longer than the dosing interval.
@@ -218,13 +159,8 @@ void parse_arm(const InputNode& node, StudyConfig& config, std::vector<std::stri
   const std::size_t errors_before = regimen_node.diagnostics().messages().size();
   arm.regimen = pk::parse_regimen(regimen_node);
   if (regimen_node.diagnostics().messages().size() == errors_before) check_regimen_timing(regimen_node, arm.regimen);
-  if (const auto b = node.optional("background")) {
-    const std::string text = b->choice({"none", "saline", "active_placebo", "oral_antidepressant"});
-    for (Background bg : {Background::none, Background::saline, Background::active_placebo,
-                          Background::oral_antidepressant}) {
-      if (text == background_name(bg)) arm.background = bg;
-    }
-  }
+  // Checked against the response model's backgrounds by the study loader (trial/study.hpp).
+  if (const auto b = node.optional("background")) arm.background = b->text();
   if (model_node.is_scalar()) {
     arm.model_path = resolve_relative(config.path, model_node.text());
     try {
@@ -305,7 +241,7 @@ void parse_endpoints(const InputNode& node, StudyConfig& config) {
 }
 
 void parse_outputs(const InputNode& node, StudyConfig& config) {
-  node.check_keys({"concentration", "time_step", "batch_patients"});
+  node.check_keys({"concentration", "time_step", "after_each_dose", "times", "response_state", "batch_patients"});
   if (const auto v = node.optional("concentration")) {
     const std::string c = v->choice({"full", "summary", "none"});
     config.concentration = c == "full"      ? ConcentrationOutput::full
@@ -316,6 +252,25 @@ void parse_outputs(const InputNode& node, StudyConfig& config) {
     config.output_step_h = v->quantity(Dimension::time);
     if (v->is_scalar() && !(config.output_step_h > 0.0)) v->fail("expected a positive time step");
   }
+  if (const auto v = node.optional("after_each_dose")) {
+    config.output_after_each_dose_h.clear();
+    for (const auto& t : v->sequence()) {
+      const double h = t.quantity(Dimension::time);
+      if (t.is_scalar() && !(h >= 0.0)) t.fail("expected a time >= 0 after the dose");
+      config.output_after_each_dose_h.push_back(h);
+    }
+  }
+  if (const auto v = node.optional("times")) {
+    config.output_times_h.clear();
+    for (const auto& t : v->sequence()) {
+      const double h = t.quantity(Dimension::time);
+      if (t.is_scalar() && !(h >= 0.0 && h <= config.duration_h + 1e-9)) {
+        t.fail("expected a time within the study (0 to study.duration)");
+      }
+      config.output_times_h.push_back(h);
+    }
+  }
+  if (const auto v = node.optional("response_state")) config.store_response_state = v->boolean();
   if (const auto v = node.optional("batch_patients")) {
     config.batch_patients = static_cast<int>(v->integer());
     if (config.batch_patients < 1 || config.batch_patients > 65536) v->fail("expected 1 to 65536");
@@ -368,14 +323,21 @@ StudyConfig load_study_config(const std::string& path, const std::vector<Overrid
 
 StudyConfig parse_study_config(const std::string& path, const std::string& text, const std::vector<Override>& overrides) {
   YamlDocument doc = parse_yaml_text(text, path);
-  for (const auto& o : overrides) apply_override(doc.root, o);
+  return parse_study_tree(path, doc.text, doc.root, {}, overrides);
+}
+
+StudyConfig parse_study_tree(const std::string& path, const std::string& text, YAML::Node tree,
+                             const std::vector<Override>& applied, const std::vector<Override>& more) {
+  for (const auto& o : more) apply_override(tree, o);
+  std::vector<Override> overrides = applied;
+  overrides.insert(overrides.end(), more.begin(), more.end());
   Diagnostics diagnostics;
   StudyConfig config;
   config.path = path;
-  config.yaml_text = doc.text;
-  config.effective = doc.root;
+  config.yaml_text = text;
+  config.effective = tree;
   config.overrides = overrides;
-  const InputNode root(doc.root, std::make_shared<const std::string>(path), "", &diagnostics);
+  const InputNode root(tree, std::make_shared<const std::string>(path), "", &diagnostics);
   root.check_keys({"study", "cohort", "arms", "endpoints", "outputs", "solver", "sweep"});
   const InputNode study = root.required("study");
   study.check_keys({"name", "duration", "seed"});
@@ -383,11 +345,19 @@ StudyConfig parse_study_config(const std::string& path, const std::string& text,
   config.duration_h = study.required("duration").quantity(Dimension::time);
   if (study.has("duration") && !(config.duration_h > 0.0)) study.child("duration").fail("expected a positive duration");
   if (const auto s = study.optional("seed")) {
-    const long long seed = s->integer();
-    if (seed < 0) s->fail("expected a non-negative integer seed");
-    config.seed = static_cast<std::uint64_t>(seed);
+    // The whole unsigned 64-bit range, nothing clamped: a seed outside it is an error.
+    const std::string text = s->text();
+    errno = 0;
+    char* end = nullptr;
+    const unsigned long long seed = std::strtoull(text.c_str(), &end, 10);
+    if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || errno != 0 ||
+        end != text.c_str() + text.size()) {
+      if (s->is_scalar()) s->fail("expected a whole number from 0 to 18446744073709551615 (2^64 - 1), found '" + text + "'");
+    } else {
+      config.seed = seed;
+    }
   }
-  parse_cohort(root.required("cohort"), config);
+  config.cohort = population::parse_cohort(root.required("cohort"), path);
   std::vector<std::string> seen;
   const auto arms = root.required("arms").sequence();
   if (root.has("arms") && arms.empty()) root.child("arms").fail("expected at least one arm");
@@ -410,9 +380,7 @@ StudyConfig parse_study_config(const std::string& path, const std::string& text,
   }
   if (const auto o = root.optional("outputs")) parse_outputs(*o, config);
   if (const auto s = root.optional("solver")) parse_solver(*s, config);
-  // The sweep block is checked here so that its problems are reported with all the others; it is
-  // expanded into points only by trial::expand_sweep (a point's own config never sweeps again).
-  if (const auto s = root.optional("sweep")) parse_sweep_block(*s, seen);
+  // The `sweep:` block is read by trial/sweep.hpp (the study loader reports its problems with these).
   if (!diagnostics.empty()) throw InputError(annotate_overrides(diagnostics.messages(), overrides));
   return config;
 }

@@ -1,7 +1,7 @@
 // Sweeps (docs/config.md, "sweep"): a grid over config keys and/or named scenarios, expanded into
 // one validated StudyConfig per point. Every point is the base config's text with the command
-// line's --set overrides and then the point's overrides applied, validated exactly like a config
-// file; the engine then runs all points on the same virtual patients.
+// line's --set overrides and the point's overrides applied, validated exactly like a config file;
+// the engine then runs all points on the same virtual patients.
 #include "ketasim/trial/sweep.hpp"
 
 #include <algorithm>
@@ -381,8 +381,7 @@ std::string first_difference(const StudyConfig& a, const StudyConfig& b) {
 
 }  // namespace
 
-std::vector<StudyConfig> expand_sweep(const StudyConfig& base, const std::vector<Override>& base_overrides,
-                                      const SweepPlan& plan, const Logger* log) {
+std::vector<StudyConfig> expand_sweep(const StudyConfig& base, const SweepPlan& plan, const Logger* log) {
   if (plan.dimensions.empty()) return {base};
   std::vector<StudyConfig> points;
   points.reserve(plan.points.size());
@@ -392,9 +391,11 @@ std::vector<StudyConfig> expand_sweep(const StudyConfig& base, const std::vector
     if (seen.insert(m).second) messages.push_back(m);
   };
   for (const SweepPoint& point : plan.points) {
-    std::vector<Override> overrides = base_overrides;
-    overrides.insert(overrides.end(), point.overrides.begin(), point.overrides.end());
     try {
+      // The base's text with its --set overrides and this point's. Re-read rather than cloned:
+      // YAML::Clone drops the source marks, and messages about a point must name file lines.
+      std::vector<Override> overrides = base.overrides;
+      overrides.insert(overrides.end(), point.overrides.begin(), point.overrides.end());
       points.push_back(parse_study_config(base.path, base.yaml_text, overrides));
     } catch (const InputError& e) {
       for (const auto& m : e.messages()) {

@@ -6,7 +6,7 @@
 #include <catch2/catch.hpp>
 
 using ketasim::population::sample_patient;
-using ketasim::trial::CohortConfig;
+using ketasim::population::CohortConfig;
 
 TEST_CASE("sample_patient is a pure function of seed and patient index", "[population][cohort]") {
   const CohortConfig cohort;

@@ -63,7 +63,7 @@ Analytic truncated_normal(double mu, double sigma, double a, double b) {
   return {mu + sigma * d, std::sqrt(var)};
 }
 
-void check_truncated(const char* what, const std::vector<double>& x, const ketasim::trial::TruncatedNormalSpec& s) {
+void check_truncated(const char* what, const std::vector<double>& x, const ketasim::population::TruncatedNormalSpec& s) {
   const Analytic a = truncated_normal(s.mean, s.sd, s.min, s.max);
   const Moments m = moments(x);
   const double se_mean = a.sd / std::sqrt(double(kN));
@@ -78,7 +78,7 @@ void check_truncated(const char* what, const std::vector<double>& x, const ketas
 
 TEST_CASE("Sampled covariates match their truncated-normal distributions and the female fraction (N = 100,000, 5 SE)",
           "[population][distribution]") {
-  ketasim::trial::CohortConfig cohort;
+  ketasim::population::CohortConfig cohort;
   cohort.weight_kg = {80, 15, 45, 150};
   cohort.age_y = {46, 12, 18, 74};
   cohort.baseline_madrs = {37.3, 5.5, 28, 60};  // truncation at 28 removes ~5% of the lower tail
@@ -96,7 +96,7 @@ TEST_CASE("Sampled covariates match their truncated-normal distributions and the
   check_truncated("age_y", age, cohort.age_y);
   check_truncated("baseline_madrs", baseline, cohort.baseline_madrs);
   // A strongly truncated case too: Normal(30, 10) on [35, 40] (the interval's mean is far from mu).
-  ketasim::trial::CohortConfig tight;
+  ketasim::population::CohortConfig tight;
   tight.weight_kg = {30, 10, 35, 40};
   std::vector<double> w2(kN);
   for (int i = 0; i < kN; ++i) w2[i] = ketasim::population::sample_patient(tight, 3, i).covariates.weight_kg;

@@ -16,6 +16,7 @@
 #include "ketasim/response/response_model.hpp"
 #include "ketasim/trial/config.hpp"
 #include "ketasim/trial/engine.hpp"
+#include "ketasim/trial/study.hpp"
 
 using namespace ketasim;
 using Catch::Contains;
@@ -78,10 +79,11 @@ TEST_CASE("Bad population files name file, column and line", "[population][popul
 }
 
 TEST_CASE("A study on a population file: every row is a patient", "[population][population_file]") {
-  const trial::StudyConfig c = trial::load_study_config(kDir + "study.yaml");
+  const trial::Study study = trial::load_study(kDir + "study.yaml");
+  const trial::StudyConfig& c = study.config;
   CHECK(c.cohort.population_file == kDir + "good.csv");
-  const auto rm = response::load_response_model(c.response_model_path);
-  const trial::TrialSummary s = trial::simulate_endpoints(c, rm);
+  REQUIRE(study.population);
+  const trial::TrialSummary s = trial::simulate_endpoints(c, *study.response_model, study.population.get());
   REQUIRE(s.arms.size() == 1);
   CHECK(s.arms[0].n == 4);
   // A missing file is reported at the config key, before anything runs.
@@ -95,9 +97,16 @@ TEST_CASE("Population files through the binary: a run, and an unknown column", "
   INFO(ok.err);
   CHECK(ok.status == 0);
   CHECK_THAT(ok.out, Contains("4 patients per arm"));
-  const Result bad = run_ketasim("run --quiet -o /tmp/x_never_written.h5 --set cohort.population_file=unknown-column.csv " + kDir + "study.yaml");
-  CHECK(bad.status == 1);
-  CHECK_THAT(bad.err, Contains("unknown-column.csv:1") && Contains("BOGUS") && Contains("unknown column"));
+  // Columns no model uses are kept (they may be for other tools) and noted with -v, in check and run alike.
+  for (const char* command : {"check -v", "run -v -o /tmp/ketasim_population_extra.h5"}) {
+    const Result extra = run_ketasim(std::string(command) + " --set cohort.population_file=unknown-column.csv " + kDir + "study.yaml");
+    INFO(command << ": " << extra.err);
+    CHECK(extra.status == 0);
+    CHECK_THAT(extra.err, Contains("unknown-column.csv") && Contains("BOGUS") && Contains("not used"));
+  }
+  std::remove("/tmp/ketasim_population_extra.h5");
+  // Asking for more patients than the file has is refused by check exactly as by run.
   const Result more = run_ketasim("check --set cohort.patients=10 " + kDir + "study.yaml");
-  CHECK(more.status == 0);  // check validates the config; the row count is checked when the run starts
+  CHECK(more.status == 1);
+  CHECK_THAT(more.err, Contains("asks for 10 patients"));
 }

@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "tools"))
 import ketasim_analysis as ka  # noqa: E402
 
 ENGINES = ("h5netcdf", "netcdf4")
-BASE_DIMS = {"arm", "patient", "time", "visit", "dose"}
+BASE_DIMS = {"arm", "patient", "time", "visit", "dose", "input_file"}
 ROOT_ATTRS = ("software", "software_version", "git_commit", "created", "command_line", "seed", "rng",
               "config_yaml", "config_json", "Conventions", "primary_visit_d", "remission_threshold")
 WILSON_SLACK_PCT = 0.05  # tolerate z = 1.96 vs 1.95996... in the printed CI bounds

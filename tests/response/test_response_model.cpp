@@ -1,6 +1,5 @@
-// Unit tests of src/response/response_model.cpp: the exponential integrator first_order_step
-// against closed forms, the placebo curve, the loader (values, units, errors naming file/key/line)
-// and the name -> parameter table used by calibration.
+// Unit tests of src/response/response_model.cpp: the placebo curve, the loader (values, units,
+// backgrounds as data, errors naming file/key/line) and the public parameter table.
 #include "ketasim/response/response_model.hpp"
 
 #include <catch2/catch.hpp>
@@ -13,20 +12,9 @@
 #include <unistd.h>
 
 using Catch::Contains;
-using ketasim::response::first_order_step;
 using ketasim::response::placebo_fraction;
-using ketasim::response::ResponseParameters;
 
 namespace {
-
-// Closed form of y' = gain u(t) - k y with u(t) = u0 + b t, b = (u1 - u0)/h, derived independently
-// of the implementation: particular solution y_p(t) = gain (u0/k + b t/k - b/k^2), plus the
-// homogeneous part (y0 - y_p(0)) e^{-k t}.
-double closed_form_linear(double y0, double k, double gain, double u0, double u1, double h) {
-  const double b = (u1 - u0) / h;
-  auto yp = [&](double t) { return gain * (u0 / k + b * t / k - b / (k * k)); };
-  return yp(h) + (y0 - yp(0.0)) * std::exp(-k * h);
-}
 
 std::string write_temp(const std::string& name, const std::string& text) {
   const std::string path = "/tmp/ketasim_test_response_" + std::to_string(::getpid()) + "_" + name;
@@ -60,70 +48,43 @@ int line_of(const std::string& text, const std::string& what) {
 
 }  // namespace
 
-TEST_CASE("first_order_step is exact for a constant input", "[response]") {
-  // y' = gain u - k y, u constant: y(h) = y0 e^{-kh} + gain u (1 - e^{-kh}) / k.
-  for (double k : {0.012, 0.3, 5.0}) {
-    for (double h : {0.05, 1.0, 48.0}) {
-      const double y0 = 0.7, gain = 1.3, u = 0.4;
-      const double expected = y0 * std::exp(-k * h) + gain * u * (1.0 - std::exp(-k * h)) / k;
-      CHECK(first_order_step(y0, k, gain, u, u, h) == Approx(expected).epsilon(1e-12));
-    }
-  }
-  // Steady state: starting at gain u / k, the state does not move.
-  CHECK(first_order_step(2.0, 0.5, 1.0, 1.0, 1.0, 10.0) == Approx(2.0).epsilon(1e-14));
-}
-
-TEST_CASE("first_order_step is exact for a linearly varying input", "[response]") {
-  for (double k : {0.012, 0.3, 5.0}) {
-    for (double h : {0.05, 1.0, 48.0}) {
-      const double y0 = 0.2, gain = 0.8, u0 = 0.9, u1 = 0.1;
-      CHECK(first_order_step(y0, k, gain, u0, u1, h) == Approx(closed_form_linear(y0, k, gain, u0, u1, h)).epsilon(1e-9));
-      CHECK(first_order_step(y0, k, gain, u1, u0, h) == Approx(closed_form_linear(y0, k, gain, u1, u0, h)).epsilon(1e-9));
-    }
-  }
-  // Composition: two half steps of a linear input equal one full step (the integrator is exact).
-  const double k = 0.2, gain = 1.0, u0 = 0.0, u1 = 1.0, h = 6.0;
-  const double half = first_order_step(0.5, k, gain, u0, 0.5 * (u0 + u1), h / 2);
-  CHECK(first_order_step(half, k, gain, 0.5 * (u0 + u1), u1, h / 2) ==
-        Approx(first_order_step(0.5, k, gain, u0, u1, h)).epsilon(1e-12));
-}
-
-TEST_CASE("first_order_step tends to the trapezoid as k -> 0 and ignores empty steps", "[response]") {
-  const double y0 = 1.5, gain = 2.0, u0 = 0.3, u1 = 0.9, h = 3.0;
-  const double trapezoid = y0 + gain * 0.5 * (u0 + u1) * h;
-  CHECK(first_order_step(y0, 0.0, gain, u0, u1, h) == Approx(trapezoid).epsilon(1e-15));
-  CHECK(first_order_step(y0, 1e-12, gain, u0, u1, h) == Approx(trapezoid).epsilon(1e-10));
-  // Either side of the switch to the trapezoid (k h = 1e-8) the results agree to O(k h).
-  const double below = first_order_step(y0, 0.9e-8 / h, gain, u0, u1, h);
-  const double above = first_order_step(y0, 1.1e-8 / h, gain, u0, u1, h);
-  CHECK(above == Approx(below).epsilon(1e-7));
-  // Small but not tiny k: the exact form stays accurate (no cancellation blow-up).
-  CHECK(first_order_step(y0, 1e-5, gain, u0, u1, h) ==
-        Approx(closed_form_linear(y0, 1e-5, gain, u0, u1, h)).epsilon(1e-7));
-  CHECK(first_order_step(y0, 0.3, gain, u0, u1, 0.0) == y0);
-  CHECK(first_order_step(y0, 0.3, gain, u0, u1, -1.0) == y0);
-}
-
 TEST_CASE("placebo_fraction rises as max_i (1 - e^{-t/onset}) with a logit-normal max_i", "[response]") {
-  ResponseParameters p;
-  p.placebo[3] = {0.4, 1.2, 240.0};  // oral_antidepressant
-  CHECK(placebo_fraction(p, 0, 0.0, 100.0) == 0.0);    // background none: max_typical 0
-  CHECK(placebo_fraction(p, 3, 0.7, 0.0) == 0.0);      // nothing at or before the first dose
-  CHECK(placebo_fraction(p, 3, 0.7, -5.0) == 0.0);
-  CHECK(placebo_fraction(p, 3, 0.0, 240.0) == Approx(0.4 * (1.0 - std::exp(-1.0))).epsilon(1e-12));
-  CHECK(placebo_fraction(p, 3, 0.0, 1e6) == Approx(0.4).epsilon(1e-12));
+  auto m = ketasim::response::load_response_model(kInitialModel);
+  const int oral = m.background_index("oral_antidepressant");
+  REQUIRE(oral >= 0);
+  *m.parameters.find("placebo.oral_antidepressant.max_typical") = 0.4;
+  *m.parameters.find("placebo.oral_antidepressant.logit_sd") = 1.2;
+  *m.parameters.find("placebo.oral_antidepressant.onset") = 240.0;
+  CHECK(placebo_fraction(m, m.background_index("none"), 0.0, 100.0) == 0.0);  // none: max_typical 0
+  CHECK(placebo_fraction(m, oral, 0.7, 0.0) == 0.0);      // nothing at or before the first dose
+  CHECK(placebo_fraction(m, oral, 0.7, -5.0) == 0.0);
+  CHECK(placebo_fraction(m, oral, 0.0, 240.0) == Approx(0.4 * (1.0 - std::exp(-1.0))).epsilon(1e-12));
+  CHECK(placebo_fraction(m, oral, 0.0, 1e6) == Approx(0.4).epsilon(1e-12));
   // eta = +1: logit(max_i) = logit(0.4) + 1.2
   const double max_i = 1.0 / (1.0 + std::exp(-(std::log(0.4 / 0.6) + 1.2)));
-  CHECK(placebo_fraction(p, 3, 1.0, 1e6) == Approx(max_i).epsilon(1e-12));
-  CHECK(placebo_fraction(p, 3, -1.0, 1e6) < 0.4);
+  CHECK(placebo_fraction(m, oral, 1.0, 1e6) == Approx(max_i).epsilon(1e-12));
+  CHECK(placebo_fraction(m, oral, -1.0, 1e6) < 0.4);
   // Monotone in time, bounded by (0, 1).
   double previous = 0.0;
   for (double t = 1.0; t < 2000.0; t *= 1.5) {
-    const double f = placebo_fraction(p, 3, 3.0, t);
+    const double f = placebo_fraction(m, oral, 3.0, t);
     CHECK(f > previous);
     CHECK(f < 1.0);
     previous = f;
   }
+}
+
+TEST_CASE("Backgrounds are data: a model may define its own, and only those exist", "[response]") {
+  const std::string text = default_with("\nplacebo:", "\nplacebo:\n  psychotherapy: {max_typical: 0.2, logit_sd: 0.5, onset: 21d, "
+                                                       "rationale: \"test background\"}\n  #");
+  const std::string path = write_temp("background.yaml", text);
+  const auto m = ketasim::response::load_response_model(path);
+  const int b = m.background_index("psychotherapy");
+  REQUIRE(b >= 0);
+  CHECK(*m.parameters.find("placebo.psychotherapy.onset") == Approx(21 * 24.0));
+  CHECK(placebo_fraction(m, b, 0.0, 21 * 24.0) == Approx(0.2 * (1.0 - std::exp(-1.0))).epsilon(1e-12));
+  CHECK(m.background_index("no_such_background") == -1);
+  std::remove(path.c_str());
 }
 
 TEST_CASE("The initial (hand-set) response model loads in canonical units", "[response]") {
@@ -131,12 +92,13 @@ TEST_CASE("The initial (hand-set) response model loads in canonical units", "[re
   CHECK(m.name == "initial");
   CHECK(m.path == kInitialModel);
   const auto& p = m.parameters;
-  CHECK(p.kout_per_h == Approx(0.012));
-  CHECK(p.ou_half_life_h == Approx(7 * 24.0));         // 7 d -> h
-  CHECK(p.placebo[3].onset_h == Approx(10 * 24.0));    // oral_antidepressant onset 10 d
-  CHECK(p.placebo[2].onset_h == Approx(12.0));         // active_placebo 12 h
-  CHECK(p.placebo[0].max_typical == 0.0);
-  CHECK(p.emax_typical == Approx(0.55));
+  CHECK(*p.find("kout") == Approx(0.012));
+  CHECK(*p.find("ou_half_life") == Approx(7 * 24.0));                         // 7 d -> h
+  CHECK(*p.find("placebo.oral_antidepressant.onset") == Approx(10 * 24.0));  // 10 d
+  CHECK(*p.find("placebo.active_placebo.onset") == Approx(12.0));            // 12 h
+  CHECK(*p.find("placebo.none.max_typical") == 0.0);
+  CHECK(*p.find("emax_typical") == Approx(0.55));
+  CHECK(m.structure_name == "plasticity_v1");  // a file without `structure:` is v1
   CHECK(m.ki_um_for("S-ketamine") == Approx(0.3));
   CHECK(m.ki_um_for("R-norketamine") == Approx(13.0));
   CHECK(std::isnan(m.ki_um_for("no-such-moiety")));
@@ -184,26 +146,35 @@ TEST_CASE("A response model without a parameter's rationale is an input error na
   std::remove(path.c_str());
 }
 
-TEST_CASE("Every parameter name finds its own field and find/names round-trip", "[response]") {
-  ResponseParameters p;
-  const auto names = p.names();
-  CHECK(names.size() == 11 + 4 * 3);
+TEST_CASE("The parameter table: every name finds its own value, with its dimension", "[response]") {
+  auto m = ketasim::response::load_response_model(kInitialModel);
+  auto& p = m.parameters;
+  CHECK(p.size() == 11 + 4 * 3);  // v1's 11 and 3 per background
   std::set<double*> fields;
-  for (const auto& name : names) {
+  for (const auto& name : p.names) {
     double* field = p.find(name);
     REQUIRE(field != nullptr);
-    CHECK(fields.insert(field).second);  // distinct names, distinct fields
+    CHECK(fields.insert(field).second);  // distinct names, distinct values
   }
-  CHECK(p.find("kout") == &p.kout_per_h);
-  CHECK(p.find("ou_half_life") == &p.ou_half_life_h);
-  CHECK(p.find("placebo.saline.onset") == &p.placebo[1].onset_h);
-  CHECK(p.find("placebo.oral_antidepressant.max_typical") == &p.placebo[3].max_typical);
+  CHECK(p.dimensions[static_cast<std::size_t>(p.index("kout"))] == ketasim::Dimension::rate_constant);
+  CHECK(p.dimensions[static_cast<std::size_t>(p.index("placebo.saline.onset"))] == ketasim::Dimension::time);
   CHECK(p.find("kout_per_h") == nullptr);
   CHECK(p.find("placebo.saline") == nullptr);
   CHECK(p.find("") == nullptr);
-  // Writing through find() changes exactly that field.
-  ResponseParameters q;
-  *q.find("p50") = 7.5;
-  CHECK(q.p50 == 7.5);
-  CHECK(q.kout_per_h == ResponseParameters().kout_per_h);
+  // Writing through find() changes exactly that value.
+  const double kout = *p.find("kout");
+  *p.find("p50") = 7.5;
+  CHECK(*p.find("p50") == 7.5);
+  CHECK(*p.find("kout") == kout);
+  CHECK(ketasim::response::parameter_allowed(m, "emax_typical", 0.5));
+  CHECK_FALSE(ketasim::response::parameter_allowed(m, "emax_typical", 1.0));
+  CHECK_FALSE(ketasim::response::parameter_allowed(m, "no_such", 1.0));
+}
+
+TEST_CASE("An unknown structure is an input error listing the known ones", "[response]") {
+  const std::string text = default_with("name: initial\n", "name: initial\nstructure: plasticity_v9\n");
+  const std::string path = write_temp("structure.yaml", text);
+  REQUIRE_THROWS_WITH(ketasim::response::load_response_model(path),
+                      Contains(path + ":") && Contains("plasticity_v9") && Contains("plasticity_v1"));
+  std::remove(path.c_str());
 }

@@ -9,6 +9,7 @@
 
 #include "ketasim/trial/config.hpp"
 #include "ketasim/trial/sweep.hpp"
+#include "ketasim/trial/study.hpp"
 
 using namespace ketasim;
 using namespace ketasim::trial;
@@ -54,8 +55,8 @@ std::string edit(std::string text, const std::string& from, const std::string& t
 // All messages of a config that must fail ("" when it loads).
 std::string errors(const std::string& text, const std::vector<Override>& overrides = {}) {
   try {
-    const StudyConfig c = parse_study_config(kPath, text, overrides);
-    expand_sweep(c, overrides, parse_sweep(c));
+    // The front door, as every command uses it: config, sweep, response model, population.
+    load_study(kPath, text, overrides);
   } catch (const InputError& e) {
     return e.what();
   }

@@ -50,15 +50,13 @@ void check_same(const trial::ArmSummary& x, const trial::ArmSummary& y) {
 io::EndpointData run_to_file(const trial::StudyConfig& config, const std::string& tag,
                              trial::RunStatistics* stats = nullptr) {
   const std::string path = "/tmp/ketasim_test_engine_" + std::to_string(::getpid()) + "_" + tag + ".h5";
-  const auto rm = response::load_response_model(config.response_model_path);
-  const trial::SweepPlan plan = trial::parse_sweep(config);
-  const std::vector<trial::StudyConfig> points = trial::expand_sweep(config, {}, plan);
+  const trial::Study study = trial::load_study(config.path, config.overrides);
   {
     io::ResultsFile file(path);
     file.set_attribute("study_name", config.name);
     file.set_attribute("primary_visit_d", config.endpoints.primary_visit_d);
     file.set_attribute("remission_threshold", config.endpoints.remission_threshold);
-    const auto s = trial::run_trial(points, plan, rm, file, nullptr);
+    const auto s = trial::run_trial(study, file, nullptr);
     if (stats) *stats = s;
     file.commit();
   }
@@ -128,7 +126,7 @@ TEST_CASE("Common random numbers: identical arms agree, and without drug effect 
     // kin = 0: P = 0, no drug effect; same background -> same placebo draw, same visit noise.
     const trial::StudyConfig config = load("same-patient.yaml", {{"endpoints.model", "response-no-drug.yaml"}});
     const auto rm = response::load_response_model(config.response_model_path);
-    REQUIRE(rm.parameters.kin_per_h == 0.0);
+    REQUIRE(*rm.parameters.find("kin") == 0.0);
     const trial::TrialSummary s = trial::simulate_endpoints(config, rm);
     check_same(s.arms[0], s.arms[2]);
     check_same(s.arms[0], s.arms[1]);
@@ -147,8 +145,8 @@ TEST_CASE("A patient with invalid parameters gets status 2 and the run goes on",
     CHECK(int(d.status[p]) == (p == 3 ? trial::status_invalid_parameters : trial::status_ok));
     if (p != 3) CHECK(std::isfinite(d.change[p]));
   }
-  const auto rm = response::load_response_model(config.response_model_path);
-  CHECK(trial::simulate_endpoints(config, rm).arms[0].n == 5);
+  const trial::Study study = trial::load_study(config.path, config.overrides);
+  CHECK(trial::simulate_endpoints(config, *study.response_model, study.population.get()).arms[0].n == 5);
 }
 
 TEST_CASE("No drug effect and background none: MADRS change has mean 0, the OU noise has its stated SD",
@@ -157,9 +155,9 @@ TEST_CASE("No drug effect and background none: MADRS change has mean 0, the OU n
   // baselines in [20, 40] (clipping at 0 and 60 is > 5 OU SDs away).
   const trial::StudyConfig config = load("ou-noise.yaml");
   const auto rm = response::load_response_model(config.response_model_path);
-  REQUIRE(rm.parameters.rater_sd_points == 0.0);
-  const double ou_sd = rm.parameters.ou_sd_points;
-  const double theta = std::log(2.0) / rm.parameters.ou_half_life_h;
+  REQUIRE(*rm.parameters.find("rater_sd_points") == 0.0);
+  const double ou_sd = *rm.parameters.find("ou_sd_points");
+  const double theta = std::log(2.0) / *rm.parameters.find("ou_half_life");
   const trial::TrialSummary s = trial::simulate_endpoints(config, rm);
   const auto& arm = s.arms.at(0);
   const double n = static_cast<double>(arm.n);
@@ -185,7 +183,9 @@ TEST_CASE("check_response_model names a moiety without Ki", "[trial][engine]") {
   rm.potency.erase(std::remove_if(rm.potency.begin(), rm.potency.end(),
                                   [](const response::MoietyPotency& p) { return p.moiety == "esketamine"; }),
                    rm.potency.end());
-  REQUIRE_THROWS_WITH(trial::check_response_model(config, rm),
+  Diagnostics problems;
+  trial::check_response_model(config, rm, problems);
+  REQUIRE_THROWS_WITH(problems.throw_if_any(),
                       Catch::Contains("esketamine") && Catch::Contains("intranasal_esketamine"));
 }
 
@@ -221,10 +221,9 @@ TEST_CASE("Dropout: the configured hazard, the same patients in every arm, obser
   // flags of dropouts are 0 under non-responder imputation and follow the last score under LOCF.
   const std::string dir = "/tmp/ketasim_dropout_" + std::to_string(::getpid());
   auto write = [&](const std::vector<trial::Override>& overrides, const std::string& name) {
-    const trial::StudyConfig c = load("two-arms.yaml", overrides);
-    const trial::SweepPlan plan = trial::parse_sweep(c);
+    const trial::Study study = trial::load_study(kData + "two-arms.yaml", overrides);
     io::ResultsFile file(dir + name);
-    trial::run_trial({c}, plan, rm, file, {});
+    trial::run_trial(study, file, {});
     file.commit();
     return io::read_endpoints(dir + name);
   };

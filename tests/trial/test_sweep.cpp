@@ -9,6 +9,7 @@
 
 #include "ketasim/trial/config.hpp"
 #include "ketasim/trial/sweep.hpp"
+#include "ketasim/trial/study.hpp"
 
 using namespace ketasim;
 using namespace ketasim::trial;
@@ -19,9 +20,12 @@ const std::string kSweep = std::string(KETASIM_TEST_DATA_DIR) + "/../../configs/
 const std::string kEsk = std::string(KETASIM_TEST_DATA_DIR) + "/../../configs/sweep-esketamine.yaml";
 const std::string kBase = std::string(KETASIM_TEST_DATA_DIR) + "/bad/base.yaml";
 
+// The base config with a sweep block whose block (not yet its points) has been validated.
 StudyConfig base_with_sweep(const std::string& sweep_yaml, const std::vector<Override>& overrides = {}) {
   const StudyConfig base = load_study_config(kBase);
-  return parse_study_config(kBase, base.yaml_text + "sweep:\n" + sweep_yaml, overrides);
+  StudyConfig with = parse_study_config(kBase, base.yaml_text + "sweep:\n" + sweep_yaml, overrides);
+  parse_sweep(with);
+  return with;
 }
 }  // namespace
 
@@ -47,7 +51,7 @@ TEST_CASE("configs/sweep.yaml: 4 doses x 4 intervals, row-major, units and label
   CHECK(plan.points[5].overrides[1].key_path == "arms.0.regimen.schedule.1.every");
   CHECK(plan.points[5].overrides[1].value == "14 d");
 
-  const auto points = expand_sweep(base, {}, plan);
+  const auto points = expand_sweep(base, plan);
   REQUIRE(points.size() == 16);
   for (std::size_t p = 0; p < points.size(); ++p) {
     const auto& r = points[p].arms[0].regimen;
@@ -69,7 +73,7 @@ TEST_CASE("configs/sweep.yaml: 4 doses x 4 intervals, row-major, units and label
 TEST_CASE("configs/sweep-esketamine.yaml: 56/84 mg x weekly/every other week", "[trial][sweep]") {
   const StudyConfig base = load_study_config(kEsk);
   const SweepPlan plan = parse_sweep(base);
-  const auto points = expand_sweep(base, {}, plan);
+  const auto points = expand_sweep(base, plan);
   REQUIRE(points.size() == 4);
   CHECK(plan.points[1].label == "dose_mg=56 interval_d=14");
   CHECK(points[0].arms[0].regimen.devices_per_session == 2);
@@ -80,7 +84,7 @@ TEST_CASE("configs/sweep-esketamine.yaml: 56/84 mg x weekly/every other week", "
 
 TEST_CASE("Points run on top of --set overrides, sweeping a fixed key is refused", "[trial][sweep]") {
   const StudyConfig base = load_study_config(kSweep, {parse_override("cohort.patients=7")});
-  const auto points = expand_sweep(base, base.overrides, parse_sweep(base));
+  const auto points = expand_sweep(base, parse_sweep(base));
   for (const auto& p : points) CHECK(p.cohort.patients == 7);
   REQUIRE_THROWS_WITH(base_with_sweep("  grid:\n    - {key: study.seed, values: [1, 2]}\n"),
                       Contains("base.yaml:27:") && Contains("'study.seed' cannot be swept"));
@@ -103,7 +107,7 @@ TEST_CASE("Scenarios and string values make label dimensions, arms not listed ar
   REQUIRE(plan.points.size() == 4);
   CHECK(plan.points[3].label == "scenario=weekly_high route=iv_bolus");
   // iv_bolus with an infusion_duration is invalid: the message names the regimen and the points.
-  REQUIRE_THROWS_WITH(expand_sweep(base, {}, plan), Contains("base.yaml:8:") && Contains("key 'arms[0].regimen'") &&
+  REQUIRE_THROWS_WITH(expand_sweep(base, plan), Contains("base.yaml:8:") && Contains("key 'arms[0].regimen'") &&
                                                         Contains("infusion_duration/infusion_rate apply only") &&
                                                         Contains("(in sweep point 'scenario=low route=iv_bolus')"));
 }
@@ -114,7 +118,7 @@ TEST_CASE("A sweep over a structured value and over both arms", "[trial][sweep]"
       "    - {name: a, set: {arms.0.regimen.dose: 0.25 mg/kg, arms.1.regimen.dose: 56 mg}}\n"
       "    - {name: b, set: {arms.0.regimen.adherence: 0.8}}\n");
   const SweepPlan plan = parse_sweep(base);
-  const auto points = expand_sweep(base, {}, plan);
+  const auto points = expand_sweep(base, plan);
   REQUIRE(points.size() == 2);
   CHECK(points[0].arms[0].regimen.dose == 0.25);
   CHECK(points[0].arms[1].regimen.dose == 56.0);
@@ -138,7 +142,7 @@ TEST_CASE("Values written with their unit, default names, a single point warns",
   const StudyConfig one = base_with_sweep("  grid:\n    - {key: arms.1.regimen.dose, name: nasal_mg, values: [56], unit: mg}\n");
   std::ostringstream out;
   const Logger log(out, LogLevel::info);
-  expand_sweep(one, {}, parse_sweep(one), &log);
+  expand_sweep(one, parse_sweep(one), &log);
   CHECK_THAT(out.str(), Contains("warning: sweep dimension 'nasal_mg' has a single value") && Contains("info: sweep: 1 points"));
 }
 
@@ -148,5 +152,5 @@ TEST_CASE("Without a sweep block there is one point and no dimension", "[trial][
   CHECK(plan.dimensions.empty());
   REQUIRE(plan.points.size() == 1);
   CHECK(plan.points[0].overrides.empty());
-  CHECK(expand_sweep(base, {}, plan).size() == 1);
+  CHECK(expand_sweep(base, plan).size() == 1);
 }

@@ -6,19 +6,20 @@
 // parameters. The calibration file format is documented in calibrations/README.md.
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <iosfwd>
 #include <string>
 #include <vector>
 
 #include "ketasim/response/response_model.hpp"
-#include "ketasim/trial/config.hpp"
+#include "ketasim/trial/study.hpp"
 
 namespace ketasim::calibration {
 
 // One fitted parameter. Values are kept in the response model's internal units (rates per hour,
 // times in hours); `unit` is what the calibration file wrote them in (for messages and output).
 struct FittedParameter {
-  std::string name;        // as ResponseParameters::find
+  std::string name;        // a name of the response model's parameter table
   std::string unit;        // e.g. "1/d"; "1" for dimensionless
   double to_canonical = 1.0;
   double start = 0.0;      // internal units; NaN = take the starting model's value
@@ -116,6 +117,7 @@ class Objective {
     trial::StudyConfig config;
     std::vector<int> targets;
     std::vector<int> arm_index, visit_index;  // per target of this study
+    std::shared_ptr<const population::PopulationTable> population;
   };
   const CalibrationSpec& spec_;
   response::ResponseModel start_model_;

@@ -87,6 +87,10 @@ class ResultsFile {
   void add_label_dimension(const std::string& name, const std::vector<std::string>& labels,
                            const std::string& long_name);
 
+  // A variable-length UTF-8 string variable along one existing dimension (provenance texts).
+  void add_string_variable(const std::string& name, const std::string& dimension, const std::vector<std::string>& values,
+                           const std::string& long_name);
+
   // Creates the dataset (float variables are pre-filled with NaN so that unwritten cells read as
   // missing, not as 0) and returns a handle id for write().
   int create_variable(const VariableSpec& spec);

@@ -10,11 +10,11 @@
 namespace ketasim::pk {
 
 // One phase: doses every `every_h`, either `count` of them or while time < `until_h`.
-// A phase starts one interval after the last dose of the previous phase.
+// A phase starts one interval of the previous phase after that phase's last dose (its period ends).
 struct SchedulePhase {
   double every_h = 0.0;
   int count = -1;          // -1 when `until_h` is used
-  double until_h = -1.0;   // exclusive, in time since the first dose
+  double until_h = -1.0;   // exclusive, study time since day 0 (the clock of duration and visits)
   double dose_override = -1.0;   // same unit as Regimen::dose (mg or mg/kg), -1: the regimen's
   int devices_override = -1;
 };

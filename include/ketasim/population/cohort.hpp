@@ -4,7 +4,7 @@
 #include <cstdint>
 
 #include "ketasim/pk/individual.hpp"
-#include "ketasim/trial/config.hpp"
+#include "ketasim/population/cohort_config.hpp"
 
 namespace ketasim::population {
 
@@ -15,6 +15,6 @@ struct Patient {
 };
 
 // Draw order in the covariates stream is fixed: weight, age, sex, baseline MADRS.
-Patient sample_patient(const trial::CohortConfig& cohort, std::uint64_t seed, std::uint64_t index);
+Patient sample_patient(const CohortConfig& cohort, std::uint64_t seed, std::uint64_t index);
 
 }  // namespace ketasim::population

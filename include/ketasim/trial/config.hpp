@@ -9,38 +9,21 @@
 #include <utility>
 #include <vector>
 
+#include "ketasim/core/paths.hpp"
 #include "ketasim/core/yaml_input.hpp"
 #include "ketasim/pk/model.hpp"
 #include "ketasim/pk/regimen.hpp"
 #include "ketasim/pk/simulate.hpp"
+#include "ketasim/population/cohort_config.hpp"
 
 namespace ketasim::trial {
-
-struct TruncatedNormalSpec {
-  double mean = 0.0;
-  double sd = 0.0;
-  double min = 0.0;
-  double max = 0.0;
-};
-
-struct CohortConfig {
-  long long patients = 0;
-  TruncatedNormalSpec weight_kg{80.0, 15.0, 45.0, 150.0};
-  TruncatedNormalSpec age_y{45.0, 12.0, 18.0, 75.0};
-  double female_fraction = 0.5;
-  TruncatedNormalSpec baseline_madrs{37.3, 5.5, 28.0, 60.0};
-  std::string population_file;  // optional CSV of patients (ID, WT, AGE, SEX, ETA_<param>...)
-};
-
-enum class Background { none, saline, active_placebo, oral_antidepressant };
-const char* background_name(Background background);
 
 struct ArmConfig {
   std::string name;
   std::string model_path;
   std::shared_ptr<const pk::PkModel> model;
   pk::Regimen regimen;
-  Background background = Background::none;
+  std::string background = "none";  // a background of the response model (its `placebo:` entries)
 };
 
 enum class ConcentrationOutput { full, summary, none };
@@ -77,12 +60,15 @@ struct StudyConfig {
   std::string name;
   double duration_h = 0.0;
   std::uint64_t seed = 1;
-  CohortConfig cohort;
+  population::CohortConfig cohort;
   std::vector<ArmConfig> arms;
   std::string response_model_path;
   EndpointConfig endpoints;
   ConcentrationOutput concentration = ConcentrationOutput::summary;
   double output_step_h = 1.0;
+  std::vector<double> output_after_each_dose_h;  // offsets after every session, merged into the time axis
+  std::vector<double> output_times_h;            // extra output times (h since day 0)
+  bool store_response_state = false;             // occupancy, benefit state and expected MADRS at visits
   enum class SolverChoice { automatic, exact, ode } solver = SolverChoice::automatic;
   pk::OdeTolerances tolerances;
   int batch_patients = 256;
@@ -90,19 +76,21 @@ struct StudyConfig {
 
 // Loads, applies overrides and validates; throws InputError listing every problem (a problem in a
 // value that an override set says so: "(value from --set key=value)"). The `sweep:` block is
-// validated too, but not expanded (trial/sweep.hpp does that).
+// left to trial/sweep.hpp; trial/study.hpp loads a whole study (config, sweep, response model,
+// population) and is what commands use.
 StudyConfig load_study_config(const std::string& path, const std::vector<Override>& overrides = {});
 // The same from text already read (`path` names it in messages and anchors relative paths).
 StudyConfig parse_study_config(const std::string& path, const std::string& text,
                                const std::vector<Override>& overrides = {});
+// The same from a parsed tree; `applied` are overrides already in it (kept for messages and the
+// stored config), `more` are applied here.
+StudyConfig parse_study_tree(const std::string& path, const std::string& text, YAML::Node root,
+                             const std::vector<Override>& applied, const std::vector<Override>& more);
 // "arms.0.regimen.dose" -> "arms[0].regimen.dose", the form key paths take in messages.
 std::string message_key_path(const std::string& dotted);
 Override parse_override(const std::string& text);  // "key.path=value"
 
 // The solver an arm uses: exact for linear models unless the config asks for the ODE solver.
 pk::SolverKind solver_for(const StudyConfig& config, const pk::PkModel& model);
-
-// Resolves a path written in a file relative to that file's folder.
-std::string resolve_relative(const std::string& base_file, const std::string& path);
 
 }  // namespace ketasim::trial

@@ -1,19 +1,24 @@
 #pragma once
 // The virtual-trial engine: every patient of the cohort through every arm (common random numbers),
 // in batches on oneTBB, streamed in patient order to one HDF5 writer so memory stays bounded.
+// PK comes from pk/, scores from the response model's structure (response/structure.hpp), and
+// endpoints from the one EndpointRules (trial/endpoint_rules.hpp).
 #include <cstdint>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "ketasim/io/results_file.hpp"
-#include "ketasim/response/response_model.hpp"
-#include "ketasim/trial/config.hpp"
-#include "ketasim/trial/sweep.hpp"
+#include "ketasim/trial/study.hpp"
 
 namespace ketasim::trial {
 
-enum PatientStatus : std::int8_t { status_ok = 0, status_solver_failure = 1, status_invalid_parameters = 2 };
+enum PatientStatus : std::int8_t {
+  status_ok = 0,
+  status_solver_failure = 1,
+  status_invalid_parameters = 2,
+  status_non_physical = 3,  // a concentration or score came out non-finite or impossible
+};
 
 struct RunProgress {
   long long patients_done = 0;
@@ -24,18 +29,17 @@ struct RunStatistics {
   long long failed_patients = 0;  // patient-arm pairs with a non-ok status
 };
 
-// Writes every dataset of docs/results-format.md into `file` (not committed here). The thread
-// count is whatever tbb::global_control allows; results do not depend on it.
-// `points` are the sweep points (one without a sweep) in the row-major order of `sweep.points`.
-RunStatistics run_trial(const std::vector<StudyConfig>& points, const SweepPlan& sweep,
-                        const response::ResponseModel& response_model, io::ResultsFile& file,
+// Writes every dataset of the results schema (io/results_schema.hpp) into `file` (not committed
+// here). The thread count is whatever tbb::global_control allows; results do not depend on it.
+RunStatistics run_trial(const Study& study, io::ResultsFile& file,
                         const std::function<void(const RunProgress&)>& on_progress);
 
 // Endpoints at every visit, per arm, without writing a file: for calibration and quick studies.
-// Counts are over patients whose simulation succeeded. Deterministic for any thread count.
+// Rates count the per-visit flags of EndpointRules (dropout imputation included) over patients
+// whose simulation succeeded, exactly as `run` does at the primary visit.
 struct VisitSummary {
   long long observed = 0;      // patients still in the study at this visit (dropouts excluded)
-  long long responders = 0;
+  long long responders = 0;    // per-visit flags after imputation, over all ok patients
   long long remitters = 0;
   double sum_change = 0.0;     // MADRS minus baseline, over observed patients
   double sum_change_sq = 0.0;
@@ -50,9 +54,7 @@ struct TrialSummary {
   std::vector<double> visits_d;
   std::vector<ArmSummary> arms;
 };
-TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& response_model);
-
-// Checks that the response model knows every moiety of every arm's model (InputError otherwise).
-void check_response_model(const StudyConfig& config, const response::ResponseModel& response_model);
+TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& response_model,
+                                const population::PopulationTable* population = nullptr);
 
 }  // namespace ketasim::trial

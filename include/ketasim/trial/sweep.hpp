@@ -58,12 +58,11 @@ SweepPlan parse_sweep(const StudyConfig& config);
 // config's arms in order.
 SweepPlan parse_sweep_block(const InputNode& node, const std::vector<std::string>& arm_names);
 
-// Every point as its own validated StudyConfig: the base config's text with `base_overrides` (the
-// command line's --set, normally base.overrides) and then the point's overrides applied. Checks
+// Every point as its own validated StudyConfig: the parsed base config (with its --set overrides)
+// and then the point's overrides applied. Checks
 // that every point has the same cohort, seed, duration, visits and arms (the engine runs every
 // point on the same virtual patients); problems of all points are reported at once, each naming
 // the sweep entry whose value caused it. `log` (optional) gets notes about the expansion.
-std::vector<StudyConfig> expand_sweep(const StudyConfig& base, const std::vector<Override>& base_overrides,
-                                      const SweepPlan& plan, const Logger* log = nullptr);
+std::vector<StudyConfig> expand_sweep(const StudyConfig& base, const SweepPlan& plan, const Logger* log = nullptr);
 
 }  // namespace ketasim::trial

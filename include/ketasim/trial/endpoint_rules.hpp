@@ -1,0 +1,45 @@
+#pragma once
+// The one definition of the trial endpoints (docs/config.md, `endpoints`): response, remission,
+// relapse, dropout and its imputation. The engine, calibration and power use it; the Python
+// tools read the flags it produced from the results file instead of re-deriving them.
+#include <cstdint>
+
+#include "ketasim/trial/config.hpp"
+
+namespace ketasim::trial {
+
+// One patient in one arm, per visit (caller-owned arrays of n_visits).
+struct PatientEndpoints {
+  float* madrs = nullptr;                  // observed score; NaN after the patient left
+  std::int8_t* response_by_visit = nullptr;  // after imputation (non-responder: 0; LOCF: carried)
+  std::int8_t* remission_by_visit = nullptr;
+  // At the primary visit:
+  std::int8_t response = 0, remission = 0, relapse = 0;
+  float change = 0.0f;        // score at the primary visit (or the last observed one) minus baseline
+  double dropout_time_d = 0;  // NaN when the patient stayed to the end
+};
+
+class EndpointRules {
+ public:
+  explicit EndpointRules(const EndpointConfig& config) : c_(config) {}
+
+  bool responder(double baseline, double score) const { return baseline - score >= c_.response_fraction * baseline; }
+  bool remitter(double score) const { return score <= c_.remission_threshold; }
+  bool relapse_score(double score) const { return score >= c_.relapse_threshold; }
+
+  // The probability of leaving between visits t0 < t1 (days) for a patient still in the study.
+  double dropout_probability(double t0_d, double t1_d) const;
+
+  // Applies dropout (one uniform per visit from the patient's dropout stream, the same in every
+  // arm) and the imputation rule to the scores the patient would have had, and fills `out`.
+  // Visit 0 at day 0 is the baseline assessment; nobody leaves before it.
+  void evaluate(const double* visits_d, int n_visits, int primary_visit, double baseline, const double* scores,
+                const double* stay_uniform, PatientEndpoints& out) const;
+
+  const EndpointConfig& config() const { return c_; }
+
+ private:
+  const EndpointConfig& c_;
+};
+
+}  // namespace ketasim::trial

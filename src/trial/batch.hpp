@@ -1,0 +1,91 @@
+#pragma once
+// Internal to the trial engine: the shape of a run (Layout) and one batch of patients' results
+// (Batch), laid out [plan][patient][...] to match the results file's hyperslabs.
+#include <cmath>
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
+namespace ketasim::trial {
+
+struct Layout {
+  long long n_patients = 0;
+  int n_arms = 0;   // arms per sweep point
+  int n_plans = 0;  // sweep points x arms: what each patient is simulated under
+  std::vector<double> output_times_h;
+  std::vector<double> visits_d;
+  int n_doses = 0;
+  int primary_visit = 0;
+  std::vector<std::string> outputs;     // global output names (moieties and totals)
+  std::vector<std::string> parameters;  // global PK parameter names
+  int max_eta = 0;
+  int response_effects = 0;  // standard normals per patient for the response model
+  bool store_conc = false;
+  bool summarize_conc = false;
+  bool store_response_state = false;
+  int chunk_patients = 0;  // the results file's chunk along patient
+};
+
+struct Batch {
+  static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  long long first = 0;
+  int count = 0;
+  std::vector<double> weight_kg, age_y;
+  std::vector<std::int8_t> sex;
+  std::vector<std::int8_t> status;
+  std::vector<double> parameters;  // [slot][plan][patient]
+  std::vector<float> conc;         // [slot][plan][patient][time]
+  std::vector<double> conc_sum, conc_sumsq;  // [slot][plan][time], over this batch's ok patients
+  std::vector<long long> conc_n;             // [slot][plan]
+  std::vector<double> cmax, tmax, auc;       // [slot][plan][patient][dose]
+  std::vector<double> dose_time, dose_amount;  // [plan][patient][dose]
+  std::vector<std::int8_t> dose_taken;
+  std::vector<float> madrs;                  // [plan][patient][visit]
+  std::vector<std::int8_t> response_by_visit, remission_by_visit;
+  std::vector<float> occupancy, state, expected;  // [plan][patient][visit] when stored
+  std::vector<double> dropout_time;          // [plan][patient]
+  std::vector<float> baseline, change;       // [plan][patient]
+  std::vector<std::int8_t> response, remission, relapse;
+  // Full concentrations, compressed per output in the parallel stage (one HDF5 chunk each).
+  std::vector<std::vector<unsigned char>> encoded_conc;
+  std::vector<float> padded;
+  std::vector<unsigned char> shuffle_scratch;
+
+  void resize(const Layout& l, int patients) {
+    const std::size_t ap = static_cast<std::size_t>(l.n_plans) * patients;
+    const std::size_t slots = l.outputs.size();
+    const std::size_t visits = l.visits_d.size();
+    weight_kg.assign(patients, kNaN);
+    age_y.assign(patients, kNaN);
+    sex.assign(patients, 0);
+    status.assign(ap, 0);
+    parameters.assign(l.parameters.size() * ap, kNaN);
+    if (l.store_conc) conc.assign(slots * ap * l.output_times_h.size(), NAN);
+    conc_sum.assign(slots * l.n_plans * l.output_times_h.size(), 0.0);
+    conc_sumsq.assign(conc_sum.size(), 0.0);
+    conc_n.assign(slots * l.n_plans, 0);
+    cmax.assign(slots * ap * l.n_doses, kNaN);
+    tmax.assign(cmax.size(), kNaN);
+    auc.assign(cmax.size(), kNaN);
+    dose_time.assign(ap * l.n_doses, kNaN);
+    dose_amount.assign(ap * l.n_doses, kNaN);
+    dose_taken.assign(ap * l.n_doses, -1);
+    madrs.assign(ap * visits, NAN);
+    response_by_visit.assign(ap * visits, 0);
+    remission_by_visit.assign(ap * visits, 0);
+    if (l.store_response_state) {
+      occupancy.assign(ap * visits, NAN);
+      state.assign(ap * visits, NAN);
+      expected.assign(ap * visits, NAN);
+    }
+    dropout_time.assign(ap, kNaN);
+    baseline.assign(ap, NAN);
+    change.assign(ap, NAN);
+    response.assign(ap, 0);
+    remission.assign(ap, 0);
+    relapse.assign(ap, 0);
+  }
+};
+
+}  // namespace ketasim::trial

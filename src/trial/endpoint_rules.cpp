@@ -1,0 +1,58 @@
+#include "ketasim/trial/endpoint_rules.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+
+namespace ketasim::trial {
+
+double EndpointRules::dropout_probability(double t0_d, double t1_d) const {
+  if (!(c_.dropout_per_week > 0.0) || !(t1_d > t0_d)) return 0.0;
+  return -std::expm1(-c_.dropout_per_week * (t1_d - t0_d) / 7.0);
+}
+
+void EndpointRules::evaluate(const double* visits_d, int n_visits, int primary_visit, double baseline,
+                             const double* scores, const double* stay_uniform, PatientEndpoints& out) const {
+  constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+  bool in_study = true;
+  int last_observed = 0;
+  double previous_d = 0.0;
+  bool responded = false, relapsed = false;
+  int high_run = 0;
+  std::int8_t response_carried = 0, remission_carried = 0;
+  out.dropout_time_d = kNaN;
+  for (int v = 0; v < n_visits; ++v) {
+    const double t_d = visits_d[v];
+    if (t_d > 0.0 && in_study && c_.dropout_per_week > 0.0) {
+      in_study = stay_uniform[v] >= dropout_probability(previous_d, t_d);
+      // The patient is known to have left at the first visit they miss.
+      if (!in_study) out.dropout_time_d = t_d;
+    }
+    if (t_d > 0.0) previous_d = t_d;
+    if (!in_study) {
+      out.madrs[v] = NAN;
+      out.response_by_visit[v] = c_.dropout_locf ? response_carried : 0;
+      out.remission_by_visit[v] = c_.dropout_locf ? remission_carried : 0;
+      continue;
+    }
+    const double score = scores[v];
+    out.madrs[v] = static_cast<float>(score);
+    last_observed = v;
+    response_carried = out.response_by_visit[v] = responder(baseline, score) ? 1 : 0;
+    remission_carried = out.remission_by_visit[v] = remitter(score) ? 1 : 0;
+    if (responded) {
+      high_run = relapse_score(score) ? high_run + 1 : 0;
+      if (high_run >= c_.relapse_consecutive) relapsed = true;
+    }
+    if (responder(baseline, score)) responded = true;
+  }
+  const bool completed = !std::isnan(out.madrs[primary_visit]);
+  // A dropout's change is from the last observed score; the flags follow the imputation rule.
+  const double primary = completed ? out.madrs[primary_visit] : out.madrs[std::min(last_observed, primary_visit)];
+  out.change = static_cast<float>(primary - baseline);
+  out.response = out.response_by_visit[primary_visit];
+  out.remission = out.remission_by_visit[primary_visit];
+  out.relapse = relapsed ? 1 : 0;
+}
+
+}  // namespace ketasim::trial

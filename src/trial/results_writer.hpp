@@ -1,0 +1,31 @@
+#pragma once
+// Internal to the trial engine: creates the results file's variables from the results schema and
+// writes batches into them. Only the engine's writer thread calls these.
+#include <vector>
+
+#include "batch.hpp"
+#include "ketasim/io/results_file.hpp"
+#include "ketasim/trial/study.hpp"
+
+namespace ketasim::trial {
+
+// Variable ids in the file, in the order write_batch writes them.
+struct FileVariables {
+  int weight = -1, age = -1, sex = -1, status = -1, madrs = -1, baseline = -1, change = -1, response = -1,
+      remission = -1, relapse = -1, dose_time = -1, dose_amount = -1, dose_taken = -1, response_by_visit = -1,
+      remission_by_visit = -1, dropout_time = -1, occupancy = -1, state = -1, expected = -1, power_response = -1,
+      power_remission = -1;
+  std::vector<int> parameters, conc, conc_mean, conc_sd, cmax, tmax, auc;
+};
+
+FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& f);
+void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v, const Batch& b, io::ResultsFile& f);
+// Compresses each output's concentrations of a batch as one HDF5 chunk (every plan, the batch's
+// patients, the whole time axis), padding a short batch with NaN to the chunk's length, so that
+// deflate runs on all workers instead of the single writer.
+void encode_concentrations(const Layout& l, Batch& b);
+// Per-plan values along (sweep..., arm [, tail]) for plan a.
+void write_plan_values(const Layout& l, const SweepPlan& sweep, int variable, int plan, const double* values,
+                       hsize_t tail, io::ResultsFile& f);
+
+}  // namespace ketasim::trial
