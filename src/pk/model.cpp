@@ -1,5 +1,7 @@
 #include "ketasim/pk/model.hpp"
 
+#include <fmt/format.h>
+
 #include <cmath>
 #include <map>
 #include <memory>
@@ -94,11 +96,11 @@ void parse_parameters(const InputNode& root, PkModel& model) {
     // Physical quantities must be positive; a fraction must be a probability.
     if (p.dimension == Dimension::dimensionless) {
       if (value < 0.0 || value > 1.0) {
-        node.child("value").fail("expected a fraction in [0, 1], found " + std::to_string(value));
+        node.child("value").fail("expected a fraction in [0, 1], found " + fmt::format("{:g}", value));
       }
     } else if (!(value > 0.0)) {
       node.child("value").fail("expected a positive " + std::string(dimension_name(p.dimension)) +
-                               ", found " + std::to_string(value));
+                               ", found " + fmt::format("{:g}", value));
     }
     if (static_cast<int>(model.parameters.size()) >= kMaxParameters) {
       node.fail("too many parameters (at most " + std::to_string(kMaxParameters) + ")");

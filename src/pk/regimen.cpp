@@ -1,5 +1,7 @@
 #include "ketasim/pk/regimen.hpp"
 
+#include <fmt/format.h>
+
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -115,7 +117,7 @@ Regimen parse_regimen(const InputNode& node) {
     // A placebo spray (dose 0) may still name its devices; it delivers nothing.
     if (dose.defined() && regimen.dose > 0.0 && std::fabs(per_session - regimen.dose) > 1e-9) {
       dose.fail("an intranasal dose must be devices x device_dose (" + std::to_string(regimen.devices_per_session) +
-                " x " + std::to_string(regimen.device_dose_mg) + " mg)");
+                " x " + fmt::format("{:g}", regimen.device_dose_mg) + " mg)");
     }
   } else if (node.has("devices") || node.has("device_interval") || node.has("device_dose")) {
     node.fail("devices/device_interval/device_dose apply only to route intranasal");

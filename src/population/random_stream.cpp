@@ -1,5 +1,7 @@
 #include "ketasim/population/random_stream.hpp"
 
+#include <fmt/format.h>
+
 #include <Random123/philox.h>
 
 #include <cmath>
@@ -59,11 +61,11 @@ double RandomStream::normal(double mean, double sd) { return mean + sd * normal(
 double RandomStream::truncated_normal(double mean, double sd, double lower, double upper) {
   if (!(sd > 0.0) || !std::isfinite(sd) || !std::isfinite(mean)) {
     throw std::invalid_argument("truncated_normal: need finite mean and finite sd > 0, got mean " +
-                                std::to_string(mean) + ", sd " + std::to_string(sd));
+                                fmt::format("{:g}", mean) + ", sd " + fmt::format("{:g}", sd));
   }
   if (!(lower < upper)) {
     throw std::invalid_argument("truncated_normal: need lower < upper, got lower " +
-                                std::to_string(lower) + ", upper " + std::to_string(upper));
+                                fmt::format("{:g}", lower) + ", upper " + fmt::format("{:g}", upper));
   }
   const double a = (lower - mean) / sd;
   const double b = (upper - mean) / sd;
@@ -90,7 +92,7 @@ double RandomStream::truncated_normal(double mean, double sd, double lower, doub
 bool RandomStream::bernoulli(double probability) {
   if (!(probability >= 0.0 && probability <= 1.0)) {
     throw std::invalid_argument("bernoulli: probability must be in [0, 1], got " +
-                                std::to_string(probability));
+                                fmt::format("{:g}", probability));
   }
   return uniform() < probability;
 }

@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <limits>
 #include <sstream>
 
 
@@ -255,7 +256,9 @@ void parse_outputs(const InputNode& node, StudyConfig& config) {
   if (const auto v = node.optional("after_each_dose")) {
     config.output_after_each_dose_h.clear();
     for (const auto& t : v->sequence()) {
-      const double h = t.quantity(Dimension::time);
+      // A bare 0 (the dose time itself) needs no unit.
+      const bool zero = t.is_scalar() && (t.yaml().Scalar() == "0" || t.yaml().Scalar() == "0.0");
+      const double h = zero ? 0.0 : t.quantity(Dimension::time);
       if (t.is_scalar() && !(h >= 0.0)) t.fail("expected a time >= 0 after the dose");
       config.output_after_each_dose_h.push_back(h);
     }
@@ -342,8 +345,15 @@ StudyConfig parse_study_tree(const std::string& path, const std::string& text, Y
   const InputNode study = root.required("study");
   study.check_keys({"name", "duration", "seed"});
   config.name = study.required("name").text();
+  const std::size_t problems_before = diagnostics.messages().size();
   config.duration_h = study.required("duration").quantity(Dimension::time);
-  if (study.has("duration") && !(config.duration_h > 0.0)) study.child("duration").fail("expected a positive duration");
+  const bool duration_read = diagnostics.messages().size() == problems_before;
+  if (duration_read && study.has("duration") && !(config.duration_h > 0.0)) {
+    study.child("duration").fail("expected a positive duration");
+  }
+  // Without a valid duration every "beyond the end of the study" check would only echo that one
+  // problem (a message per visit and dose): they are skipped, and the config fails anyway.
+  if (diagnostics.messages().size() != problems_before) config.duration_h = std::numeric_limits<double>::infinity();
   if (const auto s = study.optional("seed")) {
     // The whole unsigned 64-bit range, nothing clamped: a seed outside it is an error.
     const std::string text = s->text();

@@ -239,3 +239,18 @@ TEST_CASE("Sweep blocks are validated with file, key path and line", "[trial][va
     CHECK(lines(e) == 1);
   }
 }
+
+// Regression (0900520: 12 messages): a duration without a unit used to add "expected a positive
+// duration" and one "beyond the end of the study" per visit.
+TEST_CASE("A bad duration is one root message, not one per visit and dose", "[trial][validation]") {
+  const std::string e = errors(kBase, {Override("study.duration", "12")});
+  INFO(e);
+  CHECK_THAT(e, Contains("study.duration") && Contains("missing unit"));
+  CHECK(lines(e) == 1);
+}
+
+TEST_CASE("A bare dose 0 is a placebo session, in mg or mg/kg regimens alike", "[trial][validation]") {
+  CHECK(errors(kBase, {Override("arms.0.regimen.dose", "0")}) == "");
+  const StudyConfig c = parse_study_config(kPath, kBase, {Override("arms.0.regimen.dose", "0")});
+  CHECK(c.arms[0].regimen.dose == 0.0);
+}
