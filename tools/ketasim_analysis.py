@@ -763,8 +763,10 @@ def _quantity(value, default_unit):
 
 def nominal_sessions(regimen):
     """The sessions a regimen (one arm's `regimen` from config_json) schedules, as src/pk/regimen.cpp
-    expands them: list of (time_h, dose, devices). Phases follow each other one interval apart;
-    `until` is exclusive; intranasal sessions are whole devices."""
+    expands them: list of (time_h, dose, devices). A phase starts one interval of the previous
+    phase after that phase's last dose (as the engine does and `ketasim check` prints; e.g. day 28
+    after twice-weekly doses up to day 24.5); `until` is exclusive; intranasal sessions are whole
+    devices."""
     route = regimen["route"]
     dose, _ = _quantity(regimen["dose"], "mg")
     device_dose = _quantity(regimen.get("device_dose", "28 mg"), "mg")[0] if route == "intranasal" else 0.0
@@ -900,13 +902,14 @@ def session_starts(ds, arm, point=None):
 
 
 def time_after_dose(times_h, starts_h):
-    """Time since the latest session start at or before each time (times before the first dose
-    keep their own value)."""
+    """Time since the latest session start before each time. A sample at a dose time is a pre-dose
+    sample (NONMEM's order: the observation row before the dose row), so it counts from the
+    previous session; times up to the first dose keep their own value."""
     times_h = np.asarray(times_h, float)
     starts_h = np.sort(np.asarray(starts_h, float))
     if starts_h.size == 0:
         return times_h.copy()
-    idx = np.searchsorted(starts_h, times_h + 1e-9, side="right") - 1
+    idx = np.searchsorted(starts_h, times_h - 1e-9, side="right") - 1
     return np.where(idx >= 0, times_h - starts_h[np.clip(idx, 0, None)], times_h)
 
 
@@ -917,7 +920,11 @@ def time_after_dose(times_h, starts_h):
 def read_observed(path):
     """Observed concentrations, NONMEM-style CSV: ID, TIME (h after the first dose), DV (ng/mL);
     optional ARM (arm name as in the results file), EVID/MDV (only EVID 0, MDV 0 rows are
-    observations; EVID 1 rows give the dose times), TAD (h). `.` and empty fields are missing."""
+    observations; EVID 1 rows give the dose times), TAD (h). `.` and empty fields are missing.
+
+    Without a TAD column, time after dose is computed from the EVID 1 rows; dose rows less than
+    1 h after the previous one are one session (intranasal devices), timed from its first row, as
+    the simulated side times sessions."""
     frame = pd.read_csv(path, na_values=["."], comment="#")
     missing = [c for c in ("ID", "TIME", "DV") if c not in frame]
     if missing:
@@ -932,18 +939,33 @@ def read_observed(path):
         doses = frame[frame["EVID"] == 1]
         obs["TAD"] = np.nan
         for pid, rows in obs.groupby("ID"):
-            obs.loc[rows.index, "TAD"] = time_after_dose(rows["TIME"], doses.loc[doses["ID"] == pid, "TIME"])
+            obs.loc[rows.index, "TAD"] = time_after_dose(rows["TIME"], session_starts_of(doses.loc[doses["ID"] == pid, "TIME"]))
     return obs.reset_index(drop=True)
 
 
-def vpc_bins(x, n_bins):
-    """Bin edges at quantiles of the observed x (so each bin holds about as many observations)."""
-    edges = np.unique(np.quantile(np.asarray(x, float), np.linspace(0, 1, n_bins + 1)))
+def session_starts_of(dose_times_h, gap_h=1.0):
+    """First dose time of each session: doses less than gap_h after the previous one join it."""
+    t = np.sort(np.asarray(dose_times_h, float))
+    if t.size == 0:
+        return t
+    return t[np.concatenate([[True], np.diff(t) >= gap_h])]
+
+
+def vpc_bins(x, n_bins=None):
+    """Bin edges. By default, when the observed x take at most 12 distinct values (nominal
+    sampling times), one bin per value; otherwise, or when n_bins is given, n_bins (default 8)
+    bins at quantiles of x, so that each holds about as many observations."""
+    x = np.asarray(x, float)
+    distinct = np.unique(np.round(x, 6))
+    if n_bins is None and distinct.size <= 12:
+        mids = (distinct[1:] + distinct[:-1]) / 2
+        return np.concatenate([[distinct[0] - 1e-6], mids, [distinct[-1] + 1e-6]])
+    edges = np.unique(np.quantile(x, np.linspace(0, 1, (n_bins or 8) + 1)))
     edges[-1] += 1e-9
     return edges
 
 
-def vpc_statistics(ds, observed, arm, moiety, n_bins=8, replicates=200, by="tad", seed=1, point=None):
+def vpc_statistics(ds, observed, arm, moiety, n_bins=None, replicates=200, by="tad", seed=1, point=None):
     """Observed 5/50/95th percentiles per bin and the simulated ones with 95% CIs.
 
     Each replicate draws as many simulated patients as there are observed IDs (without
@@ -992,7 +1014,7 @@ def vpc_statistics(ds, observed, arm, moiety, n_bins=8, replicates=200, by="tad"
                 sim_hi=np.percentile(sim, 97.5, axis=0), obs_x=obs_x, obs_dv=obs["DV"].to_numpy(float))
 
 
-def figure_vpc(ds, observed, moiety, opts, bins=8, replicates=200, by="tad"):
+def figure_vpc(ds, observed, moiety, opts, bins=None, replicates=200, by="tad"):
     """One panel per arm: observed points, observed 5/50/95th percentiles (lines), simulated
     percentiles' 95% CIs (shaded: median band darker) and medians (dashed)."""
     plt = _pyplot()
@@ -1029,15 +1051,19 @@ def figure_vpc(ds, observed, moiety, opts, bins=8, replicates=200, by="tad"):
         ax.set_ylabel(f"{moiety} ({ds[MOIETY_PREFIX + moiety].attrs.get('units', 'ng/mL')})")
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
-    keep = [i for i, l in enumerate(labels) if l.startswith(("observed", "simulated median"))]
-    axes[0].legend([handles[i] for i in keep], [labels[i] for i in keep], fontsize="x-small", loc="upper right")
-    fig.suptitle(f"VPC of {moiety}: observed percentiles (black) over simulated 5/50/95th percentiles "
-                 f"with 95% CIs ({replicates} simulated studies of the observed size)", fontsize="medium")
+    order = ["observed data", "observed median", "observed 5th", "simulated median", "simulated median: 95% CI",
+             "simulated 5th: 95% CI"]
+    keep = [labels.index(l) for l in order if l in labels]
+    axes[0].legend([handles[i] for i in keep], [labels[i].replace("observed 5th", "observed 5th and 95th")
+                                                .replace("simulated 5th: 95% CI", "simulated 5th, 95th: 95% CI")
+                                                for i in keep], fontsize="x-small", loc="upper right")
+    fig.suptitle(_title(f"VPC of {moiety}: observed percentiles (black) over simulated 5th/50th/95th percentiles "
+                        f"with 95% CIs from {replicates} simulated studies of the observed design", {}))
     fig.tight_layout()
     return fig
 
 
-def plot_vpc(ds, observed, outdir, opts=None, moiety=None, bins=8, replicates=200, by="tad"):
+def plot_vpc(ds, observed, outdir, opts=None, moiety=None, bins=None, replicates=200, by="tad"):
     """The `vpc` command: writes vpc_<moiety>.<fmt> and returns its path in a list."""
     opts = opts or PlotOptions()
     os.makedirs(outdir, exist_ok=True)
@@ -1105,7 +1131,8 @@ def main(argv=None):
     p_vpc.add_argument("--observed", required=True, help="CSV: ID, TIME (h), DV; optional ARM, EVID/MDV, TAD")
     _add_figure_options(p_vpc)
     p_vpc.add_argument("--moiety", help="simulated moiety to compare (default: the only one with data, else required)")
-    p_vpc.add_argument("--bins", type=int, default=8, help="number of time-after-dose bins (quantiles of observed TAD)")
+    p_vpc.add_argument("--bins", type=int, help="number of bins at quantiles of the observed times (default: one bin "
+                       "per nominal time when there are at most 12, else 8)")
     p_vpc.add_argument("--replicates", type=int, default=200, help="simulated studies of the observed size for the CIs")
     p_vpc.add_argument("--by", choices=("tad", "time"), default="tad", help="bin by time after dose (default) or time")
     p_table = sub.add_parser("table", help="print per-arm response/remission with Wilson 95%% CIs")

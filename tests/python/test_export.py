@@ -46,7 +46,7 @@ class ExportOfDefaultRun(unittest.TestCase):
         cls.tmp = tempfile.mkdtemp(prefix="ketasim_export_")
         cls.h5 = os.path.join(cls.tmp, "r.h5")
         run([KETASIM_EXE, "run", os.path.join(SOURCE_DIR, "configs", "default.yaml"), "--patients", "30",
-             "--set", "outputs.concentration=full", "-o", cls.h5, "--quiet"])
+             "--set", "outputs.concentration=full", "--set", "outputs.batch_patients=15", "-o", cls.h5, "--quiet"])
         with h5py.File(cls.h5, "r") as f:
             cls.arms = list(f["arm"].asstr()[...])
             cls.weight = f["weight_kg"][...]
@@ -113,6 +113,8 @@ class ExportOfDefaultRun(unittest.TestCase):
                         got = rows.pivot(index="PATIENT", columns="TIME", values="IPRED").to_numpy()
                         np.testing.assert_allclose(got, values[a][:, col].astype(float), rtol=1e-7)
                         np.testing.assert_array_equal(rows["DV"], rows["IPRED"])  # no residual error yet
+            compared = sum(1 for a in range(len(self.arms)) for v in self.conc.values() if not np.all(np.isnan(v[a])))
+            self.assertEqual(compared, 5, "ketamine, s_ketamine, r_ketamine (IV); esketamine, noresketamine (IN)")
             madrs = frame[frame["MADRS"].notna()]
             for a, arm in enumerate(self.arms):
                 block = madrs[madrs["ARM"] == arm]
