@@ -41,7 +41,7 @@ for (d in names(nc$dim)) x <- nc$dim[[d]]$vals
 g <- ncatt_get(nc, 0)
 cat("arms:", nc$dim$arm$vals, "\n")
 cat("seed:", format(g$seed, scientific = FALSE), "\n")
-cat("time_units:", ncatt_get(nc, "time", "units")$value, "\n")
+if ("time" %in% names(nc$dim)) cat("time_units:", ncatt_get(nc, "time", "units")$value, "\n")
 nc_close(nc)
 """
 
@@ -150,6 +150,27 @@ class DefaultResultsFile(unittest.TestCase):
                 with h5py.File(self.path, "r") as f:
                     raw = f["pk_CL"][...]
                 np.testing.assert_array_equal(np.isnan(ds["pk_CL"].values), np.isnan(raw))
+
+
+class SweepResultsFile(unittest.TestCase):
+    """Sweep dimensions (numeric coordinates with units) follow the same conventions."""
+
+    def test_ncdump_and_ncdf4_are_silent(self):
+        tmp = tempfile.mkdtemp(prefix="ketasim_netcdf_sweep_")
+        try:
+            path = os.path.join(tmp, "sweep.h5")
+            run([KETASIM_EXE, "run", os.path.join(SOURCE_DIR, "configs", "sweep.yaml"), "--patients", "20", "-o", path,
+                 "--quiet"])
+            proc = run(["ncdump", "-h", path])
+            self.assertEqual(proc.stderr, "")
+            self.assertIn('\t\tdose_mg_per_kg:units = "mg/kg" ;', proc.stdout)
+            script = os.path.join(tmp, "read_all.R")
+            with open(script, "w") as fh:
+                fh.write(NCDF4_READ_ALL)
+            proc = run(["Rscript", script, path])
+            self.assertNotRegex(proc.stdout + proc.stderr, r"(?i)warning")
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
 
 
 if __name__ == "__main__":
