@@ -113,7 +113,9 @@ def wilson_ci(k, n, z=Z95):
     denom = 1 + z * z / n
     centre = (p + z * z / (2 * n)) / denom
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
-    return (p, max(0.0, centre - half), min(1.0, centre + half))
+    # Analytically low = 0 at k = 0 and high = 1 at k = n; rounding can leave them a hair inside p
+    # (1e-17), which matplotlib rejects as a negative error bar.
+    return (p, min(p, max(0.0, centre - half)), max(p, min(1.0, centre + half)))
 
 
 def endpoint_table(ds):
@@ -613,6 +615,7 @@ def figure_forest(ds, opts):
         ax.set_xlabel(xlabel)
         ax.grid(axis="x", alpha=0.3)
         lo, hi = ax.get_xlim()
+        lo, hi = min(lo, -0.05 * (hi - lo)), max(hi, 0.05 * (hi - lo))  # 0 (no difference) always in view
         ax.set_xlim(lo, hi + 0.35 * (hi - lo))  # room for the value labels
     primary = ds.attrs.get("primary_visit_d")
     fig.suptitle(_title(f"Arm minus reference arm '{reference}' at day {float(primary or 0):g}, 95% CIs", opts.point))

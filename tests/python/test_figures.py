@@ -266,6 +266,31 @@ class EndpointFigures(unittest.TestCase):
         np.testing.assert_allclose(default["difference"], -swapped["difference"])
 
 
+class PlaceboArms(unittest.TestCase):
+    """configs/single-infusion.yaml: a saline arm with 0% response draws (Wilson bounds exactly 0,
+    not 1e-17 above, which matplotlib rejects as a negative error bar) and serves as reference."""
+
+    def test_zero_rate_arm_and_placebo_reference(self):
+        tmp = tempfile.mkdtemp(prefix="ketasim_figures_placebo_")
+        try:
+            path = os.path.join(tmp, "si.h5")
+            printed = run([KETASIM_EXE, "run", os.path.join(SOURCE_DIR, "configs", "single-infusion.yaml"),
+                           "--patients", "300", "-o", path, "--quiet"]).stdout
+            self.assertEqual(ka.wilson_ci(0, 300)[1], 0.0)
+            self.assertEqual(ka.wilson_ci(300, 300)[2], 1.0)
+            out = run([PYTHON, os.path.join(TOOLS, "ketasim_analysis.py"), "plot", path, "-o", os.path.join(tmp, "f"),
+                       "--reference", "saline"]).stdout
+            self.assertIn("forest.png", out)
+            with ka.load(path) as ds:
+                table = ka.reference_differences(ds, "saline")
+            m = re.search(r"difference ketamine - saline .*?response (\S+) \[(\S+), (\S+)\]", printed)
+            row = table[(table["arm"] == "ketamine") & (table["endpoint"] == "response")].iloc[0]
+            for got, want in zip((row["difference"], row["low"], row["high"]), map(float, m.groups())):
+                self.assertAlmostEqual(got, want, delta=0.051)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 class SweepFigures(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
