@@ -12,7 +12,7 @@ As a module (run with Debian's /usr/bin/python3, which has xarray, h5netcdf and 
 As a command:
 
     /usr/bin/python3 tools/ketasim_analysis.py plot results.h5 -o figures/ [--format svg] [--arms A B] [--log-y]
-    /usr/bin/python3 tools/ketasim_analysis.py vpc results.h5 --observed obs.csv -o figures/
+    /usr/bin/python3 tools/ketasim_analysis.py vpc results.h5 --observed obs.csv --moiety esketamine -o figures/
     /usr/bin/python3 tools/ketasim_analysis.py table results.h5
 
 Rates count patients whose `status` is 0 (ok): failed patients are excluded from numerator and
