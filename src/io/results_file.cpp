@@ -137,13 +137,40 @@ void write_attribute(hid_t object, const std::string& name, hid_t stored_type, h
   check_status(H5Awrite(attribute.get(), in_memory_type, values), where + ": cannot write attribute '" + name + "'");
 }
 
-// Text attributes are scalar variable-length UTF-8 strings: h5py returns them as str (fixed-length
-// ones come back as bytes), netCDF-C reads them as NC_STRING and there is no 64 KiB header limit to
-// worry about for config_yaml since the value lives in the global heap.
+// Attributes that the netCDF User Guide and CF define as text. netCDF-C writes these with
+// nc_put_att_text, i.e. as NC_CHAR, and CF tools that predate netCDF-4's NC_STRING (or only look
+// for char attributes, e.g. to find `units`) expect that type.
+bool is_cf_text_attribute(const std::string& name) {
+  static const char* const names[] = {"units", "long_name", "standard_name", "flag_meanings", "Conventions",
+                                      "title", "history", "institution", "source", "comment", "references",
+                                      "calendar", "axis", "positive", "cell_methods", "coordinates"};
+  return std::any_of(std::begin(names), std::end(names), [&](const char* n) { return name == n; });
+}
+
+// CF text attributes are written as netCDF-C writes NC_CHAR: a scalar fixed-length string of exactly
+// the value's bytes (no terminator), or a null dataspace when empty. h5py returns these as bytes.
+// Every other text attribute (config_yaml, command_line, ...) is a scalar variable-length UTF-8
+// string: h5py returns it as str, netCDF-C reads it as NC_STRING, and config_yaml's size does not
+// matter since the value lives in the global heap.
 void write_text_attribute(hid_t object, const std::string& name, const std::string& value, const std::string& where) {
-  const Hdf5Handle type = utf8_string_type(0);
-  const char* pointer = value.c_str();
-  write_attribute(object, name, type.get(), type.get(), &pointer, 1, true, where);
+  if (!is_cf_text_attribute(name)) {
+    const Hdf5Handle type = utf8_string_type(0);
+    const char* pointer = value.c_str();
+    write_attribute(object, name, type.get(), type.get(), &pointer, 1, true, where);
+    return;
+  }
+  const Hdf5Handle type = utf8_string_type(std::max<std::size_t>(value.size(), 1));
+  check_status(H5Tset_strpad(type.get(), H5T_STR_NULLTERM), where + ": cannot set the padding of attribute '" + name + "'");
+  if (!value.empty()) {
+    write_attribute(object, name, type.get(), type.get(), value.data(), 1, true, where);
+    return;
+  }
+  delete_attribute_if_present(object, name, where);
+  Hdf5Handle space{check_id(H5Screate(H5S_NULL), where + ": cannot create the dataspace of attribute '" + name + "'"),
+                   H5Sclose};
+  Hdf5Handle attribute{check_id(H5Acreate2(object, name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT),
+                                where + ": cannot create attribute '" + name + "'"),
+                       H5Aclose};
 }
 
 template <typename Stored>
@@ -453,6 +480,15 @@ int ResultsFile::create_variable(const VariableSpec& spec) {
     write_text_attribute(dataset.get(), "flag_meanings", spec.flag_meanings, context);
   }
   for (const auto& [name, value] : spec.text_attributes) write_text_attribute(dataset.get(), name, value, context);
+  // CF's _FillValue, of the variable's own type: NaN, as the dataset's HDF5 fill value above. netCDF
+  // readers otherwise assume the default fill 9.97e36; with it, ncdump prints unwritten and NaN cells as `_`.
+  if (spec.type == ElementType::float32) {
+    const float nan = std::numeric_limits<float>::quiet_NaN();
+    write_attribute(dataset.get(), "_FillValue", H5T_IEEE_F32LE, H5T_NATIVE_FLOAT, &nan, 1, false, context);
+  } else if (spec.type == ElementType::float64) {
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    write_attribute(dataset.get(), "_FillValue", H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &nan, 1, false, context);
+  }
 
   const bool compressed = !chunk.empty() && spec.compress;
   variables_.push_back(Variable{spec.name, std::move(dataset), spec.type, std::move(shape), std::move(chunk), compressed});
@@ -574,11 +610,23 @@ void ResultsFile::set_attribute(const std::string& name, double value) {
                   where("root attribute '" + name + "'"));
 }
 
+// No 64-bit integer attributes: R's ncdf4 warns on every one (R has no such type). The value is
+// stored in the narrowest type that holds it exactly: int32, else float64 (exact up to 2^53), else
+// its decimal text.
 void ResultsFile::set_attribute(const std::string& name, std::int64_t value) {
   require_open("set_attribute");
   QuietHdf5Errors quiet;
-  write_attribute(file_.get(), name, H5T_STD_I64LE, H5T_NATIVE_INT64, &value, 1, true,
-                  where("root attribute '" + name + "'"));
+  const std::string context = where("root attribute '" + name + "'");
+  constexpr std::int64_t exact_double_limit = std::int64_t{1} << 53;
+  if (value >= std::numeric_limits<std::int32_t>::min() && value <= std::numeric_limits<std::int32_t>::max()) {
+    const auto narrow = static_cast<std::int32_t>(value);
+    write_attribute(file_.get(), name, H5T_STD_I32LE, H5T_NATIVE_INT32, &narrow, 1, true, context);
+  } else if (value >= -exact_double_limit && value <= exact_double_limit) {
+    const auto wide = static_cast<double>(value);
+    write_attribute(file_.get(), name, H5T_IEEE_F64LE, H5T_NATIVE_DOUBLE, &wide, 1, true, context);
+  } else {
+    write_text_attribute(file_.get(), name, std::to_string(value), context);
+  }
 }
 
 void ResultsFile::commit() {

@@ -68,7 +68,7 @@ void write_sample_file(ResultsFile& file) {
   VariableSpec conc{"conc_ketamine", {"arm", "patient", "time"}, ElementType::float32, "ng/mL",
                     "ketamine plasma concentration"};
   conc.chunk_patients = sample_chunk_patients;
-  conc.text_attributes = {{"moiety", "ketamine"}};
+  conc.text_attributes = {{"moiety", "ketamine"}, {"comment", ""}};
   const int conc_id = file.create_variable(conc);
   for (hsize_t arm = 0; arm < sample_arms; ++arm) {
     for (hsize_t first = 0; first < sample_patients; first += sample_chunk_patients) {
@@ -97,7 +97,9 @@ void write_sample_file(ResultsFile& file) {
 
   file.set_attribute("software", "ketasim");
   file.set_attribute("Conventions", "CF-1.8");
-  file.set_attribute("seed", std::int64_t{1234567890123});
+  file.set_attribute("seed", std::int64_t{1234567890123});        // beyond int32: stored as float64
+  file.set_attribute("replicates", std::int64_t{40});              // fits int32
+  file.set_attribute("huge", std::int64_t{9007199254740993});      // 2^53 + 1: not exact as float64
   file.set_attribute("primary_visit_d", 28.0);
   file.set_attribute("config_yaml", std::string(100000, 'y'));  // beyond the 64 KiB object header limit
 }
@@ -114,16 +116,38 @@ Hdf5Handle open_dataset(hid_t file, const std::string& name) {
   return {id, H5Dclose};
 }
 
-std::string read_text_attribute(hid_t object, const std::string& name) {
+// Which of the two string layouts an attribute has.
+enum class TextKind { variable_length, fixed_length };
+
+TextKind text_kind(hid_t object, const std::string& name) {
   REQUIRE(H5Aexists(object, name.c_str()) > 0);
   Hdf5Handle attribute{H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose};
   Hdf5Handle type{H5Aget_type(attribute.get()), H5Tclose};
-  REQUIRE(H5Tis_variable_str(type.get()) > 0);
+  REQUIRE(H5Tget_class(type.get()) == H5T_STRING);
+  return H5Tis_variable_str(type.get()) > 0 ? TextKind::variable_length : TextKind::fixed_length;
+}
+
+std::string read_text_attribute(hid_t object, const std::string& name) {
+  const TextKind kind = text_kind(object, name);
+  Hdf5Handle attribute{H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose};
+  Hdf5Handle type{H5Aget_type(attribute.get()), H5Tclose};
+  if (kind == TextKind::fixed_length) {
+    std::string text(H5Tget_size(type.get()), '\0');
+    REQUIRE(H5Aread(attribute.get(), type.get(), text.data()) >= 0);
+    return text;  // NC_CHAR: exactly the value's bytes, no terminator
+  }
   char* value = nullptr;
   REQUIRE(H5Aread(attribute.get(), type.get(), &value) >= 0);
   std::string text(value);
   H5free_memory(value);
   return text;
+}
+
+// The stored (file) type of an attribute.
+Hdf5Handle attribute_type(hid_t object, const std::string& name) {
+  REQUIRE(H5Aexists(object, name.c_str()) > 0);
+  Hdf5Handle attribute{H5Aopen(object, name.c_str(), H5P_DEFAULT), H5Aclose};
+  return {H5Aget_type(attribute.get()), H5Tclose};
 }
 
 template <typename T>
@@ -284,9 +308,64 @@ TEST_CASE("ResultsFile writes a self-describing netCDF-4 layout", "[io]") {
     CHECK(read_text_attribute(file.get(), "Conventions") == "CF-1.8");
     CHECK(read_text_attribute(file.get(), "config_yaml").size() == 100000);
     CHECK(read_scalar_attribute<std::int64_t>(file.get(), "seed", H5T_NATIVE_INT64) == 1234567890123);
+    CHECK(read_scalar_attribute<std::int32_t>(file.get(), "replicates", H5T_NATIVE_INT32) == 40);
+    CHECK(read_text_attribute(file.get(), "huge") == "9007199254740993");
     CHECK(read_scalar_attribute<double>(file.get(), "primary_visit_d", H5T_NATIVE_DOUBLE) == 28.0);
     const Hdf5Handle conc = open_dataset(file.get(), "conc_ketamine");
     CHECK(read_text_attribute(conc.get(), "moiety") == "ketamine");
+  }
+
+  // What netCDF-C and CF tools expect (issue 13): CF text attributes as NC_CHAR, _FillValue on
+  // float variables, no 64-bit integer attributes (R's ncdf4 warns on each).
+  SECTION("CF text attributes are fixed-length, other text stays variable-length") {
+    const Hdf5Handle time = open_dataset(file.get(), "time");
+    CHECK(text_kind(time.get(), "units") == TextKind::fixed_length);
+    CHECK(text_kind(time.get(), "long_name") == TextKind::fixed_length);
+    CHECK(H5Tget_size(attribute_type(time.get(), "units").get()) == 1);  // "h", no terminator
+    const Hdf5Handle sex = open_dataset(file.get(), "sex");
+    CHECK(text_kind(sex.get(), "flag_meanings") == TextKind::fixed_length);
+    CHECK(text_kind(file.get(), "Conventions") == TextKind::fixed_length);
+    CHECK(text_kind(file.get(), "software") == TextKind::variable_length);
+    CHECK(text_kind(file.get(), "config_yaml") == TextKind::variable_length);
+    const Hdf5Handle conc = open_dataset(file.get(), "conc_ketamine");
+    CHECK(text_kind(conc.get(), "moiety") == TextKind::variable_length);
+    CHECK(text_kind(conc.get(), "comment") == TextKind::fixed_length);
+    Hdf5Handle empty{H5Aopen(conc.get(), "comment", H5P_DEFAULT), H5Aclose};
+    Hdf5Handle empty_space{H5Aget_space(empty.get()), H5Sclose};
+    CHECK(H5Sget_simple_extent_type(empty_space.get()) == H5S_NULL);  // how netCDF-C stores ""
+  }
+
+  SECTION("float variables carry a NaN _FillValue of their own type, others none") {
+    for (const std::string name : {"conc_ketamine", "weight_kg", "cmax_ketamine"}) {
+      INFO("variable " << name);
+      const Hdf5Handle dataset = open_dataset(file.get(), name);
+      const Hdf5Handle stored = attribute_type(dataset.get(), "_FillValue");
+      Hdf5Handle dataset_type{H5Dget_type(dataset.get()), H5Tclose};
+      CHECK(H5Tequal(stored.get(), dataset_type.get()) > 0);
+      CHECK(std::isnan(read_scalar_attribute<double>(dataset.get(), "_FillValue", H5T_NATIVE_DOUBLE)));
+    }
+    const Hdf5Handle sex = open_dataset(file.get(), "sex");
+    CHECK(H5Aexists(sex.get(), "_FillValue") == 0);
+  }
+
+  SECTION("no attribute anywhere is a 64-bit integer") {
+    std::vector<std::string> objects{"/"};
+    for (const auto& name : root_dataset_names(file.get())) objects.push_back(name);
+    for (const auto& object_name : objects) {
+      Hdf5Handle object{H5Oopen(file.get(), object_name.c_str(), H5P_DEFAULT), H5Oclose};
+      std::vector<std::string> attribute_names;
+      const auto collect = [](hid_t, const char* name, const H5A_info_t*, void* out) -> herr_t {
+        static_cast<std::vector<std::string>*>(out)->push_back(name);
+        return 0;
+      };
+      REQUIRE(H5Aiterate2(object.get(), H5_INDEX_NAME, H5_ITER_INC, nullptr, collect, &attribute_names) >= 0);
+      CHECK_FALSE(attribute_names.empty());
+      for (const auto& name : attribute_names) {
+        INFO(object_name << " attribute " << name);
+        const Hdf5Handle type = attribute_type(object.get(), name);
+        CHECK_FALSE((H5Tget_class(type.get()) == H5T_INTEGER && H5Tget_size(type.get()) == 8));
+      }
+    }
   }
 }
 
@@ -415,7 +494,8 @@ TEST_CASE("Results files open in xarray (h5netcdf, netcdf4), h5py, hdf5r and ncd
       "    assert float(ds.conc_ketamine[1, 2, 3]) == 123.25, engine\n"
       "    assert ds.sex.attrs['flag_meanings'] == 'male female', engine\n"
       "    assert ds.attrs['software'] == 'ketasim' and ds.attrs['seed'] == 1234567890123, engine\n"
-      "    assert list(ds.conc_ketamine.attrs) == ['units', 'long_name', 'moiety'], engine\n"
+      "    assert list(ds.conc_ketamine.attrs) == ['units', 'long_name', 'moiety', 'comment'], engine\n"
+      "    assert np.isnan(ds.conc_ketamine.encoding['_FillValue']), engine\n"
       "with h5py.File(sys.argv[1], 'r') as f:\n"
       "    assert f.attrs['software'] == 'ketasim'\n"
       "    assert [d.keys() for d in f['conc_ketamine'].dims] == [['arm'], ['patient'], ['time']]\n";

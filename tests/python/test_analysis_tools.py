@@ -98,7 +98,8 @@ class PlotsAndExportOnDefaultRun(unittest.TestCase):
     def test_plot_writes_the_expected_figures(self):
         outdir = os.path.join(self.tmp, "figures")
         printed = run([PYTHON, os.path.join(TOOLS, "ketasim_analysis.py"), "plot", self.path, "-o", outdir])
-        expected = {"madrs_course.png", "endpoints.png"} | expected_concentration_figures(self.ds)
+        expected = ({"madrs_course.png", "rates_over_visits.png", "endpoints.png", "forest.png"}
+                    | expected_concentration_figures(self.ds))
         self.check_pngs(printed, outdir, expected)
 
     def test_table_has_a_row_per_arm_with_cis(self):
@@ -153,7 +154,9 @@ class PlotsOnSweepRun(unittest.TestCase):
         printed = run([PYTHON, os.path.join(TOOLS, "ketasim_analysis.py"), "plot", path, "-o", outdir])
         with xr.open_dataset(path, engine="h5netcdf") as ds:
             n_sweep = len([d for d in ds["remission"].dims if d not in ("arm", "patient")])
-            expected = {"madrs_course.png", "endpoints.png"} | expected_concentration_figures(ds)
+            expected = {"madrs_course.png", "rates_over_visits.png", "endpoints.png"} | expected_concentration_figures(ds)
+            if ds.sizes["arm"] > 1:
+                expected.add("forest.png")
         self.assertGreaterEqual(n_sweep, 1, "sweep.yaml produced no sweep dimension")
         expected.add("sweep_remission.png" if n_sweep == 1 else "sweep_remission_heatmap.png")
         PlotsAndExportOnDefaultRun.check_pngs(self, printed, outdir, expected)

@@ -80,7 +80,7 @@ class ResultsFileTest(unittest.TestCase):
             if isinstance(stored, bytes):
                 stored = stored.decode("utf-8")
             self.assertEqual(stored, text)
-            self.assertEqual(f.attrs["Conventions"], "CF-1.8")
+            self.assertEqual(f.attrs["Conventions"], b"CF-1.8")  # CF text attributes are NC_CHAR: bytes in h5py
 
     def test_identical_arms_have_identical_patients(self):
         with h5py.File(self.same, "r") as f:

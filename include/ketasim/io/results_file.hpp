@@ -118,7 +118,9 @@ class ResultsFile {
   // The chunk shape of a variable (empty when not chunked).
   const std::vector<hsize_t>& chunk_shape(int variable) const;
 
-  // Root attributes (replaced when set twice).
+  // Root attributes (replaced when set twice). CF text attributes (units, long_name, flag_meanings,
+  // Conventions, ...) are stored as NC_CHAR, other text as variable-length UTF-8; an int64 value is
+  // stored as int32, else float64 when exact, else as decimal text (no 64-bit integer attributes).
   void set_attribute(const std::string& name, const std::string& value);
   void set_attribute(const std::string& name, const char* value) { set_attribute(name, std::string(value)); }
   void set_attribute(const std::string& name, double value);
