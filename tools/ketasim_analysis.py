@@ -211,27 +211,23 @@ def endpoint_rules(ds):
 def rates_over_visits(ds, point=None, arms=None):
     """Response and remission at every visit after baseline, per arm, with Wilson 95% CIs (in %).
 
-    Same rules as the primary endpoint: response = MADRS reduced from baseline by at least the
-    config's `response_fraction`, remission = MADRS <= the threshold; among ok patients. A patient
-    who has left the study counts as a non-responder, or with the last observed score under
-    `imputation: locf`. Returns a DataFrame: arm, visit, n, response_n/_pct/_lo/_hi, remission_...
+    The flags are the engine's own (`response_by_visit`, `remission_by_visit`: EndpointRules in
+    src/trial/endpoint_rules.cpp, dropout imputation included), counted over ok patients; the rules
+    are not re-derived here. Returns a DataFrame: arm, visit, n, response_n/_pct/_lo/_hi, remission_...
     """
     point = point or {}
     sub = ds.sel(point) if point else ds
-    threshold, fraction, imputation = endpoint_rules(ds)
+    if "response_by_visit" not in sub:
+        raise SystemExit("this results file has no per-visit flags (response_by_visit): it was written by an older "
+                         "ketasim; rerun it to plot rates over visits")
     days = sub["visit"].values.astype(float)
     rows = []
     for arm in arms or [str(a) for a in sub["arm"].values]:
         a = sub.sel(arm=arm)
         ok = a["status"].values == 0
-        madrs = a["madrs"].transpose("patient", "visit").values.astype(float)[ok]
-        baseline = a["baseline_madrs"].values.astype(float)[ok]
-        if imputation == "locf":
-            madrs = pd.DataFrame(madrs).ffill(axis=1).to_numpy()
+        responders = a["response_by_visit"].transpose("patient", "visit").values[ok] == 1
+        remitters = a["remission_by_visit"].transpose("patient", "visit").values[ok] == 1
         n = int(ok.sum())
-        with np.errstate(invalid="ignore"):
-            responders = baseline[:, None] - madrs >= fraction * baseline[:, None]  # the engine's rule
-            remitters = madrs <= threshold
         for j, day in enumerate(days):
             if day <= 0:
                 continue

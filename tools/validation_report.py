@@ -113,20 +113,25 @@ def read_results(path):
         remission = float(f.attrs["remission_threshold"])
         primary = float(f.attrs["primary_visit_d"])
         rem_primary = np.asarray(f["remission"][...])
+        # The engine's own per-visit flags (EndpointRules, dropout imputation included): the rules
+        # are defined once, in C++, and not re-derived here.
+        response_by_visit = np.asarray(f["response_by_visit"][...])
+        remission_by_visit = np.asarray(f["remission_by_visit"][...])
     return {"arms": arms, "visits": visits, "madrs": madrs, "baseline": baseline, "status": status,
-            "remission_threshold": remission, "primary_visit_d": primary, "remission_primary": rem_primary}
+            "remission_threshold": remission, "primary_visit_d": primary, "remission_primary": rem_primary,
+            "response_by_visit": response_by_visit, "remission_by_visit": remission_by_visit}
 
 
-def arm_visit_stats(res, arm, response_fraction=0.5):
-    """Per visit: response/remission counts, mean change and its SD, quartiles of change."""
+def arm_visit_stats(res, arm):
+    """Per visit: response/remission counts (from the file's flags), mean change and its SD, quartiles."""
     a = res["arms"].index(arm)
     ok = res["status"][a] == 0
     m = res["madrs"][a][ok]
     b = res["baseline"][a][ok][:, None]
     change = m - b
     n = int(ok.sum())
-    resp = ((b - m) >= response_fraction * b).sum(axis=0)
-    remi = (m <= res["remission_threshold"]).sum(axis=0)
+    resp = res["response_by_visit"][a][ok].sum(axis=0)
+    remi = res["remission_by_visit"][a][ok].sum(axis=0)
     return {"n": n, "responders": resp, "remitters": remi, "change_mean": change.mean(axis=0),
             "change_sd": change.std(axis=0, ddof=1), "change_q": np.percentile(change, [10, 25, 50, 75, 90], axis=0)}
 

@@ -14,6 +14,10 @@
 #include "ketasim/response/response_model.hpp"
 #include "ketasim/trial/config.hpp"
 #include "ketasim/trial/engine.hpp"
+#include "ketasim/io/results_reader.hpp"
+#include "ketasim/trial/study.hpp"
+
+#include <unistd.h>
 
 using namespace ketasim;
 using namespace ketasim::calibration;
@@ -148,4 +152,60 @@ TEST_CASE("The shipped response model keeps a dose and an interval response", "[
   INFO("low weekly " << mean_change(0) << ", high weekly " << mean_change(1) << ", high every 4 weeks " << mean_change(2));
   CHECK(mean_change(1) < mean_change(0) - 0.3);   // more drug, more improvement
   CHECK(mean_change(1) < mean_change(2) - 3.0);   // frequent dosing sustains the benefit
+}
+
+// Regression (issue 9): calibration counted only observed patients at a visit, so it imputed every
+// dropout as a non-responder even in a LOCF study. It now counts the engine's per-visit flags, so
+// its simulated rate at the primary visit is exactly the rate `run` writes for the same patients.
+TEST_CASE("A LOCF study: the calibration objective uses the rates run writes", "[calibration]") {
+  const std::string dir = std::filesystem::temp_directory_path() / ("ketasim_locf_" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  const std::string set = "{endpoints.primary_visit: 7d, endpoints.dropout: {rate_per_week: 0.7, imputation: locf}}";
+  std::ofstream(dir + "/locf.yaml")
+      << "name: locf\nstart_model: " << std::string(KETASIM_SOURCE_DIR) << "/models/response/initial.yaml\n"
+      << "outputs: [{name: locf, path: out.yaml}]\n"
+      << "parameters: {emax_typical: {min: 0.1, max: 0.9}}\n"
+      << "targets:\n"
+      << "  - {name: r, study: " << kDir << "study.yaml, set: " << set
+      << ", arm: ketamine, visit: 7d, endpoint: response, observed: 0.4, n: 100}\n"
+      << "  - {name: m, study: " << kDir << "study.yaml, set: " << set
+      << ", arm: ketamine, visit: 7d, endpoint: remission, observed: 0.2, n: 100}\n"
+      << "optimizer: {patients: 400, seed: 13}\n";
+  const CalibrationSpec spec = load_calibration(dir + "/locf.yaml");
+  const Objective objective(spec);
+  const std::vector<TargetResult> results = objective.evaluate({spec.parameters[0].start});
+  // The same study through run_trial, with the overrides the calibration applies.
+  std::vector<trial::Override> overrides{{"endpoints.primary_visit", "7d"},
+                                         {"endpoints.dropout", "{rate_per_week: 0.7, imputation: locf}"},
+                                         {"cohort.patients", "400"},
+                                         {"study.seed", "13"},
+                                         {"outputs.concentration", "none"},
+                                         {"outputs.time_step", "100000 h"}};
+  trial::Study study = trial::load_study(kDir + "study.yaml", overrides);
+  study.response_model = std::make_shared<const response::ResponseModel>(objective.start_model());
+  const std::string path = dir + "/run.h5";
+  {
+    io::ResultsFile file(path);
+    file.set_attribute("study_name", study.config.name);
+    file.set_attribute("primary_visit_d", study.config.endpoints.primary_visit_d);
+    file.set_attribute("remission_threshold", study.config.endpoints.remission_threshold);
+    trial::run_trial(study, file, {});
+    file.commit();
+  }
+  const io::EndpointData d = io::read_endpoints(path);
+  long n = 0, responders = 0, remitters = 0;
+  for (long long p = 0; p < d.n_patients; ++p) {  // arm 0 = ketamine
+    if (d.status[p] != 0) continue;
+    ++n;
+    responders += d.response[p];
+    remitters += d.remission[p];
+  }
+  REQUIRE(n == 400);
+  CHECK(results[0].simulated == static_cast<double>(responders) / n);
+  CHECK(results[1].simulated == static_cast<double>(remitters) / n);
+  // LOCF must matter here, or the test could not tell the rules apart: with 0.7/week about half
+  // the patients leave before day 7, and some of them had responded at day 1 or 3.
+  const trial::TrialSummary observed_only = trial::simulate_endpoints(study.points[0], objective.start_model());
+  CHECK(observed_only.arms[0].visits.back().observed < 300);
+  std::filesystem::remove_all(dir);
 }
