@@ -53,6 +53,8 @@ int main(int argc, char** argv) {
   auto* calibrate = app.add_subcommand("calibrate", "Fit response-model parameters to trial targets");
   calibrate->add_option("calibration", calibration_path, "Calibration file (YAML)")->required();
 
+  auto* schema = app.add_subcommand("schema", "Print the results-file schema (every variable, its dims, units) as JSON");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -60,7 +62,6 @@ int main(int argc, char** argv) {
     return status == 0 ? 0 : 1;
   }
 
-  auto* schema = app.add_subcommand("schema", "Print the results-file schema (every variable, its dims, units) as JSON");
 
   try {
     if (schema->parsed()) {

@@ -1,0 +1,76 @@
+#!/usr/bin/python3
+"""docs/results-format.md and the results schema agree both ways (issue 9: one results schema).
+
+`ketasim schema` prints the table the writer uses (src/io/results_schema.cpp); every variable in it
+must be in the docs' Variables table with the same dims and type, and every variable in the docs
+must be in the schema. A real results file must hold only variables the schema names.
+
+Environment (set by ctest): KETASIM_EXE, KETASIM_SOURCE_DIR.
+"""
+import json
+import os
+import re
+import subprocess
+import tempfile
+import unittest
+
+import h5py
+
+SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+KETASIM_EXE = os.environ.get("KETASIM_EXE") or os.path.join(SOURCE_DIR, "build", "ketasim")
+DIMENSIONS = {"arm", "patient", "time", "visit", "dose", "input_file"}
+
+
+def schema():
+    out = subprocess.run([KETASIM_EXE, "schema"], capture_output=True, text=True, check=True).stdout
+    return {e["name"]: e for e in json.loads(out)}
+
+
+def documented():
+    with open(os.path.join(SOURCE_DIR, "docs", "results-format.md"), encoding="utf-8") as f:
+        text = f.read()
+    table = text.split("## Variables", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `([^`]+)` \| ([^|]+) \| (\w+) \|", table, re.M)
+    return {name: {"dims": [d.strip() for d in dims.split(",")], "dtype": dtype} for name, dims, dtype in rows}
+
+
+def matches(template, name):
+    pattern = "^" + re.escape(template).replace(r"\{output\}", r"\w+").replace(r"\{parameter\}", r"\w+") + "$"
+    return re.match(pattern, name) is not None
+
+
+class ResultsDocs(unittest.TestCase):
+    def test_schema_and_docs_agree_both_ways(self):
+        code, docs = schema(), documented()
+        self.assertGreater(len(code), 25)
+        self.assertEqual(sorted(set(code) - set(docs)), [], "in the schema but not in docs/results-format.md")
+        self.assertEqual(sorted(set(docs) - set(code)), [], "in docs/results-format.md but not in the schema")
+        for name, entry in code.items():
+            self.assertEqual(docs[name]["dims"], entry["dims"], name)
+            self.assertEqual(docs[name]["dtype"], entry["dtype"], name)
+
+    def test_a_results_file_holds_only_schema_variables(self):
+        code = schema()
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "g.h5")
+            subprocess.run([KETASIM_EXE, "run", os.path.join(SOURCE_DIR, "tests", "golden", "trial-small.yaml"), "-o", path,
+                            "--quiet"], check=True)
+            with h5py.File(path, "r") as f:
+                names = [n for n in f if n not in DIMENSIONS and n != "dose_mg_per_kg"]
+                for name in names:
+                    self.assertTrue(any(matches(t, name) for t in code), f"{name} is not in the schema")
+                # Each file variable belongs to its most specific template (conc_x_mean is not conc_{output}).
+                owner = {n: max((t for t in code if matches(t, n)), key=len) for n in names}
+                for template, entry in code.items():
+                    hits = [n for n in names if owner[n] == template]
+                    self.assertTrue(hits, f"{template} missing from a file that enables every output")
+                    for n in hits:
+                        dims = [d.lstrip("/") for d in (f[n].dims[i][0].name for i in range(f[n].ndim))]
+                        expected = [d for d in entry["dims"]]
+                        if "arm" in expected:
+                            expected.insert(expected.index("arm"), "dose_mg_per_kg")
+                        self.assertEqual(dims, expected, n)
+
+
+if __name__ == "__main__":
+    unittest.main()
