@@ -6,7 +6,8 @@
 #   Rscript tools/read_results.R results.h5 [--reader hdf5r|ncdf4|both]
 #
 # Output: tab-separated, one line per reader x sweep point x arm, after a header line:
-#   reader  point  arm  n  responders  response_pct  remitters  remission_pct
+#   reader  point  arm  n  responders  response_pct  remitters  remission_pct  doses_taken  dropouts
+#   remission_visits
 # `point` is "-" without a sweep, else "dim=value,dim=value" in the file's dimension order.
 # `n` counts patients whose status is 0 (ok); failed patients are excluded from numerator and
 # denominator, while dropouts are whatever the file's flags say (the writer stores 0).
@@ -76,22 +77,46 @@ count_over_patients <- function(x) {
   array(counts, dim = lengths(dimnames(x)[keep]), dimnames = dimnames(x)[keep])
 }
 
+# Sum over the named axes (e.g. patient and dose) per remaining cell.
+count_over <- function(x, axes) {
+  keep <- setdiff(names(dimnames(x)), axes)
+  counts <- apply(x, keep, sum, na.rm = TRUE)
+  array(counts, dim = lengths(dimnames(x)[keep]), dimnames = dimnames(x)[keep])
+}
+
+# The status mask broadcast over a trailing axis (visit, dose) of a per-patient variable.
+ok_over <- function(ok, x) {
+  extra <- setdiff(names(dimnames(x)), names(dimnames(ok)))
+  if (length(extra) == 0) return(ok)
+  n_extra <- prod(lengths(dimnames(x)[extra]))
+  # x is in C order (extra axis last in the names): repeat the mask along it.
+  array(rep(as.vector(ok), times = n_extra), dim = dim(x), dimnames = dimnames(x))
+}
+
 per_arm_rates <- function(v, reader) {
   ok <- v$status == 0
   n <- count_over_patients(ok * 1L)
   responders <- count_over_patients((v$response == 1) & ok)
   remitters <- count_over_patients((v$remission == 1) & ok)
+  # Datasets of the issue-9 schema: sessions attended, patients who left, remissions over visits.
+  taken <- count_over((v$dose_taken == 1) & ok_over(ok, v$dose_taken), c("patient", "dose"))
+  dropouts <- count_over_patients(is.finite(v$dropout_time_d) & ok)
+  remission_visits <- count_over((v$remission_by_visit == 1) & ok_over(ok, v$remission_by_visit), c("patient", "visit"))
   # as.data.frame.table turns a named array into one row per cell with one column per dim.
   df <- as.data.frame.table(n, responseName = "n", stringsAsFactors = FALSE)
   df$responders <- as.vector(responders)
   df$remitters <- as.vector(remitters)
-  sweep_dims <- setdiff(names(df), c("arm", "n", "responders", "remitters"))
+  df$doses_taken <- as.vector(taken)
+  df$dropouts <- as.vector(dropouts)
+  df$remission_visits <- as.vector(remission_visits)
+  sweep_dims <- setdiff(names(df), c("arm", "n", "responders", "remitters", "doses_taken", "dropouts", "remission_visits"))
   df$point <- if (length(sweep_dims) == 0) "-" else
     apply(df[sweep_dims], 1, function(r) paste0(sweep_dims, "=", trimws(r), collapse = ","))
   df$reader <- reader
   df$response_pct <- sprintf("%.6f", 100 * df$responders / df$n)
   df$remission_pct <- sprintf("%.6f", 100 * df$remitters / df$n)
-  df[c("reader", "point", "arm", "n", "responders", "response_pct", "remitters", "remission_pct")]
+  df[c("reader", "point", "arm", "n", "responders", "response_pct", "remitters", "remission_pct", "doses_taken",
+       "dropouts", "remission_visits")]
 }
 
 main <- function(args) {
@@ -104,7 +129,7 @@ main <- function(args) {
   reader <- "both"
   if (length(args) >= 3 && args[2] == "--reader") reader <- args[3]
   if (!file.exists(path)) stop("no such file: ", path)
-  vars <- c("status", "response", "remission")
+  vars <- c("status", "response", "remission", "dose_taken", "dropout_time_d", "remission_by_visit")
 
   out <- list()
   if (reader %in% c("hdf5r", "both")) out$hdf5r <- per_arm_rates(read_hdf5r(path, vars), "hdf5r")

@@ -163,7 +163,9 @@ def run_r(path):
         rec = dict(zip(header, line.split("\t")))
         point = () if rec["point"] == "-" else tuple(
             _as_value(kv.split("=", 1)[1]) for kv in rec["point"].split(","))
-        out[(rec["reader"], point, rec["arm"])] = (int(rec["n"]), int(rec["responders"]), int(rec["remitters"]))
+        out[(rec["reader"], point, rec["arm"])] = (int(rec["n"]), int(rec["responders"]), int(rec["remitters"]),
+                                                   int(rec["doses_taken"]), int(rec["dropouts"]),
+                                                   int(rec["remission_visits"]))
     return out, proc.stdout
 
 
@@ -288,13 +290,12 @@ class ContractChecks:
         for engine, ds in self.datasets():
             sub = ds.sel(point) if point else ds
             self.assertEqual(sub["remission"].dims, ("arm", "patient"))
-            results[engine] = {str(a): _counts(sub["status"].sel(arm=a).values, sub["response"].sel(arm=a).values,
-                                               sub["remission"].sel(arm=a).values) for a in sub["arm"].values}
+            results[engine] = {str(a): _counts(*(sub[n].sel(arm=a).values for n in COUNTED)) for a in sub["arm"].values}
         with h5py.File(self.path, "r") as f:
             arms = [_text(a) for a in f["arm"][...]]
             index = _h5py_point_index(f, point)
-            status, response, remission = (f[n][index] for n in ("status", "response", "remission"))
-            results["h5py"] = {a: _counts(status[i], response[i], remission[i]) for i, a in enumerate(arms)}
+            values = [f[n][index] for n in COUNTED]
+            results["h5py"] = {a: _counts(*(v[i] for v in values)) for i, a in enumerate(arms)}
         self.assertEqual(results["h5netcdf"], results["netcdf4"])
         self.assertEqual(results["h5netcdf"], results["h5py"])
         r_values, r_text = run_r(self.path)
@@ -315,10 +316,18 @@ def _text(value):
     return value.decode("utf-8") if isinstance(value, bytes) else str(value)
 
 
-def _counts(status, response, remission):
+# What every reader counts per arm: the endpoint flags and the issue-9 datasets (doses attended,
+# patients who left, remissions summed over visits), so each new dataset is read by every reader.
+COUNTED = ("status", "response", "remission", "dose_taken", "dropout_time_d", "remission_by_visit")
+
+
+def _counts(status, response, remission, dose_taken, dropout_time_d, remission_by_visit):
     ok = np.asarray(status) == 0
     return (int(ok.sum()), int(((np.asarray(response) == 1) & ok).sum()),
-            int(((np.asarray(remission) == 1) & ok).sum()))
+            int(((np.asarray(remission) == 1) & ok).sum()),
+            int(((np.asarray(dose_taken) == 1) & ok[:, None]).sum()),
+            int((np.isfinite(np.asarray(dropout_time_d, dtype=float)) & ok).sum()),
+            int(((np.asarray(remission_by_visit) == 1) & ok[:, None]).sum()))
 
 
 def _h5py_point_index(f, point):
