@@ -9,6 +9,7 @@
 #include <memory>
 
 #include "batch.hpp"
+#include "time_grid.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/interrupt.hpp"
 #include "ketasim/pk/nca.hpp"
@@ -23,32 +24,6 @@
 namespace ketasim::trial {
 
 namespace {
-
-// Concentrations are sampled every 5 minutes for 12 h after each session: fine enough to catch a
-// 40-minute infusion's or a nasal spray's peak (NCA) and to integrate the occupancy drive, whose
-// time scale is the drug's distribution half-life, not the output step.
-constexpr double kFineStepH = 5.0 / 60.0;
-constexpr double kFineWindowH = 12.0;
-
-std::string variable_suffix(const std::string& name) {
-  std::string out;
-  for (char c : name) out += (c == '-' || c == ' ') ? '_' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
-
-// Sorted, with times closer than a microsecond merged: they are the same time written two ways.
-std::vector<double> sorted_unique(std::vector<double> times) {
-  std::sort(times.begin(), times.end());
-  std::vector<double> merged;
-  for (double t : times) {
-    if (merged.empty() || t - merged.back() > 1e-9) merged.push_back(t);
-  }
-  return merged;
-}
-
-int grid_index(const std::vector<double>& grid, double t) {
-  return static_cast<int>(std::lower_bound(grid.begin(), grid.end(), t - 1e-9) - grid.begin());
-}
 
 // Everything about an arm that is the same for all its patients, built once and shared read-only.
 struct ArmPlan {
