@@ -4,6 +4,8 @@
 // the engine then runs all points on the same virtual patients.
 #include "ketasim/trial/sweep.hpp"
 
+#include "ketasim/io/results_schema.hpp"
+
 #include <algorithm>
 #include <cctype>
 #include <cmath>
@@ -16,12 +18,6 @@ namespace {
 
 // More points than this is almost certainly a typo in a grid (and each point holds its models).
 constexpr std::size_t kMaxPoints = 10000;
-
-// Names the results file already uses: a sweep dimension must not collide with them.
-const char* const kReservedNames[] = {"arm", "patient", "time", "visit", "dose", "weight_kg", "age_y", "sex",
-                                      "status", "madrs", "baseline_madrs", "response", "remission", "relapse",
-                                      "madrs_change"};
-const char* const kReservedPrefixes[] = {"pk_", "conc_", "cmax_", "tmax_", "auc_"};
 
 bool is_identifier(const std::string& s) {
   if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
@@ -294,8 +290,8 @@ SweepPlan parse_sweep_block(const InputNode& node, const std::vector<std::string
   std::set<std::string> names;
   for (std::size_t i = 0; i < dims.size(); ++i) {
     const std::string& name = dims[i].dimension.name;
-    bool reserved = std::find(std::begin(kReservedNames), std::end(kReservedNames), name) != std::end(kReservedNames);
-    for (const char* prefix : kReservedPrefixes) reserved |= name.rfind(prefix, 0) == 0;
+    // Names the results file already uses (the one results schema): a dimension must not collide.
+    const bool reserved = io::reserved_name(name);
     const InputNode where = dims[i].dimension.key.empty() ? node.child("scenarios") : node.child("grid");
     if (reserved) where.fail("sweep dimension name '" + name + "' is already used by the results file; choose another `name`");
     if (!names.insert(name).second) where.fail("two sweep dimensions are named '" + name + "'; give each a distinct `name`");
