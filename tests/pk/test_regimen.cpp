@@ -55,7 +55,7 @@ TEST_CASE("Induction then maintenance with until, NONMEM ii/addl, start offset",
   const Parsed a = parse("route: iv_bolus\ndose: 35 mg\nstart: 1d\n"
                          "schedule: [{every: 3.5d, count: 8}, {every: 14d, until: 84d}]\n");
   REQUIRE(a.errors.empty());
-  // until is in time since the first dose... the first phase starts at 24 h.
+  // The first phase starts at `start` (24 h); until is study time, so 84 d ends the maintenance.
   const auto sessions = expand_sessions(a.regimen);
   CHECK(sessions.front().time_h == 24.0);
   CHECK(times_of(sessions) == concat(every(24, 84, 8), every(696, 336, 4)));
@@ -151,4 +151,20 @@ TEST_CASE("Dose 0 is a placebo session: valid, and nothing enters the body", "[p
                                 "schedule: [{every: 3.5d, count: 4}]\n");
   REQUIRE(negative.errors.size() == 1);
   CHECK_THAT(negative.errors[0], Contains("regimen.dose") && Contains("expected a dose >= 0"));
+}
+
+// docs/config.md: a phase starts one interval *of the previous phase* after that phase's last dose,
+// and `until` is study time since day 0 (not time since the first dose). Each case below tells
+// the two readings apart; the values are worked by hand.
+TEST_CASE("Phase start and until: the documented clock", "[pk][regimen]") {
+  // Previous phase's interval: doses 0, 84 h, then the next phase starts at 84 + 84 = 168 h
+  // (its own 14-day interval would give 84 + 336 = 420 h).
+  const Parsed a = parse("route: iv_bolus\ndose: 35 mg\nschedule: [{every: 3.5d, count: 2}, {every: 14d, count: 2}]\n");
+  REQUIRE(a.errors.empty());
+  CHECK(times_of(expand_sessions(a.regimen)) == std::vector<double>{0, 84, 168, 504});
+  // until 10 d of study time with a 2-day start: 48, 120, 192 h (240 is not < 240); counted from
+  // the first dose it would also give 264 h.
+  const Parsed b = parse("route: iv_bolus\ndose: 35 mg\nstart: 2d\nschedule: [{every: 3d, until: 10d}]\n");
+  REQUIRE(b.errors.empty());
+  CHECK(times_of(expand_sessions(b.regimen)) == std::vector<double>{48, 120, 192});
 }
