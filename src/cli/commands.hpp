@@ -11,7 +11,9 @@
 namespace ketasim::cli {
 
 int check_command(const trial::Study& study, std::ostream& out);
-int pk_command(const trial::Study& study, const std::string& arm_name, std::ostream& out);
+// `profile_path` (optional): the typical patient's concentrations on the 5-minute grid as long CSV.
+int pk_command(const trial::Study& study, const std::string& arm_name, const std::string& profile_path,
+               std::ostream& out);
 
 struct RunOptions {
   std::string output_path;

@@ -29,6 +29,9 @@ int main(int argc, char** argv) {
   run->add_option("--seed", seed_text, "Random seed, an integer 0 to 2^64-1 (overrides study.seed)");
   run->add_option("--patients", patients_text, "Patients per arm (overrides cohort.patients)");
   run->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
+  bool no_variability = false;
+  run->add_flag("--no-variability", no_variability,
+                "Every random effect zero (cohort.variability=false): typical-value patients with their own covariates");
   run->add_flag("-q,--quiet", quiet, "No progress output and no warnings (errors only)");
   run->add_flag("-v,--verbose", verbose, "More notes on stderr (repeat for debug detail)");
 
@@ -42,6 +45,9 @@ int main(int argc, char** argv) {
   auto* pk = app.add_subcommand("pk", "Typical-patient profile and NCA table per arm");
   pk->add_option("config", config_path, "Study config (YAML)")->required();
   pk->add_option("--arm", arm_name, "Only this arm");
+  std::string profile_path;
+  pk->add_option("--profile", profile_path,
+                 "Also write the typical patient's profile as CSV: arm, output, time_h, conc_ng_per_ml");
   pk->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
   pk->add_flag("-q,--quiet", quiet, "No warnings (errors only)");
   pk->add_flag("-v,--verbose", verbose, "More notes on stderr (repeat for debug detail)");
@@ -77,12 +83,13 @@ int main(int argc, char** argv) {
     for (const auto& s : sets) overrides.push_back(trial::parse_override(s));
     if (patients > 0) overrides.push_back({"cohort.patients", std::to_string(patients)});
     if (!seed_text.empty()) overrides.push_back({"study.seed", seed_text});
+    if (no_variability) overrides.push_back({"cohort.variability", "false"});
     const Logger log(std::cerr, log_level_from_flags(quiet, verbose));
     // The one front door: config, sweep points, models, response model and population file, all
     // validated together, whatever the command.
     const trial::Study study = trial::load_study(config_path, overrides, &log);
     log.debug("config " + config_path + " loaded with " + std::to_string(overrides.size()) + " override(s)");
-    if (pk->parsed()) return cli::pk_command(study, arm_name, std::cout);
+    if (pk->parsed()) return cli::pk_command(study, arm_name, profile_path, std::cout);
     if (check->parsed()) return cli::check_command(study, std::cout);
     std::string command_line;
     for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);

@@ -1,6 +1,11 @@
 // `ketasim check` and `ketasim pk`: what a regimen expands to, and what the typical patient's
 // exposure looks like, before anyone runs a trial.
+#include <fmt/format.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cstdio>
+#include <fstream>
 #include <cmath>
 #include <iomanip>
 #include <ostream>
@@ -67,7 +72,7 @@ double intranasal_bioavailability(const PkModel& model, const ParameterValues& p
   return auc_in / exposure_integrals(model, params, kinetics, iv_inputs, 0).auc_h_ng_per_ml;
 }
 
-void print_pk(const trial::StudyConfig& config, const trial::ArmConfig& arm, std::ostream& out) {
+void print_pk(const trial::StudyConfig& config, const trial::ArmConfig& arm, std::ostream& out, std::ostream* profile) {
   const PkModel& model = *arm.model;
   const Covariates cov = typical_patient(config);
   ParameterValues params{};
@@ -118,6 +123,11 @@ void print_pk(const trial::StudyConfig& config, const trial::ArmConfig& arm, std
     std::vector<double> conc(times.size());
     for (std::size_t i = 0; i < times.size(); ++i) {
       conc[i] = output_concentration_ng_per_ml(model, params, static_cast<int>(o), &states[i * kinetics.n_states]);
+    }
+    if (profile) {
+      for (std::size_t i = 0; i < times.size(); ++i) {
+        *profile << arm.name << ',' << model.outputs[o].name << ',' << fmt::format("{:.10g},{:.10g}\n", times[i], conc[i]);
+      }
     }
     out << "NCA of " << model.outputs[o].name << " (ng/mL, h):\n";
     out << "  dose  Cmax        Tmax    AUC_tau       AUC_0-24      t1/2     trough\n";
@@ -203,18 +213,35 @@ int check_command(const trial::Study& study, std::ostream& out) {
   return 0;
 }
 
-int pk_command(const trial::Study& study, const std::string& arm_name, std::ostream& out) {
+int pk_command(const trial::Study& study, const std::string& arm_name, const std::string& profile_path,
+               std::ostream& out) {
   const trial::StudyConfig& config = study.config;
-  bool found = false;
   std::string names;
-  for (const auto& arm : config.arms) {
-    names += (names.empty() ? "" : ", ") + arm.name;
-    if (!arm_name.empty() && arm.name != arm_name) continue;
-    found = true;
-    print_pk(config, arm, out);
-  }
+  for (const auto& arm : config.arms) names += (names.empty() ? "" : ", ") + arm.name;
+  const bool found = arm_name.empty() || std::any_of(config.arms.begin(), config.arms.end(),
+                                                     [&](const trial::ArmConfig& a) { return a.name == arm_name; });
   if (!found) {
     throw InputError(SourceLocation{"--arm", "", 0, 0}, "no arm named '" + arm_name + "'; the arms are: " + names);
+  }
+  // The profile is written beside its final name and renamed when complete, like results files.
+  std::ofstream profile;
+  const std::string temporary = profile_path + ".tmp." + std::to_string(::getpid());
+  if (!profile_path.empty()) {
+    profile.open(temporary);
+    if (!profile) throw InputError(SourceLocation{profile_path, "", 0, 0}, "cannot write the profile file (--profile)");
+    profile << "arm,output,time_h,conc_ng_per_ml\n";
+  }
+  for (const auto& arm : config.arms) {
+    if (!arm_name.empty() && arm.name != arm_name) continue;
+    print_pk(config, arm, out, profile_path.empty() ? nullptr : &profile);
+  }
+  if (!profile_path.empty()) {
+    profile.close();
+    if (!profile || std::rename(temporary.c_str(), profile_path.c_str()) != 0) {
+      std::remove(temporary.c_str());
+      throw RuntimeFailure("cannot finish the profile file '" + profile_path + "'");
+    }
+    out << "Profile: " << profile_path << "\n";
   }
   return 0;
 }

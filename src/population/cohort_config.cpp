@@ -20,7 +20,8 @@ TruncatedNormalSpec parse_truncated_normal(const InputNode& node, TruncatedNorma
 }  // namespace
 
 CohortConfig parse_cohort(const InputNode& node, const std::string& config_path) {
-  node.check_keys({"patients", "weight_kg", "age_y", "female_fraction", "baseline_madrs", "population_file"});
+  node.check_keys({"patients", "weight_kg", "age_y", "female_fraction", "baseline_madrs", "population_file",
+                   "variability"});
   CohortConfig c;
   // With a population file the cohort defaults to all of its rows.
   if (node.has("patients") || !node.has("population_file")) {
@@ -42,6 +43,7 @@ CohortConfig parse_cohort(const InputNode& node, const std::string& config_path)
     c.female_fraction = v->number();
     if (c.female_fraction < 0.0 || c.female_fraction > 1.0) v->fail("expected a fraction in [0, 1]");
   }
+  if (const auto v = node.optional("variability")) c.variability = v->boolean();
   if (const auto v = node.optional("population_file")) {
     c.population_file = resolve_relative(config_path, v->text());
     if (!c.population_file.empty() && !regular_file(c.population_file)) {

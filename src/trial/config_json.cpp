@@ -80,7 +80,8 @@ std::string effective_config_json(const Study& study) {
                  {"weight_kg", distribution(c.cohort.weight_kg)},
                  {"age_y", distribution(c.cohort.age_y)},
                  {"female_fraction", c.cohort.female_fraction},
-                 {"baseline_madrs", distribution(c.cohort.baseline_madrs)}};
+                 {"baseline_madrs", distribution(c.cohort.baseline_madrs)},
+                 {"variability", c.cohort.variability}};
   if (!c.cohort.population_file.empty()) cohort["population_file"] = c.cohort.population_file;
   out["cohort"] = cohort;
   json arms = json::array();

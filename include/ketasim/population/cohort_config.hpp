@@ -21,6 +21,9 @@ struct CohortConfig {
   double female_fraction = 0.5;
   TruncatedNormalSpec baseline_madrs{37.3, 5.5, 28.0, 60.0};
   std::string population_file;  // optional CSV of patients (ID, WT, AGE, SEX, ETA_<param>...), resolved
+  // false: every random effect is zero (PK etas, response-model effects) for typical-value
+  // scenarios; covariates, adherence, dropout and visit noise still vary.
+  bool variability = true;
 };
 
 // Reads `cohort:` (problems go to the node's Diagnostics). `config_path` anchors relative paths.
