@@ -80,6 +80,10 @@ def copy_tree(scratch):
         # Keep unchanged files' mtimes so the reused build folder stays incremental.
         if not os.path.exists(target) or open(source, "rb").read() != open(target, "rb").read():
             shutil.copy2(source, target)
+    # Configs refer to ../shared (the shared benchmark and reference files beside the clone).
+    shared, link = os.path.join(os.path.dirname(ROOT), "shared"), os.path.join(scratch, "shared")
+    if os.path.isdir(shared) and not os.path.lexists(link):
+        os.symlink(shared, link)
     return src_dir
 
 
