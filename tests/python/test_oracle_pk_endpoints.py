@@ -179,7 +179,12 @@ class ClosedFormOracleTest(unittest.TestCase):
             for p in range(d["madrs"].shape[1]):
                 self.assertEqual(d["status"][a, p], 0)
                 scores, baseline = d["madrs"][a, p], float(d["baseline_madrs"][a, p])
+                # docs/response-model.md 1.1 and 1.6: the baseline is rounded to an integer and is
+                # the day-0 score; observed scores are integers in 0-60.
+                self.assertEqual(baseline, round(baseline))
                 self.assertEqual(scores[0], baseline)
+                seen = scores[~np.isnan(scores)]
+                self.assertTrue(((seen == np.round(seen)) & (seen >= 0) & (seen <= 60)).all(), list(scores))
                 expected = oracles.endpoint_flags(scores, baseline, primary, RESPONSE_FRACTION, REMISSION,
                                                   RELAPSE_THRESHOLD, RELAPSE_VISITS, locf)
                 got = (int(d["response"][a, p]), int(d["remission"][a, p]), int(d["relapse"][a, p]),
