@@ -63,6 +63,18 @@ def mean_score(baseline, times_h, cl, v, weight, fu):
     return np.array(out)
 
 
+def occupancy(times_h, cl, v, weight, fu=FU):
+    """Unbound NMDA occupancy S/(1+S), S = C fu / MW / Ki, on the closed-form curve."""
+    rate_over_cl = DOSE_PER_KG * weight / INFUSION_H / cl * 1000.0
+    k = cl / v
+    c_end = rate_over_cl * -math.expm1(-k * INFUSION_H)
+    t = np.asarray(times_h, dtype=float)
+    c = np.where(t <= INFUSION_H, rate_over_cl * -np.expm1(-k * np.minimum(t, INFUSION_H)),
+                 c_end * np.exp(-k * np.maximum(t - INFUSION_H, 0.0)))
+    x = c * fu / MW / KI
+    return x / (1.0 + x)
+
+
 class NoiseFreeResponseOracleTest(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
@@ -101,6 +113,17 @@ class NoiseFreeResponseOracleTest(unittest.TestCase):
             total_would_fail += int((np.abs(got - mu_total) > 0.5 + MARGIN).any())
         self.assertGreater(exact, 0.6 * within)
         self.assertGreater(total_would_fail, 0.5 * n, "the study cannot tell unbound from total occupancy")
+
+    # Awaiting the optional trajectory datasets the engine refactor adds. The names below are a
+    # guess (`occupancy`, `plasticity`, dims arm x patient x time); rename them to the schema's and
+    # drop the skip. The oracles are ready: occupancy() above and the P integral of mean_score().
+    @unittest.skipUnless(False, "awaits an occupancy trajectory dataset in the results file")
+    def test_occupancy_dataset_is_unbound_occupancy(self):
+        d = self.d
+        for p in range(d["occupancy"].shape[1]):
+            expected = occupancy(d["time"], d["pk_CL"][0, p], d["pk_V"][0, p], d["weight_kg"][p])
+            # float32 storage: 6e-8 relative; the engine evaluates the same closed-form-exact states.
+            np.testing.assert_allclose(d["occupancy"][0, p], expected, rtol=1e-6, atol=1e-9)
 
 
 if __name__ == "__main__":
