@@ -25,6 +25,20 @@ RunResult run_check(const std::string& config) { return ketasim::testing::run_ke
 
 const std::string kDir = std::string(KETASIM_TEST_DATA_DIR) + "/bad/";
 
+// "<file>:<line>:<column>:" of `token` on that line of the fixture, column 1-based, computed from
+// the file's text: the column the message must name (README: "names the file, the key path, the
+// line and column"). The old fragments stopped at the line, so a wrong column passed.
+std::string at(const std::string& file, int line, const std::string& token) {
+  std::ifstream in(kDir + file);
+  std::string text;
+  for (int i = 0; i < line && std::getline(in, text); ++i) {
+  }
+  const auto column = text.find(token);
+  REQUIRE(column != std::string::npos);
+  REQUIRE(text.find(token, column + 1) == std::string::npos);  // the token must be unambiguous
+  return file + ":" + std::to_string(line) + ":" + std::to_string(column + 1) + ":";
+}
+
 void expect_bad(const std::string& config_file, const std::vector<std::string>& fragments) {
   const RunResult r = run_check(kDir + config_file);
   INFO("config " << config_file << "\nstderr:\n" << r.err);
@@ -47,12 +61,12 @@ TEST_CASE("The valid base config of the bad-input cases passes check", "[cli]") 
 TEST_CASE("Bad model files: exit 1 and the model file, key and line are named", "[cli]") {
   SECTION("missing parameter (V2 deleted; its first use is reported)") {
     expect_bad("config-model-missing-parameter.yaml",
-               {"model-missing-parameter.yaml:32:", "compartments[1].volume", "unknown parameter 'V2'",
-                "config-model-missing-parameter.yaml:6:", "arms[0].model"});
+               {at("model-missing-parameter.yaml", 32, "V2"), "compartments[1].volume", "unknown parameter 'V2'",
+                at("config-model-missing-parameter.yaml", 6, "model-missing-parameter.yaml"), "arms[0].model"});
   }
   SECTION("negative clearance") {
     expect_bad("config-model-negative-clearance.yaml",
-               {"model-negative-clearance.yaml:37:", "parameters.CL.value", "positive clearance"});
+               {at("model-negative-clearance.yaml", 37, "-90"), "parameters.CL.value", "positive clearance"});
   }
   SECTION("unknown route") {
     // The route's value (a block mapping) starts on line 57; the key itself is on line 56.
@@ -61,44 +75,44 @@ TEST_CASE("Bad model files: exit 1 and the model file, key and line are named", 
   }
   SECTION("omega block that is not positive definite (correlations 0.9, 0.9, -0.9)") {
     expect_bad("config-model-omega-not-pd.yaml",
-               {"model-omega-not-pd.yaml:69:", "correlations", "not positive definite"});
+               {at("model-omega-not-pd.yaml", 69, "- {"), "correlations", "not positive definite"});
   }
   SECTION("unit typo (l for L)") {
-    expect_bad("config-model-unit-typo.yaml", {"model-unit-typo.yaml:38:", "parameters.V1.unit", "unknown unit 'l'"});
+    expect_bad("config-model-unit-typo.yaml", {at("model-unit-typo.yaml", 38, "l,   allometric"), "parameters.V1.unit", "unknown unit 'l'"});
   }
   SECTION("unknown key (alometric_exponent)") {
     expect_bad("config-model-unknown-key.yaml",
-               {"model-unknown-key.yaml:39:", "parameters.Q.alometric_exponent", "unknown key"});
+               {at("model-unknown-key.yaml", 39, "alometric_exponent"), "parameters.Q.alometric_exponent", "unknown key"});
   }
   SECTION("model file that does not exist: the config key that names it and its line") {
     expect_bad("config-model-file-missing.yaml",
-               {"model-does-not-exist.yaml", "file not found", "config-model-file-missing.yaml:6:", "arms[0].model"});
+               {"model-does-not-exist.yaml", "file not found", at("config-model-file-missing.yaml", 6, "model-does-not-exist.yaml"), "arms[0].model"});
   }
 }
 
 TEST_CASE("Bad config files: exit 1 and the file, key and line are named", "[cli]") {
   SECTION("unknown regimen route") {
     expect_bad("config-unknown-route.yaml",
-               {"config-unknown-route.yaml:17:", "arms[1].regimen.route", "found 'intranasl'"});
+               {at("config-unknown-route.yaml", 17, "intranasl"), "arms[1].regimen.route", "found 'intranasl'"});
   }
   SECTION("unknown key") {
-    expect_bad("config-unknown-key.yaml", {"config-unknown-key.yaml:3:", "cohort.weigth_kg", "unknown key"});
+    expect_bad("config-unknown-key.yaml", {at("config-unknown-key.yaml", 3, "weigth_kg"), "cohort.weigth_kg", "unknown key"});
   }
   SECTION("unit typo") {
     expect_bad("config-unit-typo.yaml",
-               {"config-unit-typo.yaml:10:", "arms[0].regimen.infusion_duration", "unit 'mni'"});
+               {at("config-unit-typo.yaml", 10, "40 mni"), "arms[0].regimen.infusion_duration", "unit 'mni'"});
   }
   SECTION("infusion longer than the dosing interval") {
     expect_bad("config-infusion-too-long.yaml",
-               {"config-infusion-too-long.yaml:10:", "arms[0].regimen.infusion_duration", "longer than the dosing interval"});
+               {at("config-infusion-too-long.yaml", 10, "4d"), "arms[0].regimen.infusion_duration", "longer than the dosing interval"});
   }
   SECTION("visit beyond the end of the study") {
     expect_bad("config-visit-beyond-end.yaml",
-               {"config-visit-beyond-end.yaml:23:", "endpoints.visits[4]", "beyond the end of the study"});
+               {at("config-visit-beyond-end.yaml", 23, "90d"), "endpoints.visits[4]", "beyond the end of the study"});
   }
   SECTION("regimen route the model lacks") {
     expect_bad("config-route-not-in-model.yaml",
-               {"config-route-not-in-model.yaml:8:", "arms[0].regimen.route", "has no route 'oral'"});
+               {at("config-route-not-in-model.yaml", 8, "oral"), "arms[0].regimen.route", "has no route 'oral'"});
   }
   SECTION("malformed YAML (unclosed flow sequence): the line of the syntax error") {
     expect_bad("config-malformed.yaml", {"config-malformed.yaml:10:", "malformed YAML"});
@@ -118,10 +132,10 @@ TEST_CASE("Bad config files: exit 1 and the file, key and line are named", "[cli
 // key") instead of 1 with file/key/line.
 TEST_CASE("Missing required keys exit 1 naming the key", "[cli]") {
   SECTION("study.name missing") {
-    expect_bad("config-missing-key.yaml", {"config-missing-key.yaml:2:", "study.name", "required key is missing"});
+    expect_bad("config-missing-key.yaml", {at("config-missing-key.yaml", 2, "{"), "study.name", "required key is missing"});
   }
   SECTION("phase with ii but no addl") {
     expect_bad("config-ii-without-addl.yaml",
-               {"config-ii-without-addl.yaml:12:", "arms[0].regimen.schedule[0].addl", "required key is missing"});
+               {at("config-ii-without-addl.yaml", 12, "{"), "arms[0].regimen.schedule[0].addl", "required key is missing"});
   }
 }
