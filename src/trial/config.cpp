@@ -108,7 +108,10 @@ void apply_override(YAML::Node root, const Override& o) {
   }
   YAML::Node value;
   try {
-    value = without_marks(YAML::Load(o.value));
+    const YAML::Node loaded = YAML::Load(o.value);
+    // Before without_marks walks it: an alias cycle or bomb would recurse without end.
+    check_yaml_structure(loaded, override_origin(o));
+    value = without_marks(loaded);
   } catch (const YAML::Exception& e) {
     throw InputError(override_location(o), "value is not valid YAML: " + e.msg);
   }
