@@ -268,7 +268,7 @@ int run_command(const std::vector<trial::StudyConfig>& points, const trial::Swee
 }
 
 int summary_command(const std::string& results_path, std::ostream& out) {
-  print_table(io::read_endpoints(results_path), out);
+  print_table(io::read_endpoints(results_path, io::Provenance::required), out);
   return 0;
 }
 
