@@ -1,12 +1,38 @@
 // ketasim command line (spec section 1). Exit status: 0 success, 1 bad input, 2 runtime failure.
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <iostream>
+#include <string>
 
 #include "commands.hpp"
 #include "ketasim/core/error.hpp"
+#include "ketasim/core/limits.hpp"
 #include "ketasim/core/log.hpp"
 #include "ketasim/version.hpp"
+
+namespace {
+
+// A whole number in [min, max], read exactly: no exponent, no sign games, no clamping of values
+// beyond the type (CLI11 would turn 1e12 into a number and saturate 2^64). Returns "" or a message.
+std::string check_integer(const std::string& text, long long min, long long max, const std::string& why,
+                          long long* value = nullptr) {
+  long long parsed = 0;
+  const char* end = text.data() + text.size();
+  const auto [stop, error] = std::from_chars(text.data(), end, parsed);
+  if (text.empty() || stop != end || error != std::errc() || parsed < min || parsed > max) {
+    return "expected a whole number from " + std::to_string(min) + " to " + std::to_string(max) + why + ", found '" +
+           text + "'";
+  }
+  if (value) *value = parsed;
+  return "";
+}
+
+CLI::Validator whole_number(long long min, long long max, const std::string& why) {
+  return CLI::Validator([=](std::string& text) { return check_integer(text, min, max, why); }, "INT", "");
+}
+
+}  // namespace
 
 int main(int argc, char** argv) {
   using namespace ketasim;
@@ -16,17 +42,19 @@ int main(int argc, char** argv) {
 
   std::string config_path, arm_name, results_path, output_path;
   std::vector<std::string> sets;
-  long long patients = 0, seed = -1;
-  int threads = 0;
+  std::string patients_text, seed_text, threads_text;
   bool quiet = false;
   int verbose = 0;
 
   auto* run = app.add_subcommand("run", "Run a virtual trial and write an HDF5 results file");
   run->add_option("config", config_path, "Study config (YAML)")->required();
   run->add_option("-o,--output", output_path, "Results file (default: results/<study name>.h5)");
-  run->add_option("--threads", threads, "Worker threads (default: all cores)")->check(CLI::PositiveNumber);
-  run->add_option("--seed", seed, "Random seed (overrides study.seed)")->check(CLI::NonNegativeNumber);
-  run->add_option("--patients", patients, "Patients per arm (overrides cohort.patients)")->check(CLI::PositiveNumber);
+  run->add_option("--threads", threads_text, "Worker threads (default: all cores)")
+      ->check(whole_number(1, limits::kMaxThreads, " (more threads than cores only add overhead)"));
+  run->add_option("--seed", seed_text, "Random seed (overrides study.seed)")
+      ->check(whole_number(0, limits::kMaxSeed, " (the results file stores the seed as a signed 64-bit integer)"));
+  run->add_option("--patients", patients_text, "Patients per arm (overrides cohort.patients)")
+      ->check(whole_number(1, limits::kMaxPatients, " per arm (a run that size already takes days; split the cohort)"));
   run->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
   run->add_flag("-q,--quiet", quiet, "No progress output and no warnings (errors only)");
   run->add_flag("-v,--verbose", verbose, "More notes on stderr (repeat for debug detail)");
@@ -64,8 +92,11 @@ int main(int argc, char** argv) {
     if (calibrate->parsed()) return cli::calibrate_command(calibration_path, std::cout);
     std::vector<trial::Override> overrides;
     for (const auto& s : sets) overrides.push_back(trial::parse_override(s));
-    if (patients > 0) overrides.push_back({"cohort.patients", std::to_string(patients)});
-    if (seed >= 0) overrides.push_back({"study.seed", std::to_string(seed)});
+    // Already checked by the validators; the texts are plain decimal integers in range.
+    if (!patients_text.empty()) overrides.push_back({"cohort.patients", patients_text});
+    if (!seed_text.empty()) overrides.push_back({"study.seed", seed_text});
+    long long threads = 0;
+    if (!threads_text.empty()) check_integer(threads_text, 1, limits::kMaxThreads, "", &threads);
     const Logger log(std::cerr, log_level_from_flags(quiet, verbose));
     trial::StudyConfig config = trial::load_study_config(config_path, overrides);
     log.debug("config " + config_path + " loaded with " + std::to_string(overrides.size()) + " override(s)");
@@ -76,7 +107,7 @@ int main(int argc, char** argv) {
     if (check->parsed()) return cli::check_command(config, std::cout);
     std::string command_line;
     for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
-    return cli::run_command(points, plan, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
+    return cli::run_command(points, plan, cli::RunOptions{output_path, static_cast<int>(threads), quiet, command_line}, std::cout);
   } catch (const InputError& e) {
     std::cerr << "ketasim: error: " << e.what() << "\n";
     return 1;

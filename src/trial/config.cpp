@@ -5,6 +5,7 @@
 #include <sstream>
 #include <sys/stat.h>
 
+#include "ketasim/core/limits.hpp"
 #include "ketasim/trial/sweep.hpp"
 
 namespace ketasim::trial {
@@ -155,6 +156,10 @@ void parse_cohort(const InputNode& node, StudyConfig& config) {
   if (node.has("patients") || !node.has("population_file")) {
     const long long n = node.required("patients").integer();
     if (node.has("patients") && n < 1) node.child("patients").fail("expected at least 1 patient");
+    if (n > limits::kMaxPatients) {
+      node.child("patients").fail("at most " + std::to_string(limits::kMaxPatients) +
+                                  " patients per arm (a run that size already takes days); split the cohort");
+    }
     config.cohort.patients = n;
   } else {
     config.cohort.patients = -1;
@@ -164,6 +169,17 @@ void parse_cohort(const InputNode& node, StudyConfig& config) {
   if (const auto v = node.optional("age_y")) c.age_y = parse_truncated_normal(*v, c.age_y);
   if (const auto v = node.optional("baseline_madrs")) c.baseline_madrs = parse_truncated_normal(*v, c.baseline_madrs);
   if (c.weight_kg.min <= 0.0) node.child("weight_kg").fail("body weight must be positive (min > 0)");
+  // Same physical ranges as a population file's WT, AGE and a MADRS total score.
+  const std::pair<const char*, std::pair<const TruncatedNormalSpec*, limits::Range>> ranges[] = {
+      {"weight_kg", {&c.weight_kg, limits::kWeightKg}},
+      {"age_y", {&c.age_y, limits::kAgeY}},
+      {"baseline_madrs", {&c.baseline_madrs, limits::kMadrs}}};
+  for (const auto& [key, check] : ranges) {
+    const auto& [spec, range] = check;
+    if (node.has(key) && (spec->min < range.min || spec->max > range.max)) {
+      node.child(key).fail("min and max must lie within " + range.text());
+    }
+  }
   if (const auto v = node.optional("female_fraction")) {
     c.female_fraction = v->number();
     if (c.female_fraction < 0.0 || c.female_fraction > 1.0) v->fail("expected a fraction in [0, 1]");
@@ -333,8 +349,20 @@ void parse_solver(const InputNode& node, StudyConfig& config) {
                     : m == "ode" ? StudyConfig::SolverChoice::ode
                                  : StudyConfig::SolverChoice::automatic;
   }
-  if (const auto v = node.optional("relative_tolerance")) config.tolerances.relative = v->positive_number();
-  if (const auto v = node.optional("absolute_tolerance_mg")) config.tolerances.absolute_mg = v->positive_number();
+  // Outside these, Dormand-Prince either cannot meet the tolerance in double precision (steps
+  // shrink without end) or takes steps so coarse the amounts are garbage.
+  if (const auto v = node.optional("relative_tolerance")) {
+    config.tolerances.relative = v->positive_number();
+    if (config.tolerances.relative > 0.0 && (config.tolerances.relative < 1e-14 || config.tolerances.relative > 0.1)) {
+      v->fail("expected a relative tolerance from 1e-14 to 0.1");
+    }
+  }
+  if (const auto v = node.optional("absolute_tolerance_mg")) {
+    config.tolerances.absolute_mg = v->positive_number();
+    if (config.tolerances.absolute_mg > 0.0 && (config.tolerances.absolute_mg < 1e-20 || config.tolerances.absolute_mg > 1.0)) {
+      v->fail("expected an absolute tolerance from 1e-20 to 1 mg");
+    }
+  }
 }
 
 }  // namespace
@@ -383,8 +411,19 @@ StudyConfig parse_study_config(const std::string& path, const std::string& text,
   const InputNode study = root.required("study");
   study.check_keys({"name", "duration", "seed"});
   config.name = study.required("name").text();
+  // The name becomes results/<name>.h5: a plain file name, never a path out of results/.
+  if (study.has("name") && study.child("name").is_scalar() &&
+      (config.name.empty() || config.name == "." || config.name == ".." || config.name.size() > 200 ||
+       config.name.find_first_of(std::string("/\\\0", 3)) != std::string::npos || config.name.front() == '-')) {
+    study.child("name").fail("expected a plain name usable as a file name (no '/', not '.' or '..', not starting "
+                             "with '-', at most 200 characters), found '" + config.name + "'");
+  }
   config.duration_h = study.required("duration").quantity(Dimension::time);
   if (study.has("duration") && !(config.duration_h > 0.0)) study.child("duration").fail("expected a positive duration");
+  if (config.duration_h > limits::kMaxStudyDurationH) {
+    study.child("duration").fail("a study may last at most 10 years (3650 d)");
+    config.duration_h = limits::kMaxStudyDurationH;  // no follow-on messages about visits or the grid
+  }
   if (const auto s = study.optional("seed")) {
     const long long seed = s->integer();
     if (seed < 0) s->fail("expected a non-negative integer seed");
@@ -397,6 +436,10 @@ StudyConfig parse_study_config(const std::string& path, const std::string& text,
   for (const auto& arm : arms) parse_arm(arm, config, seen);
   for (std::size_t i = 0; i < config.arms.size() && i < arms.size(); ++i) {
     const auto sessions = pk::expand_sessions(config.arms[i].regimen);
+    if (static_cast<long long>(sessions.size()) > limits::kMaxSessions) {
+      arms[i].child("regimen").child("schedule").fail("more than " + std::to_string(limits::kMaxSessions) +
+                                                      " dosing sessions");
+    }
     if (!sessions.empty() && sessions.back().time_h > config.duration_h && config.duration_h > 0.0) {
       arms[i].child("regimen").child("schedule").fail("doses are scheduled after the end of the study (study.duration)");
     }
@@ -412,6 +455,12 @@ StudyConfig parse_study_config(const std::string& path, const std::string& text,
     }
   }
   if (const auto o = root.optional("outputs")) parse_outputs(*o, config);
+  if (config.output_step_h > 0.0 && config.duration_h / config.output_step_h + 1.0 > limits::kMaxGridPoints) {
+    // Checked whatever outputs.concentration says: the grid is simulated either way.
+    (root.has("outputs") ? root.child("outputs").child("time_step") : study.child("duration"))
+        .fail("study.duration / outputs.time_step gives more than " + std::to_string(limits::kMaxGridPoints) +
+              " time points per patient; use a longer time_step");
+  }
   if (const auto s = root.optional("solver")) parse_solver(*s, config);
   // The sweep block is checked here so that its problems are reported with all the others; it is
   // expanded into points only by trial::expand_sweep (a point's own config never sweeps again).
