@@ -8,6 +8,7 @@
 #include "commands.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/limits.hpp"
+#include "ketasim/io/results_file.hpp"
 #include "ketasim/core/log.hpp"
 #include "ketasim/version.hpp"
 
@@ -36,6 +37,7 @@ CLI::Validator whole_number(long long min, long long max, const std::string& why
 
 int main(int argc, char** argv) {
   using namespace ketasim;
+  io::skip_hdf5_shutdown_at_exit();  // before any HDF5 call: a full disk must not turn exit 2 into SIGSEGV
   CLI::App app{"ketasim: population PK and virtual trials of ketamine and esketamine regimens"};
   app.set_version_flag("--version", std::string("ketasim ") + kVersion + " (" + kGitCommit + ")");
   app.require_subcommand(1);

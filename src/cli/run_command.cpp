@@ -1,5 +1,6 @@
 // `ketasim run` and `ketasim summary`. The run writes the results file and then prints the table by
-// reading that file back, so `run` and `summary` can never disagree.
+// reading that file back (its own temporary file, before the rename), so `run` and `summary` can
+// never disagree.
 #include <tbb/global_control.h>
 #include <tbb/info.h>
 #include <unistd.h>
@@ -211,8 +212,12 @@ int run_command(const std::vector<trial::StudyConfig>& points, const trial::Swee
   const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
   const auto started = std::chrono::steady_clock::now();
   auto last_report = started;
+  io::EndpointData endpoints;
   {
     io::ResultsFile file(output);
+    for (const auto& stale : file.removed_stale_temporaries()) {
+      if (!options.quiet) std::cerr << "ketasim: note: removed '" << stale << "', left by a run that no longer exists\n";
+    }
     file.set_attribute("software", "ketasim");
     file.set_attribute("software_version", kVersion);
     file.set_attribute("git_commit", kGitCommit);
@@ -254,14 +259,16 @@ int run_command(const std::vector<trial::StudyConfig>& points, const trial::Swee
                     << " s left   " << std::flush;
         });
     if (show_progress) std::cerr << "\n";
-    file.commit();
+    // The table comes from this run's own file, read just before it takes the output path:
+    // a concurrent run to the same path may rename its file over ours at any moment after.
+    file.commit([&](const std::string& written) { endpoints = io::read_endpoints(written, io::Provenance::required); });
     if (stats.failed_patients > 0) {
       std::cerr << "ketasim: warning: " << stats.failed_patients
                 << " patient-arm simulations failed; see the `status` variable\n";
     }
   }
   const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  print_table(io::read_endpoints(output), out);
+  print_table(endpoints, out);
   out << "Results: " << output << " (" << std::fixed << std::setprecision(2) << elapsed_s << " s, " << threads
       << " threads)\n";
   return 0;
