@@ -1,23 +1,29 @@
 // ketasim command line (spec section 1). Exit status: 0 success, 1 bad input, 2 runtime failure.
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <iostream>
+#include <string>
 
 #include "commands.hpp"
 #include "ketasim/core/error.hpp"
+#include "ketasim/core/limits.hpp"
+#include "ketasim/io/results_file.hpp"
 #include "ketasim/core/log.hpp"
 #include "ketasim/io/results_schema.hpp"
 #include "ketasim/version.hpp"
 
+
 int main(int argc, char** argv) {
   using namespace ketasim;
+  io::skip_hdf5_shutdown_at_exit();  // before any HDF5 call: a full disk must not turn exit 2 into SIGSEGV
   CLI::App app{"ketasim: population PK and virtual trials of ketamine and esketamine regimens"};
   app.set_version_flag("--version", std::string("ketasim ") + kVersion + " (" + kGitCommit + ")");
   app.require_subcommand(1);
 
   std::string config_path, arm_name, results_path, output_path;
   std::vector<std::string> sets;
-  // Numbers are read as text and checked here, so that a bad value gets the project's own message.
+  // Numbers are read as text and checked here (cli/options.cpp), so a bad value gets the project's own message.
   std::string patients_text, seed_text, threads_text;
   bool quiet = false;
   int verbose = 0;
@@ -26,7 +32,7 @@ int main(int argc, char** argv) {
   run->add_option("config", config_path, "Study config (YAML)")->required();
   run->add_option("-o,--output", output_path, "Results file (default: results/<study name>.h5)");
   run->add_option("--threads", threads_text, "Worker threads (default: all cores)");
-  run->add_option("--seed", seed_text, "Random seed, an integer 0 to 2^64-1 (overrides study.seed)");
+  run->add_option("--seed", seed_text, "Random seed, an integer 0 to 2^63-1 (overrides study.seed)");
   run->add_option("--patients", patients_text, "Patients per arm (overrides cohort.patients)");
   run->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
   bool no_variability = false;
@@ -75,8 +81,10 @@ int main(int argc, char** argv) {
       return 0;
     }
     if (summary->parsed()) return cli::summary_command(results_path, std::cout);
-    const long long patients = cli::parse_count_option("--patients", patients_text, 1, 1LL << 40, "patients per arm");
-    const int threads = static_cast<int>(cli::parse_count_option("--threads", threads_text, 1, 4096, "worker threads"));
+    const long long patients = cli::parse_count_option("--patients", patients_text, 1, limits::kMaxPatients,
+                                                       "patients per arm (a run that size already takes days; split the cohort)");
+    const int threads = static_cast<int>(cli::parse_count_option("--threads", threads_text, 1, limits::kMaxThreads,
+                                                                 "worker threads (more threads than cores only add overhead)"));
     if (!seed_text.empty()) cli::parse_seed_option(seed_text);
     if (calibrate->parsed()) return cli::calibrate_command(calibration_path, std::cout);
     std::vector<trial::Override> overrides;

@@ -5,6 +5,7 @@
 
 #include "commands.hpp"
 #include "ketasim/core/error.hpp"
+#include "ketasim/core/limits.hpp"
 
 namespace ketasim::cli {
 
@@ -27,9 +28,10 @@ std::uint64_t parse_seed_option(const std::string& text) {
   char* end = nullptr;
   const bool digits = !text.empty() && text.find_first_not_of("0123456789") == std::string::npos;
   const unsigned long long value = std::strtoull(text.c_str(), &end, 10);
-  if (!digits || errno != 0 || end != text.c_str() + text.size()) {
+  if (!digits || errno != 0 || end != text.c_str() + text.size() || value > static_cast<unsigned long long>(limits::kMaxSeed)) {
     throw InputError(SourceLocation{"--seed", "", 0, 0},
-                     "expected a whole number from 0 to 18446744073709551615 (2^64 - 1), found '" + text + "'");
+                     "expected a whole number from 0 to " + std::to_string(limits::kMaxSeed) +
+                         " (the results file stores the seed as a signed 64-bit integer), found '" + text + "'");
   }
   return value;
 }

@@ -1,8 +1,12 @@
 // `ketasim run` and `ketasim summary`. The run writes the results file and then prints the table by
-// reading that file back, so `run` and `summary` can never disagree.
+// reading that file back (its own temporary file, before the rename), so `run` and `summary` can
+// never disagree.
 #include <tbb/global_control.h>
 #include <tbb/info.h>
+#include <sys/wait.h>
 #include <unistd.h>
+
+#include <csignal>
 
 #include <chrono>
 #include <cmath>
@@ -169,8 +173,12 @@ int run_command(const trial::Study& study, const RunOptions& options, std::ostre
   const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
   const auto started = std::chrono::steady_clock::now();
   auto last_report = started;
+  io::EndpointData endpoints;
   {
     io::ResultsFile file(output);
+    for (const auto& stale : file.removed_stale_temporaries()) {
+      if (!options.quiet) std::cerr << "ketasim: note: removed '" << stale << "', left by a run that no longer exists\n";
+    }
     file.set_attribute("software", "ketasim");
     file.set_attribute("software_version", kVersion);
     file.set_attribute("git_commit", kGitCommit);
@@ -211,22 +219,67 @@ int run_command(const trial::Study& study, const RunOptions& options, std::ostre
                     << " s left   " << std::flush;
         });
     if (show_progress) std::cerr << "\n";
-    file.commit();
+    // The table comes from this run's own file, read just before it takes the output path:
+    // a concurrent run to the same path may rename its file over ours at any moment after.
+    file.commit([&](const std::string& written) { endpoints = io::read_endpoints(written, io::Provenance::required); });
     if (stats.failed_patients > 0) {
       std::cerr << "ketasim: warning: " << stats.failed_patients
                 << " patient-arm simulations failed; see the `status` variable\n";
     }
   }
   const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
-  print_table(io::read_endpoints(output), out);
+  print_table(endpoints, out);
   out << "Results: " << output << " (" << std::fixed << std::setprecision(2) << elapsed_s << " s, " << threads
       << " threads)\n";
   return 0;
 }
 
 int summary_command(const std::string& results_path, std::ostream& out) {
-  print_table(io::read_endpoints(results_path), out);
-  return 0;
+  // A results file from elsewhere may be damaged in ways libhdf5 itself does not survive (a
+  // corrupted global heap loops forever; some corrupted headers crash it). The file is therefore
+  // read in a child process with a time limit: whatever happens there, this process answers with
+  // a clear exit 1, never a crash or a hang. The child prints the table only if it read it all.
+  std::cout.flush();
+  const pid_t child = fork();
+  if (child < 0) throw RuntimeFailure("cannot start a reader process (fork failed)");
+  if (child == 0) {
+    int status = 0;
+    try {
+      std::ostringstream table;
+      print_table(io::read_endpoints(results_path, io::Provenance::required), table);
+      std::cout << table.str() << std::flush;
+    } catch (const InputError& e) {
+      std::cerr << "ketasim: error: " << e.what() << "\n";
+      status = 1;
+    } catch (const std::exception& e) {
+      std::cerr << "ketasim: failure: " << e.what() << "\n";
+      status = 2;
+    }
+    std::cerr.flush();
+    _exit(status);
+  }
+  constexpr int kReadLimitS = 60;  // a summary of even a million patients reads in seconds
+  int wait_status = 0;
+  for (int waited_ms = 0;; waited_ms += 20) {
+    const pid_t done = waitpid(child, &wait_status, WNOHANG);
+    if (done == child) break;
+    if (done < 0) throw RuntimeFailure("lost the reader process");
+    if (waited_ms >= kReadLimitS * 1000) {
+      kill(child, SIGKILL);
+      waitpid(child, &wait_status, 0);
+      throw InputError(SourceLocation{results_path, "", 0, 0},
+                       "reading it did not finish within " + std::to_string(kReadLimitS) + " s (damaged file?)");
+    }
+    usleep(20000);
+  }
+  if (WIFSIGNALED(wait_status)) {
+    throw InputError(SourceLocation{results_path, "", 0, 0},
+                     "the HDF5 library crashed reading it (signal " + std::to_string(WTERMSIG(wait_status)) +
+                         "): the file is damaged");
+  }
+  const int code = WIFEXITED(wait_status) ? WEXITSTATUS(wait_status) : 2;
+  (void)out;  // the child wrote the table to stdout
+  return code;
 }
 
 }  // namespace ketasim::cli

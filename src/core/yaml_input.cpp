@@ -261,7 +261,91 @@ void reject_unusable_text(const std::string& text, const std::string& name) {
   if (blank) throw InputError(SourceLocation{name, "", 0, 0}, "file is empty; expected a YAML mapping");
 }
 
+class StructureCheck {
+ public:
+  explicit StructureCheck(const std::string& name) : name_(name) {}
+
+  void walk(const YAML::Node& node, int depth, const std::string& path) {
+    if (++nodes_ > kMaxYamlNodes) {
+      throw InputError(where(node, path), "the document expands to more than " + std::to_string(kMaxYamlNodes) +
+                                              " values (an alias '*name' repeated inside lists or mappings, or an " +
+                                              "alias to its own anchor); write the values out instead");
+    }
+    if (depth > kMaxYamlDepth) {
+      throw InputError(where(node, path), "values are nested more than " + std::to_string(kMaxYamlDepth) +
+                                              " levels deep (or an alias refers to its own anchor)");
+    }
+    if (node.IsSequence()) {
+      std::size_t i = 0;
+      for (const auto& item : node) walk(item, depth + 1, path + "[" + std::to_string(i++) + "]");
+    } else if (node.IsMap()) {
+      check_keys_unique(node, path);
+      for (const auto& kv : node) {
+        const std::string child = path.empty() ? kv.first.Scalar() : path + "." + kv.first.Scalar();
+        if (!kv.first.IsScalar()) walk(kv.first, depth + 1, child);
+        walk(kv.second, depth + 1, child);
+      }
+    }
+  }
+
+  void finish() const {
+    if (!duplicates_.empty()) throw InputError(duplicates_);
+  }
+
+ private:
+  SourceLocation where(const YAML::Node& node, const std::string& path) const {
+    // A cycle's path is "[1][1][1]..." 64 times: the start says where it is.
+    SourceLocation at{name_, path.size() > 60 ? path.substr(0, 60) + "..." : path, 0, 0};
+    if (!node.Mark().is_null()) {
+      at.line = node.Mark().line + 1;
+      at.column = node.Mark().column + 1;
+    }
+    return at;
+  }
+
+  void duplicate(const std::string& path, const YAML::Mark& first, const YAML::Mark& again) {
+    SourceLocation at{name_, path, 0, 0};
+    std::string first_line;
+    if (!again.is_null()) {
+      at.line = again.line + 1;
+      at.column = again.column + 1;
+    }
+    if (!first.is_null()) first_line = " (first on line " + std::to_string(first.line + 1) + ")";
+    std::string message = format_location(at) + ": duplicate key" + first_line + "; a key may appear only once";
+    if (std::find(duplicates_.begin(), duplicates_.end(), message) == duplicates_.end()) {
+      duplicates_.push_back(std::move(message));
+    }
+  }
+
+  // Sorted (stably, so the first occurrence comes first): no quadratic cost for a large mapping.
+  void check_keys_unique(const YAML::Node& node, const std::string& path) {
+    std::vector<std::pair<std::string, YAML::Mark>> keys;
+    for (const auto& kv : node) {
+      if (kv.first.IsScalar()) keys.emplace_back(kv.first.Scalar(), kv.first.Mark());
+    }
+    std::stable_sort(keys.begin(), keys.end(), [](const auto& a, const auto& b) { return a.first < b.first; });
+    std::size_t first = 0;
+    for (std::size_t i = 1; i < keys.size(); ++i) {
+      if (keys[i].first != keys[first].first) {
+        first = i;
+        continue;
+      }
+      duplicate(path.empty() ? keys[i].first : path + "." + keys[i].first, keys[first].second, keys[i].second);
+    }
+  }
+
+  const std::string& name_;
+  long nodes_ = 0;
+  std::vector<std::string> duplicates_;
+};
+
 }  // namespace
+
+void check_yaml_structure(const YAML::Node& root, const std::string& name) {
+  StructureCheck check(name);
+  check.walk(root, 0, "");
+  check.finish();
+}
 
 YamlDocument parse_yaml_text(const std::string& text, const std::string& name) {
   reject_unusable_text(text, name);
@@ -272,6 +356,7 @@ YamlDocument parse_yaml_text(const std::string& text, const std::string& name) {
     throw InputError(SourceLocation{name, "", e.mark.line + 1, e.mark.column + 1},
                      "malformed YAML: " + e.msg);
   }
+  check_yaml_structure(doc.root, name);
   if (!doc.root.IsMap()) {
     throw InputError(SourceLocation{name, "", 1, 1}, "expected a YAML mapping at the top level");
   }

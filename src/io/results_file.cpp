@@ -14,6 +14,10 @@
 #include <functional>
 #include <limits>
 #include <numeric>
+#include <optional>
+#include <random>
+#include <signal.h>
+#include <sys/stat.h>
 #include <type_traits>
 
 #include "ketasim/core/error.hpp"
@@ -50,6 +54,19 @@ std::string take_hdf5_error() {
   std::string innermost;
   H5Ewalk2(H5E_DEFAULT, H5E_WALK_UPWARD, remember_innermost, &innermost);
   H5Eclear2(H5E_DEFAULT);
+  // An I/O error's description is a multi-line dump ("time = ..., errno = 28, error message =
+  // 'No space left on device', buf = 0x..."): keep what it says and the system's message.
+  const auto quoted = innermost.find("error message = '");
+  if (quoted != std::string::npos) {
+    const auto start = quoted + 17;
+    const auto end = innermost.find('\'', start);
+    const auto comma = innermost.find(':');
+    innermost = (comma != std::string::npos && comma < quoted ? innermost.substr(0, comma) + ": " : std::string()) +
+                innermost.substr(start, end == std::string::npos ? std::string::npos : end - start);
+  }
+  for (char& c : innermost) {
+    if (c == '\n') c = ' ';
+  }
   return innermost.empty() ? std::string() : " (HDF5: " + innermost + ")";
 }
 
@@ -240,6 +257,12 @@ void fsync_path(const std::string& path) {
 
 }  // namespace
 
+namespace {
+constexpr std::size_t kTemporaryRandomChars = 6;
+}  // namespace
+
+void skip_hdf5_shutdown_at_exit() { H5dont_atexit(); }
+
 Hdf5Handle& Hdf5Handle::operator=(Hdf5Handle&& other) noexcept {
   if (this != &other) {
     reset();
@@ -256,14 +279,63 @@ bool Hdf5Handle::reset() noexcept {
   return status >= 0;
 }
 
+namespace {
+
+std::string temporary_prefix(const std::string& final_path) { return final_path + ".tmp."; }
+
+// "<pid>.<6 letters or digits>" (and the bare "<pid>" of older versions) after the prefix.
+std::optional<pid_t> temporary_owner(const std::string& suffix) {
+  std::size_t digits = 0;
+  while (digits < suffix.size() && std::isdigit(static_cast<unsigned char>(suffix[digits]))) ++digits;
+  if (digits == 0 || digits > 9) return std::nullopt;
+  if (digits != suffix.size()) {
+    if (suffix.size() != digits + 1 + kTemporaryRandomChars || suffix[digits] != '.') return std::nullopt;
+    for (std::size_t i = digits + 1; i < suffix.size(); ++i) {
+      if (!std::isalnum(static_cast<unsigned char>(suffix[i]))) return std::nullopt;
+    }
+  }
+  return static_cast<pid_t>(std::stol(suffix.substr(0, digits)));
+}
+
+void refuse_non_regular(const std::string& final_path) {
+  struct stat info {};
+  if (::lstat(final_path.c_str(), &info) != 0) return;  // nothing there yet
+  if (S_ISDIR(info.st_mode)) throw RuntimeFailure("cannot write results to '" + final_path + "': it is a directory");
+  if (!S_ISREG(info.st_mode)) {
+    throw RuntimeFailure("cannot write results to '" + final_path + "': it exists and is not a regular file (" +
+                         (S_ISLNK(info.st_mode) ? "a symbolic link" : "a device, pipe or socket") +
+                         "); only a regular file is ever replaced");
+  }
+}
+
+}  // namespace
+
+std::vector<std::string> ResultsFile::remove_stale_temporaries(const std::string& final_path) {
+  std::vector<std::string> removed;
+  const std::filesystem::path target(final_path);
+  const std::filesystem::path folder = target.has_parent_path() ? target.parent_path() : std::filesystem::path(".");
+  const std::string prefix = target.filename().string() + ".tmp.";
+  std::error_code error;
+  for (std::filesystem::directory_iterator it(folder, error), end; !error && it != end; it.increment(error)) {
+    const std::string name = it->path().filename().string();
+    if (name.compare(0, prefix.size(), prefix) != 0) continue;
+    const auto owner = temporary_owner(name.substr(prefix.size()));
+    if (!owner) continue;
+    // Only when its process is gone (ESRCH); a live process, or one we may not signal, keeps it.
+    if (::kill(*owner, 0) == 0 || errno != ESRCH) continue;
+    struct stat info {};
+    if (::lstat(it->path().c_str(), &info) != 0 || !S_ISREG(info.st_mode)) continue;
+    if (::unlink(it->path().c_str()) == 0) removed.push_back(it->path().string());
+  }
+  return removed;
+}
+
 ResultsFile::ResultsFile(std::string final_path) : final_path_(std::move(final_path)) {
-  temporary_path_ = final_path_ + ".tmp." + std::to_string(::getpid());
-  std::error_code ignored;
-  if (std::filesystem::is_directory(final_path_, ignored))
-    throw RuntimeFailure("cannot write results to '" + final_path_ + "': it is a directory");
+  refuse_non_regular(final_path_);
+  removed_stale_ = remove_stale_temporaries(final_path_);
 
   QuietHdf5Errors quiet;
-  const auto create_failure = "cannot create results file '" + temporary_path_ + "' for '" + final_path_ + "'";
+  const auto create_failure = "cannot create a results file beside '" + final_path_ + "'";
   // Same reason as in dataset_creation_plist(), for the root group's attributes and variables.
   Hdf5Handle fcpl = make_plist(H5P_FILE_CREATE);
   check_status(H5Pset_link_creation_order(fcpl.get(), H5P_CRT_ORDER_TRACKED | H5P_CRT_ORDER_INDEXED), create_failure);
@@ -274,8 +346,26 @@ ResultsFile::ResultsFile(std::string final_path) : final_path_(std::move(final_p
   check_status(H5Pset_libver_bounds(fapl.get(), H5F_LIBVER_V18, H5F_LIBVER_V18), create_failure);
   // Closing the file must really close it before the rename or unlink, whatever else is open.
   check_status(H5Pset_fclose_degree(fapl.get(), H5F_CLOSE_STRONG), create_failure);
-  file_ = Hdf5Handle{check_id(H5Fcreate(temporary_path_.c_str(), H5F_ACC_TRUNC, fcpl.get(), fapl.get()), create_failure),
-                     H5Fclose};
+  // mkstemp's recipe with HDF5 doing the open: an unpredictable name, created with H5F_ACC_EXCL,
+  // which the sec2 driver opens O_CREAT|O_EXCL. That open fails on any existing name, a symbolic
+  // link included (POSIX: O_EXCL with O_CREAT never follows a link), so a planted file or link can
+  // never be written through.
+  std::random_device entropy;
+  static constexpr char kAlphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+  for (int attempt = 0; attempt < 100 && !file_.valid(); ++attempt) {
+    std::string name = temporary_prefix(final_path_) + std::to_string(::getpid()) + ".";
+    for (std::size_t i = 0; i < kTemporaryRandomChars; ++i) name += kAlphabet[entropy() % (sizeof(kAlphabet) - 1)];
+    const hid_t id = H5Fcreate(name.c_str(), H5F_ACC_EXCL, fcpl.get(), fapl.get());
+    if (id >= 0) {
+      temporary_path_ = name;
+      file_ = Hdf5Handle{id, H5Fclose};
+      break;
+    }
+    struct stat info {};
+    if (::lstat(name.c_str(), &info) != 0) fail(create_failure + " ('" + name + "')");  // not a name clash
+    H5Eclear2(H5E_DEFAULT);
+  }
+  if (!file_.valid()) throw RuntimeFailure(create_failure + ": no unused temporary name after 100 attempts");
 }
 
 ResultsFile::~ResultsFile() {
@@ -292,6 +382,11 @@ void ResultsFile::close_all() noexcept {
     if (found != dimensions_.end()) found->second.dataset.reset();
   }
   file_.reset();
+}
+
+void ResultsFile::abandon() noexcept {
+  close_all();
+  std::remove(temporary_path_.c_str());
 }
 
 std::string ResultsFile::where(const std::string& object) const {
@@ -437,6 +532,12 @@ int ResultsFile::create_variable(const VariableSpec& spec) {
   } else if (spec.type == ElementType::float64) {
     const double nan = std::numeric_limits<double>::quiet_NaN();
     check_status(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_DOUBLE, &nan), context + ": cannot set its fill value");
+  } else if (spec.type == ElementType::int8 && !spec.flag_values.empty() &&
+             std::find(spec.flag_values.begin(), spec.flag_values.end(), -1) == spec.flag_values.end()) {
+    // A flag cell that was never written (or whose chunk a damaged file lost) must not read as a
+    // valid 0 ("no response"): -1 is no flag value, so readers that check flags refuse it.
+    const signed char minus_one = -1;
+    check_status(H5Pset_fill_value(dcpl.get(), H5T_NATIVE_SCHAR, &minus_one), context + ": cannot set its fill value");
   }
 
   const bool has_empty_axis = std::find(shape.begin(), shape.end(), hsize_t{0}) != shape.end();
@@ -629,7 +730,7 @@ void ResultsFile::set_attribute(const std::string& name, std::int64_t value) {
   }
 }
 
-void ResultsFile::commit() {
+void ResultsFile::commit(const std::function<void(const std::string&)>& before_rename) {
   require_open("commit");
   QuietHdf5Errors quiet;
   // Chunks still in the cache are compressed and written while closing, so a full disk shows up
@@ -639,10 +740,20 @@ void ResultsFile::commit() {
   for (auto it = dimension_order_.rbegin(); it != dimension_order_.rend(); ++it)
     closed = dimensions_[*it].dataset.reset() && closed;
   if (closed) closed = H5Fflush(file_.get(), H5F_SCOPE_LOCAL) >= 0;
-  closed = file_.reset() && closed;
-  if (!closed) fail("cannot finish results file '" + temporary_path_ + "'");
+  if (!closed) {
+    const std::string reason = take_hdf5_error();
+    abandon();
+    throw RuntimeFailure("cannot finish results file '" + temporary_path_ + "'" + reason);
+  }
+  if (!file_.reset()) {
+    const std::string reason = take_hdf5_error();
+    abandon();
+    throw RuntimeFailure("cannot close results file '" + temporary_path_ + "'" + reason);
+  }
 
   fsync_path(temporary_path_);
+  if (before_rename) before_rename(temporary_path_);
+  refuse_non_regular(final_path_);  // again: the path may have changed while the run went on
   if (std::rename(temporary_path_.c_str(), final_path_.c_str()) != 0)
     throw RuntimeFailure("cannot rename results file '" + temporary_path_ + "' to '" + final_path_ +
                          "': " + std::strerror(errno));

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <map>
 #include <memory>
@@ -210,6 +211,12 @@ void parse_flows(const InputNode& root, PkModel& model) {
       }
       model.linear = false;
     }
+    if (f.from >= 0 && f.from == f.to) {
+      // K would get k on and off its diagonal at once: mass appears from nowhere.
+      node.child("to").fail("a flow must go to another compartment (or 'elimination'), not back to '" +
+                            model.compartments[f.from].name + "'");
+      continue;
+    }
     if (f.from < 0 || f.to < -1 || f.parameter < 0) continue;
     model.flows.push_back(f);
   }
@@ -354,6 +361,7 @@ void parse_variability(const InputNode& root, PkModel& model) {
   for (int i = 0; i < n; ++i) model.omega(i, i) = model.variability[i].variance;
   const auto correlations = root.optional("correlations");
   if (correlations) {
+    std::vector<std::pair<int, int>> correlated;  // variability indices, smaller first
     for (const auto& node : correlations->sequence()) {
       node.check_keys({"between", "value", "source"});
       node.required("source").text();
@@ -371,6 +379,20 @@ void parse_variability(const InputNode& root, PkModel& model) {
           if (model.variability[i].parameter == p) index[k] = i;
         }
         if (p >= 0 && index[k] < 0) pair[k].fail("parameter has no variability term to correlate");
+      }
+      if (index[0] >= 0 && index[0] == index[1]) {
+        node.child("between").fail("a correlation needs two different parameters");
+        continue;
+      }
+      if (index[0] >= 0 && index[1] >= 0) {
+        // A second value for the same pair would silently replace the first.
+        const std::pair<int, int> key{std::min(index[0], index[1]), std::max(index[0], index[1])};
+        if (std::find(correlated.begin(), correlated.end(), key) != correlated.end()) {
+          node.child("between").fail("duplicate correlation between '" + pair[0].text() + "' and '" + pair[1].text() +
+                                     "'; give each pair once");
+          continue;
+        }
+        correlated.push_back(key);
       }
       if (index[0] >= 0 && index[1] >= 0 && index[0] != index[1]) {
         const double cov = r * std::sqrt(model.omega(index[0], index[0]) * model.omega(index[1], index[1]));

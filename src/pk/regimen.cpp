@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdlib>
 
+#include "ketasim/core/limits.hpp"
+
 namespace ketasim::pk {
 
 namespace {
@@ -27,6 +29,11 @@ double parse_dose(const InputNode& node, Regimen& regimen) {
   // Zero is a placebo session (saline infusion, placebo spray): no drug, the background applies.
   if (node.diagnostics().messages().size() == problems_before && !(value >= 0.0)) {
     node.fail("expected a dose >= 0 (0 for placebo), found '" + node.text() + "'");
+  }
+  const double limit = per_kg ? limits::kMaxDoseMgPerKg : limits::kMaxDoseMg;
+  if (node.diagnostics().messages().size() == problems_before && value > limit) {
+    node.fail("a dose of at most " + limits::format(limit) + (per_kg ? " mg/kg" : " mg") +
+              " per session is accepted (a unit slip?), found '" + node.text() + "'");
   }
   regimen.dose_per_kg = per_kg;
   return value;
@@ -58,7 +65,16 @@ SchedulePhase parse_phase(const InputNode& node, Regimen& regimen) {
   }
   if (node.has("every") || node.has("ii")) {
     const InputNode interval = node.has("every") ? node.child("every") : node.child("ii");
-    if (interval.is_scalar() && !(phase.every_h > 0.0)) interval.fail("expected a positive dosing interval");
+    if (interval.is_scalar() && !(phase.every_h > 0.0)) {
+      interval.fail("expected a positive dosing interval");
+    } else if (interval.is_scalar() && phase.every_h < limits::kMinDosingIntervalH) {
+      interval.fail("expected a dosing interval of at least 1 min");
+      phase.every_h = 0.0;  // expand_sessions skips the phase instead of laying out millions of doses
+    }
+  }
+  if (phase.count > limits::kMaxSessions) {
+    node.child(nonmem ? "addl" : "count").fail("at most " + std::to_string(limits::kMaxSessions) + " doses per phase");
+    phase.count = 0;
   }
   if (const auto dose = node.optional("dose")) {
     const bool regimen_per_kg = regimen.dose_per_kg;
@@ -67,10 +83,39 @@ SchedulePhase parse_phase(const InputNode& node, Regimen& regimen) {
     regimen.dose_per_kg = regimen_per_kg;
   }
   if (const auto devices = node.optional("devices")) {
-    phase.devices_override = static_cast<int>(devices->integer());
-    if (phase.devices_override < 1) devices->fail("expected at least 1 device");
+    const long long n = devices->integer();
+    if (n < 1 || n > limits::kMaxDevicesPerSession) {
+      devices->fail("expected 1 to " + std::to_string(limits::kMaxDevicesPerSession) + " devices");
+    } else {
+      phase.devices_override = static_cast<int>(n);
+    }
   }
   return phase;
+}
+
+// An intranasal phase dose is sessions of whole devices, checked like the regimen's own dose:
+// a multiple of device_dose, and no more devices than a session can hold.
+void check_phase_devices(const InputNode& node, const Regimen& regimen, SchedulePhase& phase) {
+  // A dose over the limit is already reported.
+  if (regimen.route != Route::intranasal || !(phase.dose_override > 0.0) || !(regimen.device_dose_mg > 0.0) ||
+      phase.dose_override > limits::kMaxDoseMg) {
+    return;
+  }
+  const auto dose = node.child("dose");
+  const double devices = std::round(phase.dose_override / regimen.device_dose_mg);
+  if (phase.devices_override > 0) {
+    if (std::fabs(phase.devices_override * regimen.device_dose_mg - phase.dose_override) > 1e-9) {
+      dose.fail("a phase dose must be devices x device_dose (" + std::to_string(phase.devices_override) + " x " +
+                limits::format(regimen.device_dose_mg) + " mg)");
+    }
+  } else if (devices < 1.0 || std::fabs(devices * regimen.device_dose_mg - phase.dose_override) > 1e-9) {
+    dose.fail("an intranasal dose must be a whole number of devices of " + limits::format(regimen.device_dose_mg) + " mg");
+  } else if (devices > limits::kMaxDevicesPerSession) {
+    dose.fail("this dose needs " + limits::format(devices) + " devices per session; at most " +
+              std::to_string(limits::kMaxDevicesPerSession) + " are accepted");
+  } else {
+    phase.devices_override = static_cast<int>(devices);  // what expand_sessions lays out; checked for timing
+  }
 }
 
 }  // namespace
@@ -106,12 +151,25 @@ Regimen parse_regimen(const InputNode& node) {
     if (regimen.dose_per_kg) dose.fail("intranasal doses are fixed amounts in mg (one device = device_dose)");
     if (const auto d = node.optional("device_dose")) regimen.device_dose_mg = d->quantity(Dimension::amount);
     if (const auto d = node.optional("device_interval")) regimen.device_interval_h = d->quantity(Dimension::time);
+    if (const auto d = node.optional("device_dose")) {
+      if (d->is_scalar() && !(regimen.device_dose_mg > 0.0)) d->fail("expected a positive amount per device");
+    }
     if (const auto d = node.optional("devices")) {
-      regimen.devices_per_session = static_cast<int>(d->integer());
-      if (regimen.devices_per_session < 1) d->fail("expected at least 1 device");
+      const long long n = d->integer();
+      if (n < 1 || n > limits::kMaxDevicesPerSession) {
+        d->fail("expected 1 to " + std::to_string(limits::kMaxDevicesPerSession) + " devices");
+      } else {
+        regimen.devices_per_session = static_cast<int>(n);
+      }
     } else if (regimen.device_dose_mg > 0.0) {
       // At least one device: a placebo session (dose 0) is still a spray.
-      regimen.devices_per_session = std::max(1, static_cast<int>(std::lround(regimen.dose / regimen.device_dose_mg)));
+      const double devices = std::max(1.0, std::round(regimen.dose / regimen.device_dose_mg));
+      if (devices > limits::kMaxDevicesPerSession) {
+        dose.fail("this dose needs " + limits::format(devices) + " devices of " + limits::format(regimen.device_dose_mg) +
+                  " mg per session; at most " + std::to_string(limits::kMaxDevicesPerSession) + " are accepted");
+      } else {
+        regimen.devices_per_session = static_cast<int>(devices);
+      }
     }
     const double per_session = regimen.devices_per_session * regimen.device_dose_mg;
     // A placebo spray (dose 0) may still name its devices; it delivers nothing.
@@ -131,6 +189,7 @@ Regimen parse_regimen(const InputNode& node) {
   }
   for (const auto& phase : node.required("schedule").sequence()) {
     regimen.phases.push_back(parse_phase(phase, regimen));
+    check_phase_devices(phase, regimen, regimen.phases.back());
   }
   if (node.has("schedule") && node.child("schedule").is_sequence() && regimen.phases.empty()) {
     node.child("schedule").fail("expected at least one phase");
@@ -164,6 +223,8 @@ std::vector<Session> expand_sessions(const Regimen& regimen) {
     for (int k = 0;; ++k) {
       const double t = next_h + k * phase.every_h;  // multiply, not accumulate: no drift over 100 doses
       if (phase.count >= 0 ? k >= phase.count : t >= phase.until_h - 1e-9) break;
+      // Bounded whatever the input: the caller reports more than kMaxSessions as an error.
+      if (static_cast<long long>(sessions.size()) > limits::kMaxSessions) return sessions;
       sessions.push_back({t, dose, devices});
       last_h = t;
     }

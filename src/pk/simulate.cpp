@@ -6,6 +6,8 @@
 #include <boost/numeric/odeint.hpp>
 #include <cmath>
 
+#include "ketasim/core/interrupt.hpp"
+
 namespace ketasim::pk {
 
 namespace {
@@ -14,11 +16,18 @@ namespace odeint = boost::numeric::odeint;
 // std::array state: odeint's steppers then keep their internal states inline (no heap).
 using OdeState = std::array<double, kMaxStates>;
 
+// Thrown from inside odeint to stop a patient: out of budget or interrupted.
+struct BudgetExceeded {};
+
 // dA/dt = K A + r + saturable flows; parameters are members so the call does no lookups.
 struct RightHandSide {
   const Kinetics* kinetics;
   const OdeState* input_rate_mg_per_h;
+  long long* evaluations_left;
   void operator()(const OdeState& x, OdeState& dxdt, double /*t*/) const {
+    if (--*evaluations_left < 0 || ((*evaluations_left & 0xFFFF) == 0 && interrupt_requested())) {
+      throw BudgetExceeded{};
+    }
     const int n = kinetics->n_states;
     const auto& k = kinetics->rates_per_h;
     for (int i = 0; i < n; ++i) {
@@ -96,7 +105,7 @@ void advance_exact(const Kinetics& kinetics, StateVector& x, const StateVector& 
 
 bool advance_ode(const Kinetics& kinetics, StateVector& x, const StateVector& rate, double t0_h, double t1_h,
                  const double* times_h, int n_times, double* states_out, const OdeTolerances& tol,
-                 SimulationWorkspace& ws) {
+                 long long& evaluations_left, SimulationWorkspace& ws) {
   const int n = kinetics.n_states;
   if (!(t1_h > t0_h)) {
     for (int i = 0; i < n_times; ++i) std::copy(x.data(), x.data() + n, states_out + static_cast<std::ptrdiff_t>(i) * n);
@@ -129,8 +138,11 @@ bool advance_ode(const Kinetics& kinetics, StateVector& x, const StateVector& ra
     auto stepper = odeint::make_dense_output(tol.absolute_mg, tol.relative, odeint::runge_kutta_dopri5<OdeState>());
     const double first_step_h = std::min(0.01, t1_h - t0_h);
     ws.ode_steps += static_cast<long long>(odeint::integrate_times(
-        stepper, RightHandSide{&kinetics, &input_rate}, state, times.begin(), times.end(), first_step_h, observer));
+        stepper, RightHandSide{&kinetics, &input_rate, &evaluations_left}, state, times.begin(), times.end(),
+        first_step_h, observer));
   } catch (const std::exception&) {
+    return false;
+  } catch (const BudgetExceeded&) {
     return false;
   }
   for (int i = 0; i < n; ++i) {
@@ -138,6 +150,22 @@ bool advance_ode(const Kinetics& kinetics, StateVector& x, const StateVector& ra
     x[i] = state[i];
   }
   return next_output == n_times;
+}
+
+// Every amount finite, none above all the drug given, none clearly negative. The slack covers
+// rounding and the ODE's tolerated error; what it catches is garbage such as overflowed doses, a
+// solver run with tolerances of 1e308 or a near-singular model (amounts of 1e50 mg, or NaN).
+// Linear in the output size: a small fraction of the simulation's cost.
+bool physically_possible(const std::vector<InputEvent>& inputs, int n_out, int n, const double* states) {
+  double total_mg = 0.0;
+  for (const auto& in : inputs) total_mg += in.amount_mg;
+  if (!std::isfinite(total_mg)) return false;
+  const double slack_mg = 1e-3 * total_mg + 1e-6;
+  const double* end = states + static_cast<std::ptrdiff_t>(n_out) * n;
+  for (const double* x = states; x != end; ++x) {
+    if (!(*x <= total_mg + slack_mg && *x >= -slack_mg)) return false;  // NaN fails both
+  }
+  return true;
 }
 
 }  // namespace
@@ -175,6 +203,7 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
   bp.erase(std::unique(bp.begin(), bp.end()), bp.end());
   const double last_output_h = n_out > 0 ? output_times_h[n_out - 1] : 0.0;
 
+  long long evaluations_left = tolerances.max_evaluations;
   StateVector x = StateVector::Zero(n);
   StateVector rate = StateVector::Zero(n);
   bool has_rate = false;
@@ -190,7 +219,7 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
     if (solver == SolverKind::exact) {
       advance_exact(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr, ws);
     } else if (!advance_ode(kinetics, x, rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr,
-                            tolerances, ws)) {
+                            tolerances, evaluations_left, ws)) {
       return false;
     }
     out_i = out_j;
@@ -208,7 +237,7 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
       }
     }
   }
-  return out_i == n_out;
+  return out_i == n_out && physically_possible(inputs, n_out, n, states_out);
 }
 
 }  // namespace ketasim::pk

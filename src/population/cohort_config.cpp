@@ -1,6 +1,10 @@
 #include "ketasim/population/cohort_config.hpp"
 
+#include "ketasim/core/limits.hpp"
 #include "ketasim/core/paths.hpp"
+
+#include <string>
+#include <utility>
 
 namespace ketasim::population {
 
@@ -27,18 +31,29 @@ CohortConfig parse_cohort(const InputNode& node, const std::string& config_path)
   if (node.has("patients") || !node.has("population_file")) {
     const long long n = node.required("patients").integer();
     if (node.has("patients") && n < 1) node.child("patients").fail("expected at least 1 patient");
+    if (n > limits::kMaxPatients) {
+      node.child("patients").fail("at most " + std::to_string(limits::kMaxPatients) +
+                                  " patients per arm (a run that size already takes days); split the cohort");
+    }
     c.patients = n;
   } else {
     c.patients = -1;
   }
   if (const auto v = node.optional("weight_kg")) c.weight_kg = parse_truncated_normal(*v, c.weight_kg);
   if (const auto v = node.optional("age_y")) c.age_y = parse_truncated_normal(*v, c.age_y);
-  if (const auto v = node.optional("baseline_madrs")) {
-    c.baseline_madrs = parse_truncated_normal(*v, c.baseline_madrs);
-    // MADRS is a 0-60 scale: a distribution outside it gives impossible scores.
-    if (c.baseline_madrs.min < 0.0 || c.baseline_madrs.max > 60.0) v->fail("expected min >= 0 and max <= 60 (the MADRS scale)");
-  }
+  if (const auto v = node.optional("baseline_madrs")) c.baseline_madrs = parse_truncated_normal(*v, c.baseline_madrs);
   if (c.weight_kg.min <= 0.0) node.child("weight_kg").fail("body weight must be positive (min > 0)");
+  // Same physical ranges as a population file's WT, AGE and a MADRS total score (0-60).
+  const std::pair<const char*, std::pair<const TruncatedNormalSpec*, limits::Range>> ranges[] = {
+      {"weight_kg", {&c.weight_kg, limits::kWeightKg}},
+      {"age_y", {&c.age_y, limits::kAgeY}},
+      {"baseline_madrs", {&c.baseline_madrs, limits::kMadrs}}};
+  for (const auto& [key, check] : ranges) {
+    const auto& [spec, range] = check;
+    if (node.has(key) && (spec->min < range.min || spec->max > range.max)) {
+      node.child(key).fail("min and max must lie within " + range.text());
+    }
+  }
   if (const auto v = node.optional("female_fraction")) {
     c.female_fraction = v->number();
     if (c.female_fraction < 0.0 || c.female_fraction > 1.0) v->fail("expected a fraction in [0, 1]");

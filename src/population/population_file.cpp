@@ -6,8 +6,10 @@
 #include <limits>
 #include <sstream>
 #include <sys/stat.h>
+#include <unordered_map>
 
 #include "ketasim/core/error.hpp"
+#include "ketasim/core/limits.hpp"
 
 namespace ketasim::population {
 
@@ -46,6 +48,8 @@ PopulationTable load_population_csv(const std::string& path) {
   int line_number = 0;
   while (std::getline(in, line)) {
     ++line_number;
+    // Spreadsheets save "UTF-8 CSV" with a byte-order mark, which would become part of the first name.
+    if (line_number == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);
     if (line.find('\0') != std::string::npos) {
       throw InputError(SourceLocation{path, "", line_number, 0}, "not a CSV text file (binary NUL bytes)");
     }
@@ -53,9 +57,13 @@ PopulationTable load_population_csv(const std::string& path) {
     const auto cells = split_csv_line(line);
     if (table.columns.empty()) {
       table.columns = cells;
+      std::unordered_map<std::string, std::size_t> first_column;  // linear, not pairwise: 100k columns happen
       for (std::size_t i = 0; i < cells.size(); ++i) {
-        for (std::size_t j = 0; j < i; ++j) {
-          if (cells[i] == cells[j]) diagnostics.add({path, cells[i], line_number, static_cast<int>(i + 1)}, "duplicate column");
+        const auto [at, inserted] = first_column.emplace(cells[i], i);
+        if (!inserted) {
+          diagnostics.add({path, cells[i], line_number, static_cast<int>(i + 1)},
+                          "duplicate column (first is column " + std::to_string(at->second + 1) + ")");
+          if (diagnostics.messages().size() > 20) break;
         }
       }
       if (table.column("WT") < 0) diagnostics.add({path, "WT", line_number, 0}, "required column WT (body weight, kg) is missing");
@@ -84,7 +92,16 @@ PopulationTable load_population_csv(const std::string& path) {
       }
     }
     const int wt = table.column("WT");
-    if (wt >= 0 && std::isfinite(row[wt]) && !(row[wt] > 0.0)) diagnostics.add({path, "WT", line_number, wt + 1}, "body weight must be positive");
+    const int age = table.column("AGE");
+    if (wt >= 0 && std::isfinite(row[wt]) && !(row[wt] > 0.0)) {
+      diagnostics.add({path, "WT", line_number, wt + 1}, "body weight must be positive");
+    } else if (wt >= 0 && std::isfinite(row[wt]) &&
+               !(row[wt] >= limits::kWeightKg.min && row[wt] <= limits::kWeightKg.max)) {
+      diagnostics.add({path, "WT", line_number, wt + 1}, "body weight must be in " + limits::kWeightKg.text() + " kg");
+    }
+    if (age >= 0 && std::isfinite(row[age]) && !(row[age] >= limits::kAgeY.min && row[age] <= limits::kAgeY.max)) {
+      diagnostics.add({path, "AGE", line_number, age + 1}, "age must be in " + limits::kAgeY.text() + " years");
+    }
     const int sex = table.column("SEX");
     if (sex >= 0 && row[sex] != 0.0 && row[sex] != 1.0 && std::isfinite(row[sex])) {
       diagnostics.add({path, "SEX", line_number, sex + 1}, "expected 0 (male), 1 (female), M or F");

@@ -7,6 +7,7 @@
 #include <limits>
 #include <sstream>
 
+#include "ketasim/core/limits.hpp"
 
 namespace ketasim::trial {
 
@@ -93,7 +94,10 @@ void apply_override(YAML::Node root, const Override& o) {
   }
   YAML::Node value;
   try {
-    value = without_marks(YAML::Load(o.value));
+    const YAML::Node loaded = YAML::Load(o.value);
+    // Before without_marks walks it: an alias cycle or bomb would recurse without end.
+    check_yaml_structure(loaded, override_origin(o));
+    value = without_marks(loaded);
   } catch (const YAML::Exception& e) {
     throw InputError(override_location(o), "value is not valid YAML: " + e.msg);
   }
@@ -288,8 +292,20 @@ void parse_solver(const InputNode& node, StudyConfig& config) {
                     : m == "ode" ? StudyConfig::SolverChoice::ode
                                  : StudyConfig::SolverChoice::automatic;
   }
-  if (const auto v = node.optional("relative_tolerance")) config.tolerances.relative = v->positive_number();
-  if (const auto v = node.optional("absolute_tolerance_mg")) config.tolerances.absolute_mg = v->positive_number();
+  // Outside these, Dormand-Prince either cannot meet the tolerance in double precision (steps
+  // shrink without end) or takes steps so coarse the amounts are garbage.
+  if (const auto v = node.optional("relative_tolerance")) {
+    config.tolerances.relative = v->positive_number();
+    if (config.tolerances.relative > 0.0 && (config.tolerances.relative < 1e-14 || config.tolerances.relative > 0.1)) {
+      v->fail("expected a relative tolerance from 1e-14 to 0.1");
+    }
+  }
+  if (const auto v = node.optional("absolute_tolerance_mg")) {
+    config.tolerances.absolute_mg = v->positive_number();
+    if (config.tolerances.absolute_mg > 0.0 && (config.tolerances.absolute_mg < 1e-20 || config.tolerances.absolute_mg > 1.0)) {
+      v->fail("expected an absolute tolerance from 1e-20 to 1 mg");
+    }
+  }
 }
 
 }  // namespace
@@ -345,24 +361,36 @@ StudyConfig parse_study_tree(const std::string& path, const std::string& text, Y
   const InputNode study = root.required("study");
   study.check_keys({"name", "duration", "seed"});
   config.name = study.required("name").text();
+  // The name becomes results/<name>.h5: a plain file name, never a path out of results/.
+  if (study.has("name") && study.child("name").is_scalar() &&
+      (config.name.empty() || config.name == "." || config.name == ".." || config.name.size() > 200 ||
+       config.name.find_first_of(std::string("/\\\0", 3)) != std::string::npos || config.name.front() == '-')) {
+    study.child("name").fail("expected a plain name usable as a file name (no '/', not '.' or '..', not starting "
+                             "with '-', at most 200 characters), found '" + config.name + "'");
+  }
   const std::size_t problems_before = diagnostics.messages().size();
   config.duration_h = study.required("duration").quantity(Dimension::time);
   const bool duration_read = diagnostics.messages().size() == problems_before;
   if (duration_read && study.has("duration") && !(config.duration_h > 0.0)) {
     study.child("duration").fail("expected a positive duration");
+  } else if (duration_read && config.duration_h > limits::kMaxStudyDurationH) {
+    study.child("duration").fail("a study may last at most 10 years (3650 d)");
   }
   // Without a valid duration every "beyond the end of the study" check would only echo that one
   // problem (a message per visit and dose): they are skipped, and the config fails anyway.
   if (diagnostics.messages().size() != problems_before) config.duration_h = std::numeric_limits<double>::infinity();
   if (const auto s = study.optional("seed")) {
-    // The whole unsigned 64-bit range, nothing clamped: a seed outside it is an error.
+    // Read exactly, nothing clamped: a seed outside the range is an error.
     const std::string text = s->text();
     errno = 0;
     char* end = nullptr;
     const unsigned long long seed = std::strtoull(text.c_str(), &end, 10);
     if (text.empty() || text.find_first_not_of("0123456789") != std::string::npos || errno != 0 ||
-        end != text.c_str() + text.size()) {
-      if (s->is_scalar()) s->fail("expected a whole number from 0 to 18446744073709551615 (2^64 - 1), found '" + text + "'");
+        end != text.c_str() + text.size() || seed > static_cast<unsigned long long>(limits::kMaxSeed)) {
+      if (s->is_scalar()) {
+        s->fail("expected a whole number from 0 to " + std::to_string(limits::kMaxSeed) +
+                " (the results file stores the seed as a signed 64-bit integer), found '" + text + "'");
+      }
     } else {
       config.seed = seed;
     }
@@ -374,6 +402,10 @@ StudyConfig parse_study_tree(const std::string& path, const std::string& text, Y
   for (const auto& arm : arms) parse_arm(arm, config, seen);
   for (std::size_t i = 0; i < config.arms.size() && i < arms.size(); ++i) {
     const auto sessions = pk::expand_sessions(config.arms[i].regimen);
+    if (static_cast<long long>(sessions.size()) > limits::kMaxSessions) {
+      arms[i].child("regimen").child("schedule").fail("more than " + std::to_string(limits::kMaxSessions) +
+                                                      " dosing sessions");
+    }
     if (!sessions.empty() && sessions.back().time_h > config.duration_h && config.duration_h > 0.0) {
       arms[i].child("regimen").child("schedule").fail("doses are scheduled after the end of the study (study.duration)");
     }
@@ -389,6 +421,13 @@ StudyConfig parse_study_tree(const std::string& path, const std::string& text, Y
     }
   }
   if (const auto o = root.optional("outputs")) parse_outputs(*o, config);
+  if (config.output_step_h > 0.0 && std::isfinite(config.duration_h) &&
+      config.duration_h / config.output_step_h + 1.0 > limits::kMaxGridPoints) {
+    // Checked whatever outputs.concentration says: the grid is simulated either way.
+    (root.has("outputs") ? root.child("outputs").child("time_step") : study.child("duration"))
+        .fail("study.duration / outputs.time_step gives more than " + std::to_string(limits::kMaxGridPoints) +
+              " time points per patient; use a longer time_step");
+  }
   if (const auto s = root.optional("solver")) parse_solver(*s, config);
   // The `sweep:` block is read by trial/sweep.hpp (the study loader reports its problems with these).
   if (!diagnostics.empty()) throw InputError(annotate_overrides(diagnostics.messages(), overrides));

@@ -13,6 +13,7 @@
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/interrupt.hpp"
 #include "ketasim/pk/nca.hpp"
+#include "ketasim/pk/plausibility.hpp"
 #include "ketasim/pk/simulate.hpp"
 #include "ketasim/population/cohort.hpp"
 #include "ketasim/population/random_stream.hpp"
@@ -228,7 +229,8 @@ class Engine {
       b.dose_taken[k] = ws.taken[s] ? 1 : 0;
       b.dose_amount[k] = ws.taken[s] ? plan.sessions[s].dose * weight : 0.0;
     }
-    if (!pk::build_kinetics(model, ws.parameters, ws.kinetics)) {
+    // Non-physical individual values (a CSV's CL = 0 or V1 = 1e-300) fail the patient, not the run.
+    if (!pk::implausible_parameter(model, ws.parameters).empty() || !pk::build_kinetics(model, ws.parameters, ws.kinetics)) {
       b.status[ap] = status_invalid_parameters;
       return;
     }

@@ -78,3 +78,6 @@ void interrupt_run(int signal_number) {
 TEST_CASE("SIGINT during a run leaves no output and no temporary file", "[cli][interrupt]") { interrupt_run(SIGINT); }
 
 TEST_CASE("SIGTERM during a run leaves no output and no temporary file", "[cli][interrupt]") { interrupt_run(SIGTERM); }
+
+// Issue 14: a closed terminal (ssh dropped) must clean up like SIGTERM.
+TEST_CASE("SIGHUP during a run leaves no output and no temporary file", "[cli][interrupt][robust]") { interrupt_run(SIGHUP); }

@@ -113,3 +113,52 @@ TEST_CASE("An empty mapping or list is reported once, not skipped", "[core][yaml
   CHECK_THAT(d.all(), Contains("key 'cohort': expected a mapping, found nothing"));
   CHECK_THAT(d.all(), Contains("key 'arms': expected a list, found nothing"));
 }
+
+// Issue 14: hostile YAML. yaml-cpp resolves an alias to the anchored node itself, so cycles and
+// alias bombs are cheap to parse and endless to walk; they must be refused before anything walks them.
+TEST_CASE("A duplicate key is an error naming both lines", "[core][yaml][robust]") {
+  try {
+    parse_yaml_text("study:\n  name: a\n  duration: 1d\n  name: b\nc: 1\nc: 2\n", "cfg.yaml");
+    FAIL("duplicate keys were accepted");
+  } catch (const InputError& e) {
+    const std::string all = e.what();
+    INFO(all);
+    REQUIRE(e.messages().size() == 2);
+    CHECK_THAT(all, Contains("cfg.yaml:4:3: key 'study.name': duplicate key (first on line 2)"));
+    CHECK_THAT(all, Contains("cfg.yaml:6:1: key 'c': duplicate key (first on line 5)"));
+  }
+}
+
+TEST_CASE("Duplicate keys in a large mapping are found without a pairwise scan", "[core][yaml][robust]") {
+  std::string text;
+  for (int i = 0; i < 20000; ++i) text += "k" + std::to_string(i) + ": " + std::to_string(i) + "\n";
+  text += "k123: again\n";
+  CHECK_THROWS_WITH(parse_yaml_text(text, "big.yaml"),
+                    Contains("big.yaml:20001:1: key 'k123': duplicate key (first on line 124)"));
+}
+
+TEST_CASE("A self-referencing alias is refused, not followed forever", "[core][yaml][robust]") {
+  CHECK_THROWS_WITH(parse_yaml_text("visits: &a [0d, *a]\n", "cycle.yaml"),
+                    Contains("cycle.yaml:") && Contains("nested more than 64 levels deep"));
+  CHECK_THROWS_WITH(parse_yaml_text("m: &m {a: 1, b: *m}\n", "cycle.yaml"), Contains("nested more than 64"));
+}
+
+TEST_CASE("An alias bomb is refused after a bounded walk", "[core][yaml][robust]") {
+  // 10^9 values once expanded ("billion laughs").
+  std::string text = "a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n";
+  for (int i = 1; i <= 9; ++i) {
+    const std::string prev = "*a" + std::to_string(i - 1);
+    text += "a" + std::to_string(i) + ": &a" + std::to_string(i) + " [" + prev;
+    for (int k = 1; k < 10; ++k) text += ", " + prev;
+    text += "]\n";
+  }
+  CHECK_THROWS_WITH(parse_yaml_text(text, "bomb.yaml"),
+                    Contains("bomb.yaml:") && Contains("expands to more than 200000 values"));
+}
+
+TEST_CASE("Deep nesting without aliases is refused with the limit", "[core][yaml][robust]") {
+  std::string text = "a: " + std::string(100, '[') + "1" + std::string(100, ']') + "\n";
+  CHECK_THROWS_WITH(parse_yaml_text(text, "deep.yaml"), Contains("nested more than 64 levels deep"));
+  // Ordinary anchors and aliases stay legal.
+  CHECK_NOTHROW(parse_yaml_text("a: &x {every: 7d, count: 2}\nb: [*x, *x]\n", "ok.yaml"));
+}

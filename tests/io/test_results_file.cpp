@@ -1,9 +1,13 @@
 #include "ketasim/io/results_file.hpp"
 
 #include <hdf5_hl.h>
+#include <sys/stat.h>
+#include <sys/sysmacros.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <catch2/catch.hpp>
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -377,7 +381,10 @@ TEST_CASE("ResultsFile writes to a temporary file and renames it on commit", "[i
     previous << "previous results";
   }
   ResultsFile file(path);
-  CHECK(file.temporary_path() == path + ".tmp." + std::to_string(::getpid()));
+  // "<out>.tmp.<pid>.<6 random letters/digits>": unpredictable, so it cannot be planted beforehand.
+  const std::string prefix = path + ".tmp." + std::to_string(::getpid()) + ".";
+  CHECK(file.temporary_path().compare(0, prefix.size(), prefix) == 0);
+  CHECK(file.temporary_path().size() == prefix.size() + 6);
   CHECK(fs::exists(file.temporary_path()));
   write_sample_file(file);
   CHECK(fs::file_size(path) == 16);  // the old file is untouched until commit
@@ -570,4 +577,134 @@ TEST_CASE("Chunks encoded in parallel read back exactly like the dataset's own f
     CHECK(actual[i] == expected[i]);
   }
   fs::remove_all(folder);
+}
+
+// Issue 14: nothing outside the output path is ever written, replaced or followed.
+namespace {
+std::string read_all(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+}
+// A pid that certainly has no process: a child that has exited and been reaped.
+pid_t dead_pid() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+}  // namespace
+
+TEST_CASE("A planted link at the old predictable temporary name is not written through", "[io][robust]") {
+  ScratchFolder folder("planted");
+  const std::string path = folder.file("out.h5");
+  const std::string victim = folder.file("victim.txt");
+  std::ofstream(victim) << "precious";
+  // 0900520 wrote to "<out>.tmp.<pid>" and followed a link there.
+  fs::create_symlink(victim, path + ".tmp." + std::to_string(::getpid()));
+  {
+    ResultsFile file(path);
+    CHECK_FALSE(fs::is_symlink(file.temporary_path()));
+    write_sample_file(file);
+    file.commit();
+  }
+  CHECK(read_all(victim) == "precious");
+  CHECK(H5Fis_hdf5(path.c_str()) > 0);
+}
+
+TEST_CASE("Only a regular file is ever replaced at the output path", "[io][robust]") {
+  ScratchFolder folder("special");
+  const std::string other = folder.file("other.h5");
+  std::ofstream(other) << "someone else's";
+  SECTION("a named pipe") {
+    const std::string path = folder.file("pipe.h5");
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    CHECK_THROWS_WITH(ResultsFile(path), Catch::Contains("not a regular file") && Catch::Contains("pipe.h5"));
+    CHECK(fs::is_fifo(path));
+  }
+  SECTION("a symbolic link") {
+    const std::string path = folder.file("link.h5");
+    fs::create_symlink(other, path);
+    CHECK_THROWS_WITH(ResultsFile(path), Catch::Contains("a symbolic link"));
+    CHECK(fs::is_symlink(path));
+    CHECK(read_all(other) == "someone else's");
+  }
+  SECTION("a device node (as root; what -o /dev/null would have replaced)") {
+    const std::string path = folder.file("null.h5");
+    if (::geteuid() != 0 || ::mknod(path.c_str(), S_IFCHR | 0666, makedev(1, 3)) != 0) {
+      WARN("not root: the device-node case is covered by the pipe and link cases");
+      return;
+    }
+    CHECK_THROWS_WITH(ResultsFile(path), Catch::Contains("a device, pipe or socket"));
+    CHECK(fs::is_character_file(path));
+  }
+  SECTION("a device node appearing while the run goes on") {
+    const std::string path = folder.file("late.h5");
+    ResultsFile file(path);
+    write_sample_file(file);
+    REQUIRE(::mkfifo(path.c_str(), 0600) == 0);
+    CHECK_THROWS_AS(file.commit(), RuntimeFailure);
+    CHECK(fs::is_fifo(path));
+  }
+  // Nothing left besides what was there and the special file itself.
+  for (const auto& name : folder_entries(folder.path)) CHECK(name.find(".tmp.") == std::string::npos);
+}
+
+TEST_CASE("Temporary files of dead runs to the same path are removed; live ones and others are kept",
+          "[io][robust]") {
+  ScratchFolder folder("stale");
+  const std::string path = folder.file("out.h5");
+  const std::string dead = std::to_string(dead_pid());
+  const std::string alive = std::to_string(::getpid());
+  for (const std::string& name : {"out.h5.tmp." + dead + ".Ab3dE9", "out.h5.tmp." + dead, "out.h5.tmp." + alive + ".zzzzzz",
+                                 "other.h5.tmp." + dead + ".Ab3dE9", "out.h5.tmp." + dead + ".seven77",
+                                 "out.h5.tmp.x" + dead}) {
+    std::ofstream(folder.file(name)) << "stale";
+  }
+  const std::string victim = folder.file("victim.txt");
+  std::ofstream(victim) << "precious";
+  fs::create_symlink(victim, folder.file("out.h5.tmp." + dead + ".LinkLk"));
+  const auto removed = ResultsFile::remove_stale_temporaries(path);
+  CHECK(removed.size() == 2);
+  auto names = folder_entries(folder.path);
+  std::sort(names.begin(), names.end());
+  const std::vector<std::string> kept{"other.h5.tmp." + dead + ".Ab3dE9", "out.h5.tmp." + dead + ".LinkLk",
+                                      "out.h5.tmp." + dead + ".seven77", "out.h5.tmp." + alive + ".zzzzzz",
+                                      "out.h5.tmp.x" + dead, "victim.txt"};
+  auto expected = kept;
+  std::sort(expected.begin(), expected.end());
+  CHECK(names == expected);
+  CHECK(read_all(victim) == "precious");
+  // The constructor does the same and says what it removed.
+  std::ofstream(folder.file("out.h5.tmp." + dead + ".Qw12er")) << "stale";
+  ResultsFile file(path);
+  CHECK(file.removed_stale_temporaries() == std::vector<std::string>{folder.file("out.h5.tmp." + dead + ".Qw12er")});
+}
+
+TEST_CASE("commit hands the finished temporary file to the caller before the rename", "[io][robust]") {
+  ScratchFolder folder("before");
+  const std::string path = folder.file("out.h5");
+  std::string seen;
+  {
+    ResultsFile file(path);
+    write_sample_file(file);
+    file.commit([&](const std::string& written) {
+      seen = written;
+      CHECK(written != path);
+      CHECK_FALSE(fs::exists(path));
+      CHECK(H5Fis_hdf5(written.c_str()) > 0);  // complete and closed
+    });
+  }
+  CHECK_FALSE(seen.empty());
+  CHECK_FALSE(fs::exists(seen));
+  CHECK(fs::exists(path));
+  // A failing reader keeps the file from taking the output path, and leaves nothing.
+  const std::string second = folder.file("second.h5");
+  {
+    ResultsFile file(second);
+    write_sample_file(file);
+    CHECK_THROWS_AS(file.commit([](const std::string&) { throw RuntimeFailure("cannot read it back"); }), RuntimeFailure);
+  }
+  CHECK_FALSE(fs::exists(second));
+  CHECK(folder_entries(folder.path) == std::vector<std::string>{"out.h5"});
 }

@@ -107,3 +107,29 @@ TEST_CASE("Every shipped model loads and is linear", "[pk][model]") {
     for (const auto& p : m.parameters) CHECK_FALSE(p.source.empty());
   }
 }
+
+TEST_CASE("A flow from a compartment to itself is refused", "[pk][model][robust]") {
+  std::string text = base_model();
+  text.replace(text.find("{from: p, to: c, rate_constant: Q}"), 34, "{from: p, to: p, rate_constant: Q}");
+  CHECK_THROWS_WITH(parse(text), Contains("m.yaml:15:") && Contains("flows[2].to") && Contains("not back to 'p'"));
+}
+
+TEST_CASE("A correlation given twice for the same pair is refused", "[pk][model][robust]") {
+  const std::string tail =
+      "variability:\n"
+      "  CL: {cv_percent: 30, source: t}\n"
+      "  V: {cv_percent: 30, source: t}\n"
+      "correlations:\n"
+      "  - {between: [CL, V], value: 0.3, source: t}\n"
+      "  - {between: [V, CL], value: 0.6, source: t}\n"  // line 23
+      "  - {between: [V, V], value: 0.5, source: t}\n";  // line 24
+  try {
+    parse(base_model("", "5", "L", "iv_bolus", tail));
+    FAIL("duplicate correlations were accepted");
+  } catch (const InputError& e) {
+    const std::string all = e.what();
+    INFO(all);
+    CHECK_THAT(all, Contains("m.yaml:23:") && Contains("duplicate correlation between 'V' and 'CL'"));
+    CHECK_THAT(all, Contains("m.yaml:24:") && Contains("two different parameters"));
+  }
+}

@@ -168,3 +168,41 @@ TEST_CASE("Phase start and until: the documented clock", "[pk][regimen]") {
   REQUIRE(b.errors.empty());
   CHECK(times_of(expand_sessions(b.regimen)) == std::vector<double>{48, 120, 192});
 }
+
+TEST_CASE("A phase-level intranasal dose is checked like the regimen's dose", "[pk][regimen][robust]") {
+  const std::string head = "route: intranasal\ndose: 84 mg\nschedule:\n";
+  SECTION("1e6 mg is refused, not laid out as 35,714 devices") {
+    const Parsed p = parse(head + "  - {every: 7d, count: 2, dose: 1e6 mg}\n");
+    REQUIRE(p.errors.size() == 1);
+    CHECK_THAT(p.errors[0], Contains("regimen.schedule[0].dose") && Contains("at most 10000 mg"));
+  }
+  SECTION("a dose that is not whole devices") {
+    const Parsed p = parse(head + "  - {every: 7d, count: 2, dose: 30 mg}\n");
+    REQUIRE(p.errors.size() == 1);
+    CHECK_THAT(p.errors[0], Contains("whole number of devices of 28 mg"));
+  }
+  SECTION("more devices than a session holds") {
+    const Parsed p = parse(head + "  - {every: 7d, count: 2, dose: 336 mg}\n");
+    REQUIRE(p.errors.size() == 1);
+    CHECK_THAT(p.errors[0], Contains("12 devices per session; at most 10"));
+  }
+  SECTION("a valid phase dose gives its devices") {
+    const Parsed p = parse(head + "  - {every: 7d, count: 1, dose: 56 mg}\n  - {every: 7d, count: 1}\n");
+    REQUIRE(p.errors.empty());
+    const auto sessions = expand_sessions(p.regimen);
+    REQUIRE(sessions.size() == 2);
+    CHECK(sessions[0].devices == 2);
+    CHECK(sessions[1].devices == 3);
+  }
+}
+
+TEST_CASE("Absurd doses, intervals and counts are refused up front", "[pk][regimen][robust]") {
+  CHECK_THAT(parse("route: iv_bolus\ndose: 1e308 mg/kg\nschedule: [{every: 7d, count: 1}]\n").errors.at(0),
+             Contains("at most 100 mg/kg"));
+  CHECK_THAT(parse("route: iv_bolus\ndose: 1 mg\nschedule: [{every: 1e-300 h, until: 84d}]\n").errors.at(0),
+             Contains("at least 1 min"));
+  CHECK_THAT(parse("route: iv_bolus\ndose: 1 mg\nschedule: [{every: 1d, count: 2000000000}]\n").errors.at(0),
+             Contains("at most 10000 doses"));
+  CHECK_THAT(parse("route: intranasal\ndose: 84 mg\ndevices: 100000\nschedule: [{every: 7d, count: 1}]\n").errors.at(0),
+             Contains("expected 1 to 10 devices"));
+}

@@ -6,7 +6,11 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <csignal>
+#include <limits>
 #include <vector>
+
+#include "ketasim/core/interrupt.hpp"
 
 #include "ketasim/pk/simulate.hpp"
 #include "pk_test_models.hpp"
@@ -343,4 +347,75 @@ TEST_CASE("Shipped models: mass balance dosed = in compartments + eliminated + n
       }
     }
   }
+}
+
+// Issue 14: a patient the solver cannot afford, or whose amounts are impossible, fails (returns
+// false) instead of running for days or returning garbage with status ok.
+TEST_CASE("The ODE solver stops a patient at its evaluation budget", "[pk][simulate][robust]") {
+  Kinetics k;
+  k.n_states = 3;
+  k.rates_per_h.setZero(3, 3);
+  // Stiff exchange between compartments 0 and 1 (1e9 per hour) and elimination to the sink.
+  k.rates_per_h(0, 0) = -1e9 - 1.0;
+  k.rates_per_h(1, 0) = 1e9;
+  k.rates_per_h(0, 1) = 1e9;
+  k.rates_per_h(1, 1) = -1e9;
+  k.rates_per_h(2, 0) = 1.0;
+  const std::vector<InputEvent> inputs{{0.0, 0.0, 0, 10.0}};
+  std::vector<double> times{0.0, 1.0, 2.0};
+  std::vector<double> states(times.size() * 3);
+  SimulationWorkspace ws;
+  OdeTolerances tol;
+  tol.max_evaluations = 100000;
+  CHECK_FALSE(simulate_states(k, inputs, times.data(), 3, SolverKind::ode, tol, ws, states.data()));
+  // The exact solver has no step budget to exceed and gives the right, finite answer.
+  CHECK(simulate_states(k, inputs, times.data(), 3, SolverKind::exact, tol, ws, states.data()));
+}
+
+TEST_CASE("Non-finite or impossible amounts fail the patient", "[pk][simulate][robust]") {
+  Kinetics k;
+  k.n_states = 2;
+  k.rates_per_h.setZero(2, 2);
+  k.rates_per_h(0, 0) = -0.5;
+  k.rates_per_h(1, 0) = 0.5;
+  std::vector<double> times{0.0, 1.0, 2.0};
+  std::vector<double> states(times.size() * 2);
+  SimulationWorkspace ws;
+  for (const auto solver : {SolverKind::exact, SolverKind::ode}) {
+    CHECK(simulate_states(k, {{0.0, 0.0, 0, 100.0}}, times.data(), 3, solver, {}, ws, states.data()));
+    const double infinite = std::numeric_limits<double>::infinity();
+    CHECK_FALSE(simulate_states(k, {{0.0, 0.0, 0, infinite}}, times.data(), 3, solver, {}, ws, states.data()));
+    CHECK_FALSE(simulate_states(k, {{0.0, 0.0, 0, 1e308}, {0.0, 0.0, 0, 1e308}}, times.data(), 3, solver, {}, ws,
+                                states.data()));
+  }
+  // Tolerances so coarse that the solver takes one garbage step.
+  OdeTolerances coarse;
+  coarse.relative = 1e308;
+  coarse.absolute_mg = 1e308;
+  Kinetics fast = k;
+  fast.rates_per_h(0, 0) = -50.0;
+  fast.rates_per_h(1, 0) = 50.0;
+  std::vector<double> long_times{0.0, 100.0};
+  std::vector<double> long_states(4);
+  CHECK_FALSE(simulate_states(fast, {{0.0, 0.0, 0, 100.0}}, long_times.data(), 2, SolverKind::ode, coarse, ws,
+                              long_states.data()));
+}
+
+TEST_CASE("An interrupt stops a long patient inside the solver", "[pk][simulate][robust][interrupt]") {
+  Kinetics k;
+  k.n_states = 2;
+  k.rates_per_h.setZero(2, 2);
+  k.rates_per_h(0, 0) = -1e9;
+  k.rates_per_h(1, 0) = 1e9;
+  std::vector<double> times{0.0, 1000.0};
+  std::vector<double> states(4);
+  SimulationWorkspace ws;
+  OdeTolerances unlimited;
+  unlimited.max_evaluations = std::numeric_limits<long long>::max();  // only the interrupt can stop it
+  ketasim::install_interrupt_handlers();
+  std::raise(SIGTERM);
+  const bool finished = simulate_states(k, {{0.0, 0.0, 0, 1.0}}, times.data(), 2, SolverKind::ode, unlimited, ws,
+                                        states.data());
+  ketasim::clear_interrupt_request();
+  CHECK_FALSE(finished);
 }

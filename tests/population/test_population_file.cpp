@@ -110,3 +110,44 @@ TEST_CASE("Population files through the binary: a run, and an unknown column", "
   CHECK(more.status == 1);
   CHECK_THAT(more.err, Contains("asks for 10 patients"));
 }
+
+namespace {
+std::string write_temp_csv(const std::string& tag, const std::string& text) {
+  const std::string path = "/tmp/ketasim_population_" + tag + "_" + std::to_string(::getpid()) + ".csv";
+  std::ofstream(path, std::ios::binary) << text;
+  return path;
+}
+std::string csv_error(const std::string& tag, const std::string& text) {
+  const std::string path = write_temp_csv(tag, text);
+  std::string message;
+  try {
+    population::load_population_csv(path);
+  } catch (const InputError& e) {
+    message = e.what();
+  }
+  std::remove(path.c_str());
+  return message;
+}
+}  // namespace
+
+TEST_CASE("A byte-order mark is not part of the first column name", "[population][population_file][robust]") {
+  const std::string path = write_temp_csv("bom", "\xEF\xBB\xBFID,WT,AGE\n1,70,40\n");
+  const auto t = population::load_population_csv(path);
+  std::remove(path.c_str());
+  CHECK(t.columns == std::vector<std::string>{"ID", "WT", "AGE"});
+  CHECK(t.column("ID") == 0);
+}
+
+TEST_CASE("Covariates from a file must be what a person can be", "[population][population_file][robust]") {
+  CHECK_THAT(csv_error("tiny", "WT,AGE\n1e-300,40\n"), Contains(":2:1: key 'WT'") && Contains("0.5 to 700 kg"));
+  CHECK_THAT(csv_error("old", "WT,AGE\n70,500\n"), Contains(":2:2: key 'AGE'") && Contains("0 to 130 years"));
+  CHECK(csv_error("fine", "WT,AGE\n0.5,0\n700,130\n").empty());
+}
+
+TEST_CASE("A header of 100,000 columns with a duplicate is reported, naming both columns", "[population][population_file][robust]") {
+  std::string header;
+  for (int i = 0; i < 100000; ++i) header += (i ? ",C" : "WT,C") + std::to_string(i);
+  header += ",C77\n";
+  const std::string message = csv_error("wide", header + "70\n");
+  CHECK_THAT(message, Contains(":1:100002: key 'C77': duplicate column (first is column 79)"));
+}

@@ -31,15 +31,15 @@ class CliMessages(unittest.TestCase):
         self.assert_input_error(ketasim("run", DEFAULT, "--patients", "0"), "--patients", "from 1 to", "found '0'")
 
     def test_seed_negative_and_too_large(self):
-        self.assert_input_error(ketasim("run", DEFAULT, "--seed", "-1"), "--seed", "0 to 18446744073709551615")
-        self.assert_input_error(ketasim("run", DEFAULT, "--seed", "18446744073709551616"), "--seed",
-                                "found '18446744073709551616'")
+        self.assert_input_error(ketasim("run", DEFAULT, "--seed", "-1"), "--seed", "0 to 9223372036854775807")
+        self.assert_input_error(ketasim("run", DEFAULT, "--seed", "9223372036854775808"), "--seed",
+                                "found '9223372036854775808'")
         self.assert_input_error(ketasim("check", DEFAULT, "--set", "study.seed=18446744073709551616"), "study.seed")
 
     def test_largest_seed_is_accepted(self):
-        proc = ketasim("check", DEFAULT, "--set", "study.seed=18446744073709551615")
+        proc = ketasim("check", DEFAULT, "--set", "study.seed=9223372036854775807")
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("seed 18446744073709551615", proc.stdout)
+        self.assertIn("seed 9223372036854775807", proc.stdout)
 
     def test_threads(self):
         self.assert_input_error(ketasim("run", DEFAULT, "--threads", "0"), "--threads")

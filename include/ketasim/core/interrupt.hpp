@@ -1,14 +1,14 @@
 #pragma once
-// Ctrl-C / SIGTERM during a run: the handler only records the signal; the engine polls between
+// Ctrl-C / SIGTERM / SIGHUP during a run: the handler only records the signal; the engine polls between
 // batches and unwinds with an exception, so that destructors (ResultsFile removes its temporary
 // file) leave nothing behind at the output path.
 namespace ketasim {
 
-// Installs handlers for SIGINT and SIGTERM. Each handler fires once and then restores the default
+// Installs handlers for SIGINT, SIGTERM and SIGHUP. Each handler fires once and then restores the default
 // action, so a second Ctrl-C terminates at once if a batch never returns. Safe to call repeatedly.
 void install_interrupt_handlers();
 
-// True once SIGINT or SIGTERM arrived after install_interrupt_handlers().
+// True once SIGINT, SIGTERM or SIGHUP arrived after install_interrupt_handlers().
 bool interrupt_requested();
 
 // The signal number that was received, or 0.

@@ -80,8 +80,24 @@ struct YamlDocument {
   YAML::Node root;
 };
 
+// Limits on what one YAML document may expand to. yaml-cpp resolves an alias to the anchored node
+// itself, so `&a [0d, *a]` is a cycle and nine nested lists of ten aliases ("billion laughs") are
+// 10^9 nodes to anyone who walks them: the whole program walks configs recursively (validation,
+// override copies, JSON for the results file). Real configs and models nest < 10 deep and have
+// hundreds of nodes.
+inline constexpr int kMaxYamlDepth = 64;
+inline constexpr long kMaxYamlNodes = 200000;  // counted with every alias expanded
+
+// Throws InputError naming `name` (and the line where the parser gives one) when `root` nests deeper
+// than kMaxYamlDepth or expands to more than kMaxYamlNodes nodes (an alias cycle or an alias bomb),
+// or when a mapping repeats a key (yaml-cpp keeps both and lookups silently use the first): every
+// repeated key is reported with the lines of both occurrences. Called on every parsed file and
+// every --set value, before anything else walks the document.
+void check_yaml_structure(const YAML::Node& root, const std::string& name);
+
 // Reads and parses a file. Missing, unreadable, empty, binary, oversized (> max_bytes) and
-// malformed files throw InputError naming the file (and line/column for syntax errors).
+// malformed files throw InputError naming the file (and line/column for syntax errors), as do
+// documents that check_yaml_structure refuses.
 YamlDocument load_yaml_file(const std::string& path, std::size_t max_bytes = 4u << 20);
 YamlDocument parse_yaml_text(const std::string& text, const std::string& name);
 

@@ -1,12 +1,15 @@
 #pragma once
 // Writer for the run's results file (spec 3, docs/results-format.md): one HDF5 file, netCDF-4
-// compatible, written to "<final_path>.tmp.<pid>" and renamed onto the output path only by commit(),
-// so that an interrupted or failed run never leaves a half-written file where the user looks.
+// compatible, written to "<final_path>.tmp.<pid>.<6 random letters/digits>" (created exclusively, so
+// never through a planted file or link) and renamed onto the output path only by commit(), so that
+// an interrupted or failed run never leaves a half-written file where the user looks. Only a
+// regular file is ever replaced at the output path (never a device, pipe, socket or link).
 //
 // Not thread-safe: one thread owns a ResultsFile (workers hand their batches to that thread).
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -66,10 +69,19 @@ class Hdf5Handle {
   Closer closer_ = nullptr;
 };
 
+// HDF5 1.10 leaves a file whose close failed (a full disk while flushing) half-destroyed but still
+// registered, and its shutdown at exit (H5_term_library, registered with atexit) then crashes on it
+// (SIGSEGV in H5F__close_cb). A process that writes results calls this first thing in main(),
+// before any other HDF5 call, so that a failed run exits with its own status. Nothing is lost:
+// every file is closed explicitly, and the OS frees the library's memory at exit.
+void skip_hdf5_shutdown_at_exit();
+
 class ResultsFile {
  public:
-  // Creates "<final_path>.tmp.<pid>" in the same folder (so that commit's rename is atomic).
-  // Throws ketasim::RuntimeFailure naming the path when the file cannot be created.
+  // Creates the temporary file in the output's folder (so that commit's rename is atomic), after
+  // removing that output's stale temporary files (see remove_stale_temporaries).
+  // Throws ketasim::RuntimeFailure naming the path when the file cannot be created or when
+  // something other than a regular file sits at `final_path`.
   explicit ResultsFile(std::string final_path);
   // Without commit(): closes and removes the temporary file. Never throws.
   ~ResultsFile();
@@ -127,8 +139,18 @@ class ResultsFile {
   void set_attribute(const std::string& name, std::int64_t value);
 
   // Flushes, closes every handle and renames the temporary file onto the final path.
-  // Afterwards the object accepts no more calls except destruction.
-  void commit();
+  // `before_rename`, when given, runs on the complete, closed temporary file just before the rename
+  // (to read back what this run wrote: another process may replace the final path at any time);
+  // if it throws, nothing is renamed. Afterwards the object accepts no more calls except destruction.
+  // A failure (e.g. a full disk) throws RuntimeFailure and leaves neither file.
+  void commit(const std::function<void(const std::string& temporary_path)>& before_rename = {});
+
+  // Temporary files of earlier runs to `final_path` whose process is gone (killed by SIGKILL, a
+  // crash, a power cut): "<final_path>.tmp.<pid>[.<6 chars>]" regular files whose pid no longer
+  // exists on this machine. Removes them and returns their paths.
+  static std::vector<std::string> remove_stale_temporaries(const std::string& final_path);
+  // What the constructor removed.
+  const std::vector<std::string>& removed_stale_temporaries() const { return removed_stale_; }
 
   const std::string& temporary_path() const { return temporary_path_; }
   const std::string& final_path() const { return final_path_; }
@@ -155,9 +177,11 @@ class ResultsFile {
                  const std::vector<hsize_t>& count, const void* data);
   std::string where(const std::string& object) const;
   void close_all() noexcept;
+  void abandon() noexcept;  // after a failed commit: close what is left, remove the temporary file
 
   std::string final_path_;
   std::string temporary_path_;
+  std::vector<std::string> removed_stale_;
   bool committed_ = false;
   // Declared in opening order; close_all() releases them in reverse (variables, dimensions, file).
   Hdf5Handle file_;

@@ -19,7 +19,14 @@ struct EndpointData {
   long long power_patients_per_replicate = 0;
 };
 
-// Throws InputError when the file is missing or is not a ketasim results file.
-EndpointData read_endpoints(const std::string& path);
+// Whether the root attributes `software` = "ketasim" and `software_version` (a known major.minor)
+// are required. `ketasim summary` requires them; the engine's own tests write files without the
+// attributes that `ketasim run` adds.
+enum class Provenance { required, not_checked };
+
+// Throws InputError when the file is missing or is not a ketasim results file: every dataset's
+// rank, shape and type is checked before it is read (a crafted or damaged file is exit 1, never a
+// crash), and the flags and MADRS changes the table uses must hold possible values.
+EndpointData read_endpoints(const std::string& path, Provenance provenance = Provenance::not_checked);
 
 }  // namespace ketasim::io

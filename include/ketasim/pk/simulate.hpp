@@ -21,6 +21,11 @@ enum class SolverKind { exact, ode };
 struct OdeTolerances {
   double relative = 1e-8;
   double absolute_mg = 1e-10;
+  // Work budget of one patient: right-hand-side evaluations (Dormand-Prince takes ~6 per step).
+  // A typical 12-week patient takes ~10^4-10^5; a stiff model (flows of 10^9/h), an extreme
+  // Michaelis-Menten model or absurd tolerances would take days. Exceeding it fails that patient
+  // (simulate_states returns false), and the run goes on.
+  long long max_evaluations = 20'000'000;
 };
 
 inline constexpr int kMaxAugmented = 2 * kMaxStates;
@@ -46,8 +51,12 @@ struct SimulationWorkspace {
 };
 
 // Solves the amounts (mg, all states including the elimination sink) at each of the sorted
-// `output_times_h`; writes n_out x kinetics.n_states values, row per time. Returns false if the
-// ODE solver failed (step size underflow, non-finite state).
+// `output_times_h`; writes n_out x kinetics.n_states values, row per time. Returns false when the
+// patient cannot be simulated: the ODE solver failed (step size underflow), exceeded
+// tolerances.max_evaluations, or was cut short by an interrupt (SIGINT/SIGTERM/SIGHUP; checked
+// every 65,536 evaluations so that a long patient does not delay the run's clean exit), or a
+// result is not physically possible: a non-finite amount, or a compartment holding more than all
+// the drug given (or markedly less than nothing).
 bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& inputs, const double* output_times_h,
                      int n_out, SolverKind solver, const OdeTolerances& tolerances, SimulationWorkspace& workspace,
                      double* states_out);

@@ -16,8 +16,10 @@ struct PopulationTable {
   std::size_t rows() const { return values.size(); }
 };
 
-// Parses and checks the file: every cell a finite number (SEX may be M/F), WT > 0, no duplicate
-// columns. Errors name the file, line and column. Column names are checked against the arms'
+// Parses and checks the file: a UTF-8 byte-order mark is skipped; every cell a finite number (SEX
+// may be M/F), WT and AGE within limits::kWeightKg and kAgeY (what a person can be, as for the config's
+// distributions), no duplicate columns. Random effects and individual parameters are checked per
+// patient (pk::check_individual_parameters): a bad one fails that patient, not the file. Errors name the file, line and column. Column names are checked against the arms'
 // models by the engine.
 PopulationTable load_population_csv(const std::string& path);
 
