@@ -80,7 +80,7 @@ class NoiseFreeResponseOracleTest(unittest.TestCase):
     def setUpClass(cls):
         cls.tmp = tempfile.TemporaryDirectory(prefix="ketasim_oracle_rs_")
         path = os.path.join(cls.tmp.name, "noise-free.h5")
-        oracles.run("noise-free.yaml", path)
+        oracles.run("noise-free.yaml", path, "--set", "outputs.response_state=true")
         with h5py.File(path, "r") as f:
             cls.d = {name: f[name][...] for name in f if isinstance(f[name], h5py.Dataset)}
 
@@ -114,16 +114,27 @@ class NoiseFreeResponseOracleTest(unittest.TestCase):
         self.assertGreater(exact, 0.6 * within)
         self.assertGreater(total_would_fail, 0.5 * n, "the study cannot tell unbound from total occupancy")
 
-    # Awaiting the optional trajectory datasets the engine refactor adds. The names below are a
-    # guess (`occupancy`, `plasticity`, dims arm x patient x time); rename them to the schema's and
-    # drop the skip. The oracles are ready: occupancy() above and the P integral of mean_score().
-    @unittest.skipUnless(False, "awaits an occupancy trajectory dataset in the results file")
     def test_occupancy_dataset_is_unbound_occupancy(self):
+        """`occupancy` at each visit is S/(1+S) of the unbound closed-form concentration."""
         d = self.d
+        times_h = d["visit"] * 24.0
         for p in range(d["occupancy"].shape[1]):
-            expected = occupancy(d["time"], d["pk_CL"][0, p], d["pk_V"][0, p], d["weight_kg"][p])
-            # float32 storage: 6e-8 relative; the engine evaluates the same closed-form-exact states.
+            expected = occupancy(times_h, d["pk_CL"][0, p], d["pk_V"][0, p], d["weight_kg"][p])
+            # float32 storage (6e-8 relative) of states the exact solver gives to ~1e-12.
             np.testing.assert_allclose(d["occupancy"][0, p], expected, rtol=1e-6, atol=1e-9)
+            # And not the total-concentration occupancy (the bug the audit planted).
+            total = occupancy(times_h, d["pk_CL"][0, p], d["pk_V"][0, p], d["weight_kg"][p], fu=1.0)
+            self.assertFalse(np.allclose(d["occupancy"][0, p][1:], total[1:], rtol=1e-3))
+
+    def test_expected_score_follows_the_exact_state_integral(self):
+        """`madrs_expected` (noise-free, before rounding) against the quadrature of P; the bound is
+        the grid-integration error of the engine derived in the module header (< MARGIN points)."""
+        d = self.d
+        times_h = d["visit"] * 24.0
+        for p in range(d["madrs_expected"].shape[1]):
+            b = float(d["baseline_madrs"][0, p])
+            mu = mean_score(b, times_h, d["pk_CL"][0, p], d["pk_V"][0, p], d["weight_kg"][p], fu=FU)
+            np.testing.assert_allclose(d["madrs_expected"][0, p], mu, atol=MARGIN, err_msg=f"patient {p}")
 
 
 if __name__ == "__main__":
