@@ -12,6 +12,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstdlib>
 #include <unistd.h>
 #include <vector>
 
@@ -27,8 +28,14 @@ using namespace ketasim::response;
 namespace {
 
 const std::string kSource = KETASIM_SOURCE_DIR;
-// The v2 model the property tests hold to (the one docs/response-model.md calls shipped).
-const std::string kShippedV2 = kSource + "/models/response/v2-initial.yaml";
+// The v2 model the property tests hold to (the one docs/validation-v2.md calls shipped).
+// KETASIM_V2_MODEL=<path> runs the same tests on a candidate (e.g. a new calibration's output)
+// before it replaces it.
+std::string shipped_v2() {
+  const char* candidate = std::getenv("KETASIM_V2_MODEL");
+  return candidate && *candidate ? std::string(candidate) : kSource + "/models/response/v2-initial.yaml";
+}
+const std::string kShippedV2 = shipped_v2();
 const std::string kData = std::string(KETASIM_TEST_DATA_DIR) + "/response_v2/";
 
 // One moiety (Ki 0.3 uM) at unbound concentration conc(t) on an hourly grid.
@@ -255,8 +262,8 @@ TEST_CASE("benefit_v2: relapse events arrive at the hazard h0 (1 - protection L)
 
 namespace {
 
-trial::TrialSummary run(const std::string& config, const std::vector<trial::Override>& overrides = {}) {
-  const trial::StudyConfig c = trial::load_study_config(kData + config, overrides);
+trial::TrialSummary run(const std::string& config) {
+  const trial::StudyConfig c = trial::load_study_config(kData + config, {{"endpoints.model", kShippedV2}});
   return trial::simulate_endpoints(c, load_response_model(c.response_model_path));
 }
 
@@ -314,7 +321,8 @@ std::vector<double> relapsed_fraction(const trial::StudyConfig& base, double las
   visits += "]";
   const std::string day = std::to_string(last_d) + "d";
   const trial::Study study =
-      trial::load_study(base.path, {{"endpoints.visits", visits}, {"endpoints.primary_visit", day}});
+      trial::load_study(base.path, {{"endpoints.visits", visits}, {"endpoints.primary_visit", day},
+                                    {"endpoints.model", kShippedV2}});
   const std::string path = "/tmp/ketasim_test_v2_" + std::to_string(::getpid()) + ".h5";
   {
     io::ResultsFile file(path);
