@@ -182,8 +182,8 @@ CalibrationSpec load_calibration(const std::string& path) {
   std::map<std::string, trial::StudyConfig> studies;  // by study + overrides, for the checks below
   std::vector<std::string> seen;
   for (const auto& node : root.required("targets").sequence()) {
-    node.check_keys({"name", "study", "set", "arm", "visit", "endpoint", "observed", "n", "sd", "se", "tolerance",
-                     "weight", "source"});
+    node.check_keys({"name", "study", "set", "arm", "versus", "visit", "endpoint", "observed", "n", "sd", "se",
+                     "tolerance", "weight", "source"});
     Target t;
     t.name = node.required("name").text();
     if (std::find(seen.begin(), seen.end(), t.name) != seen.end()) node.child("name").fail("duplicate target name");
@@ -194,11 +194,13 @@ CalibrationSpec load_calibration(const std::string& path) {
       for (const auto& [key, value] : s->entries()) t.overrides.push_back({key, YAML::Dump(value.yaml())});
     }
     t.arm = node.required("arm").text();
+    if (const auto v = node.optional("versus")) t.versus = v->text();
     t.visit_d = parse_visit(node.required("visit"));
     const std::string e = node.required("endpoint").choice({"response", "remission", "mean_change"});
     t.endpoint = e == "remission" ? Endpoint::remission : e == "mean_change" ? Endpoint::mean_change : Endpoint::response;
     t.observed = node.required("observed").number();
-    if (t.endpoint != Endpoint::mean_change && (t.observed < 0.0 || t.observed > 1.0)) {
+    const double lowest = t.versus.empty() ? 0.0 : -1.0;  // a difference of rates may be negative
+    if (t.endpoint != Endpoint::mean_change && (t.observed < lowest || t.observed > 1.0)) {
       node.child("observed").fail("a rate is a fraction in [0, 1]");
     }
     if (const auto v = node.optional("n")) t.n = v->positive_number();
@@ -235,6 +237,11 @@ CalibrationSpec load_calibration(const std::string& path) {
       for (const auto& a : config.arms) arms += (arms.empty() ? "" : ", ") + a.name;
       node.child("arm").fail("study '" + t.study_file + "' has no arm '" + t.arm + "'; it has: " + arms);
     }
+    if (!t.versus.empty() &&
+        !std::any_of(config.arms.begin(), config.arms.end(), [&](const auto& a) { return a.name == t.versus; })) {
+      node.child("versus").fail("study '" + t.study_file + "' has no arm '" + t.versus + "'");
+    }
+    if (!t.versus.empty() && !node.has("se")) node.fail("a difference between arms needs se (the SE of the difference)");
     const bool has_visit = std::any_of(config.endpoints.visits_d.begin(), config.endpoints.visits_d.end(),
                                        [&](double v) { return std::abs(v - t.visit_d) < 1e-6; });
     if (!has_visit) node.child("visit").fail("not one of the visits of study '" + t.study_file + "'");
@@ -267,7 +274,7 @@ Objective::Objective(const CalibrationSpec& spec) : spec_(spec), start_model_(re
       Diagnostics problems;
       trial::check_response_model(loaded.config, start_model_, problems);
       problems.throw_if_any();
-      Study s{std::move(loaded.config), {}, {}, {}, loaded.population};
+      Study s{std::move(loaded.config), {}, {}, {}, {}, loaded.population};
       it = index.emplace(key, static_cast<int>(studies_.size())).first;
       studies_.push_back(std::move(s));
     }
@@ -277,6 +284,12 @@ Objective::Objective(const CalibrationSpec& spec) : spec_(spec), start_model_(re
     while (s.config.arms[arm].name != t.arm) ++arm;
     int visit = 0;
     while (std::abs(s.config.endpoints.visits_d[visit] - t.visit_d) >= 1e-6) ++visit;
+    int versus = -1;
+    if (!t.versus.empty()) {
+      versus = 0;
+      while (s.config.arms[versus].name != t.versus) ++versus;
+    }
+    s.versus_index.push_back(versus);
     s.arm_index.push_back(arm);
     s.visit_index.push_back(visit);
   }
@@ -306,6 +319,17 @@ std::vector<TargetResult> Objective::evaluate(const std::vector<double>& values)
         case Endpoint::mean_change: r.simulated = v.sum_change / std::max<long long>(v.observed, 1); break;
       }
       if (arm.n == 0) r.simulated = kNaN;
+      if (s.versus_index[j] >= 0) {  // arm minus the comparator arm, same endpoint and visit
+        const trial::ArmSummary& other = summary.arms[s.versus_index[j]];
+        const trial::VisitSummary& w = other.visits[s.visit_index[j]];
+        const double m = std::max<long long>(other.n, 1);
+        switch (t.endpoint) {
+          case Endpoint::response: r.simulated -= static_cast<double>(w.responders) / m; break;
+          case Endpoint::remission: r.simulated -= static_cast<double>(w.remitters) / m; break;
+          case Endpoint::mean_change: r.simulated -= w.sum_change / std::max<long long>(w.observed, 1); break;
+        }
+        if (other.n == 0) r.simulated = kNaN;
+      }
       r.residual = (r.simulated - t.observed) / t.se;
       r.within_tolerance = std::abs(r.simulated - t.observed) <= t.tolerance;
     }
@@ -528,6 +552,7 @@ void write_calibrated_model(const CalibrationSpec& spec, const CalibrationResult
       for (const auto& o : t.overrides) n["set"][o.key_path] = o.value;
     }
     n["arm"] = t.arm;
+    if (!t.versus.empty()) n["versus"] = t.versus;
     n["visit_d"] = yaml_text(t.visit_d);
     n["endpoint"] = endpoint_name(t.endpoint);
     n["observed"] = yaml_text(t.observed);

@@ -129,9 +129,12 @@ ResponseModel load_response_model(const std::string& path, const StructureRegist
   const ParameterSpec max_typical{"max_typical", Dimension::dimensionless, 0.0, 0.999999999};
   const ParameterSpec logit_sd{"logit_sd", Dimension::dimensionless, 0.0, 1e300};
   const ParameterSpec onset{"onset", Dimension::time, 0.0, 1e300, true};
+  const std::vector<BackgroundFieldSpec> extra_fields = model.structure->background_fields();
+  std::vector<std::string> background_keys{"max_typical", "logit_sd", "onset", "rationale", "source"};
+  for (const auto& f : extra_fields) background_keys.push_back(f.spec.name);
   const InputNode placebo = root.required("placebo");
   for (const auto& [name, node] : placebo.entries()) {
-    node.check_keys({"max_typical", "logit_sd", "onset", "rationale", "source"});
+    node.check_keys(background_keys);
     if (!node.has("source")) node.required("rationale").text();
     Background b{name, static_cast<int>(table.size())};
     const InputNode m = node.required("max_typical");
@@ -146,6 +149,18 @@ ResponseModel load_response_model(const std::string& path, const StructureRegist
       table.names.push_back("placebo." + name + "." + spec.name);
       table.dimensions.push_back(spec.dimension);
       table.specs.push_back(spec);
+      table.values.push_back(value);
+    }
+    // The structure's own per-background fields, defaulted when absent.
+    for (const auto& f : extra_fields) {
+      double value = f.default_value;
+      if (const auto field = node.optional(f.spec.name)) {
+        value = f.spec.dimension == Dimension::dimensionless ? field->number() : field->quantity(f.spec.dimension);
+        if (field->is_scalar() && !within(f.spec, value)) field->fail("expected " + bound_text(f.spec));
+      }
+      table.names.push_back("placebo." + name + "." + f.spec.name);
+      table.dimensions.push_back(f.spec.dimension);
+      table.specs.push_back(f.spec);
       table.values.push_back(value);
     }
     model.backgrounds.push_back(b);

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "ketasim/population/random_stream.hpp"
+#include "ketasim/response/benefit_v2.hpp"
 #include "ketasim/response/plasticity_v1.hpp"
 
 namespace ketasim::response {
@@ -24,6 +25,7 @@ const StructureRegistry& builtin_structures() {
   static const StructureRegistry registry = [] {
     StructureRegistry r;
     r.add("plasticity_v1", [] { return std::make_shared<const PlasticityV1>(); });
+    r.add("benefit_v2", [] { return std::make_shared<const BenefitV2>(); });
     return r;
   }();
   return registry;

@@ -209,3 +209,58 @@ TEST_CASE("A LOCF study: the calibration objective uses the rates run writes", "
   CHECK(observed_only.arms[0].visits.back().observed < 300);
   std::filesystem::remove_all(dir);
 }
+
+TEST_CASE("A versus target is the arm minus the comparator arm, as simulate_endpoints gives them", "[calibration]") {
+  const CalibrationSpec spec = load_calibration(kDir + "versus.yaml");
+  REQUIRE(spec.targets.size() == 2);
+  CHECK(spec.targets[0].versus == "saline");
+  const Objective objective(spec);
+  const std::vector<double> values{0.6};
+  const auto results = objective.evaluate(values);
+  // Independently: the same study with the calibration's cohort size and seed, both arms.
+  const trial::StudyConfig c = trial::load_study_config(
+      kDir + "study.yaml", {{"cohort.patients", "120"}, {"study.seed", "12"}, {"outputs.concentration", "none"},
+                            {"outputs.time_step", "100000 h"}});
+  const trial::TrialSummary s = trial::simulate_endpoints(c, objective.model_with(values));
+  auto arm = [&](const std::string& name) -> const trial::ArmSummary& {
+    for (const auto& a : s.arms) {
+      if (a.name == name) return a;
+    }
+    FAIL("no arm " << name);
+    return s.arms[0];
+  };
+  auto visit = [&](double d) {
+    std::size_t v = 0;
+    while (s.visits_d[v] != d) ++v;
+    return v;
+  };
+  const auto& k = arm("ketamine");
+  const auto& sal = arm("saline");
+  const std::size_t v1 = visit(1.0), v3 = visit(3.0);
+  const double change = k.visits[v1].sum_change / k.visits[v1].observed - sal.visits[v1].sum_change / sal.visits[v1].observed;
+  const double response = static_cast<double>(k.visits[v3].responders) / k.n - static_cast<double>(sal.visits[v3].responders) / sal.n;
+  CHECK(results[0].simulated == Approx(change).margin(1e-12));
+  CHECK(results[1].simulated == Approx(response).margin(1e-12));
+  CHECK(results[0].residual == Approx((change + 10.0) / 2.0).margin(1e-12));
+  CHECK(change < -1.0);  // not a vacuous difference
+}
+
+TEST_CASE("A versus target names an arm of its study and gives se", "[calibration]") {
+  const std::string path = kDir + "versus-bad.yaml";
+  std::ofstream(path) << "name: bad\nstart_model: ../../../models/response/initial.yaml\n"
+                         "outputs: [{name: x, path: x.yaml}]\nparameters: {emax_typical: {min: 0.1, max: 0.9}}\n"
+                         "targets:\n"
+                         "  - {name: a, study: study.yaml, arm: ketamine, versus: nobody, visit: 1d, endpoint: response,"
+                         " observed: 0.2, se: 0.1}\n"
+                         "  - {name: b, study: study.yaml, arm: ketamine, versus: saline, visit: 1d, endpoint: response,"
+                         " observed: -0.2, n: 50}\n";
+  try {
+    load_calibration(path);
+    FAIL("expected InputError");
+  } catch (const InputError& e) {
+    const std::string text = all_messages(e);
+    CHECK_THAT(text, Catch::Contains("has no arm 'nobody'"));
+    CHECK_THAT(text, Catch::Contains("a difference between arms needs se"));
+  }
+  std::remove(path.c_str());
+}

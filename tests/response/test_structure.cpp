@@ -47,10 +47,11 @@ std::string write_temp(const std::string& name, const std::string& text) {
 
 }  // namespace
 
-TEST_CASE("The builtin registry makes plasticity_v1 and nothing else by default", "[response][structure]") {
+TEST_CASE("The builtin registry makes plasticity_v1 and benefit_v2 and nothing else", "[response][structure]") {
   CHECK(builtin_structures().make("plasticity_v1") != nullptr);
+  CHECK(builtin_structures().make("benefit_v2") != nullptr);
   CHECK(builtin_structures().make("constant_relief") == nullptr);
-  CHECK(builtin_structures().names() == "plasticity_v1");
+  CHECK(builtin_structures().names() == "benefit_v2, plasticity_v1");
 }
 
 TEST_CASE("A new structure runs through the unchanged trial engine", "[response][structure]") {

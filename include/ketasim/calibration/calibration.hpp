@@ -38,6 +38,7 @@ struct Target {
   std::string study_file;                 // the same path as written in the calibration file
   std::vector<trial::Override> overrides; // `set:` of the target, applied before the calibration's own
   std::string arm;
+  std::string versus;      // optional second arm: the target is arm minus versus (e.g. drug vs placebo)
   double visit_d = 0.0;
   Endpoint endpoint = Endpoint::response;
   double observed = 0.0;   // fraction for rates, MADRS points for mean change
@@ -117,6 +118,7 @@ class Objective {
     trial::StudyConfig config;
     std::vector<int> targets;
     std::vector<int> arm_index, visit_index;  // per target of this study
+    std::vector<int> versus_index;            // per target: the `versus` arm, -1 without one
     std::shared_ptr<const population::PopulationTable> population;
   };
   const CalibrationSpec& spec_;

@@ -18,6 +18,7 @@ enum class Stream : std::uint64_t {
   visit_noise = 4,
   adherence = 5,
   dropout = 6,
+  response_process = 7,  // a response structure's own event times (benefit_v2: relapse events)
 };
 
 // One generator per (seed, stream, patient). Philox4x64-10 keyed by {seed, stream}, counter

@@ -23,6 +23,14 @@ struct ParameterSpec {
   bool exclusive_bounds = false;  // (min, max) instead of [min, max]
 };
 
+// An extra per-background field a structure may declare beyond max_typical, logit_sd and onset
+// (e.g. benefit_v2's fade): optional in the file, `default_value` when absent. Stored in the table
+// as placebo.<background>.<name> right after onset, in declaration order.
+struct BackgroundFieldSpec {
+  ParameterSpec spec;
+  double default_value = 0.0;
+};
+
 // The public parameter table: every fitted or tunable number, addressable by name (calibration
 // and tools use names; structures use the fixed positions they declared). Values are in internal
 // units (rates per hour, times in hours).
@@ -40,7 +48,8 @@ struct ParameterTable {
 
 // A background treatment context: what the patient gets besides the study drug, and the
 // fractional improvement it brings, max_i (1 - exp(-t / onset)) with logit-normal max_i.
-// Its parameters live in the table as placebo.<name>.max_typical, .logit_sd and .onset.
+// Its parameters live in the table as placebo.<name>.max_typical, .logit_sd and .onset, followed
+// by the structure's extra background fields (none for plasticity_v1).
 struct Background {
   std::string name;
   int first_parameter = 0;  // position of max_typical in the table; logit_sd and onset follow

@@ -49,6 +49,8 @@ class ResponseStructure {
   virtual std::string name() const = 0;
   virtual std::vector<ParameterSpec> parameters() const = 0;
   virtual int random_effect_count() const = 0;
+  // Per-background fields beyond max_typical, logit_sd and onset (optional in files, defaulted).
+  virtual std::vector<BackgroundFieldSpec> background_fields() const { return {}; }
   // Called once per patient and arm; `scratch` is the worker's reusable buffer.
   virtual void score(const ResponseModel& model, const PatientExposure& patient, VisitScores& out,
                      std::vector<double>& scratch) const = 0;
