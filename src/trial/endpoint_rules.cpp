@@ -21,6 +21,7 @@ void EndpointRules::evaluate(const double* visits_d, int n_visits, int primary_v
   int high_run = 0;
   std::int8_t response_carried = 0, remission_carried = 0;
   out.dropout_time_d = kNaN;
+  out.relapse_visit = -1;
   for (int v = 0; v < n_visits; ++v) {
     const double t_d = visits_d[v];
     if (t_d > 0.0 && in_study && c_.dropout_per_week > 0.0) {
@@ -42,7 +43,10 @@ void EndpointRules::evaluate(const double* visits_d, int n_visits, int primary_v
     remission_carried = out.remission_by_visit[v] = remitter(score) ? 1 : 0;
     if (responded) {
       high_run = relapse_score(score) ? high_run + 1 : 0;
-      if (high_run >= c_.relapse_consecutive) relapsed = true;
+      if (high_run >= c_.relapse_consecutive && !relapsed) {
+        relapsed = true;
+        out.relapse_visit = v;
+      }
     }
     if (responder(baseline, score)) responded = true;
   }

@@ -9,6 +9,7 @@ namespace ketasim::trial {
 
 namespace {
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kMaxLogHazardRatio = 20.0;  // |log HR| beyond this is reported as not estimable
 }
 
 std::vector<double> distinct_times(const double* time, long n) {
@@ -184,7 +185,9 @@ CoxResult cox_two_groups(const EventCounts& g0, const EventCounts& g1, double z)
     score = next_score;
     information = next_information;
     r.iterations = it;
-    if (std::abs(beta) > 30.0) return r;  // diverging: one group's hazard is effectively zero
+    // Diverging (monotone likelihood: one group's hazard effectively zero; R warns "coefficient
+    // may be infinite"): the log-likelihood flattens, so convergence alone would report e^-28.
+    if (std::abs(beta) > kMaxLogHazardRatio) return r;
     if (done) {
       if (!(information > 0.0)) return r;
       r.log_hr = beta;

@@ -15,6 +15,7 @@ time, a curve that reaches 0 (no interval), a curve equal to 0.5 over an interva
 midpoint), a curve that ends at exactly 0.5 (median halfway to the last observation), a median
 that is never reached, and ties across groups.
 """
+import math
 import os
 import shutil
 import subprocess
@@ -24,6 +25,7 @@ import unittest
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD_DIR = os.environ.get("KETASIM_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
 PROBE = os.path.join(BUILD_DIR, "tests", "survival_probe")
+KETASIM_EXE = os.environ.get("KETASIM_EXE") or os.path.join(BUILD_DIR, "ketasim")
 REFERENCE_R = os.path.join(SOURCE_DIR, "tests", "data", "survival", "survival_reference.R")
 TOL = 1e-6
 
@@ -44,6 +46,18 @@ DATA_SETS = {
     "ends_at_half": [(7, 1, 0), (14, 0, 0),
                      (3, 1, 1), (5, 0, 1), (9, 0, 1), (12, 0, 1), (12, 1, 1), (20, 0, 1), (20, 0, 1), (20, 0, 1)],
 }
+
+
+def run_r(data):
+    """R's output for a list of (time, event, group) rows, parsed."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "data.txt")
+        with open(path, "w") as f:
+            f.write("".join(f"{t!r} {e} {g}\n" for t, e, g in data))
+        r = subprocess.run(["Rscript", REFERENCE_R, path], capture_output=True, text=True)
+    if r.returncode != 0:
+        raise AssertionError(r.stderr)
+    return parse(r.stdout)
 
 
 def parse(text):
@@ -98,6 +112,78 @@ class SurvivalAgainstR(unittest.TestCase):
         medians = [v for k, v in rows if k == "median"]
         self.assertEqual(medians[0][1], 10.5)
         self.assertIsNone(medians[1][1])
+
+
+class ResultsFileAgainstR(unittest.TestCase):
+    """A real run (configs/time-to-event.yaml): R's survival on the file's per-patient event times
+    (event_time_d, event_observed) reproduces the file's Kaplan-Meier tables, medians, hazard ratio
+    and log-rank p, for every endpoint. This checks the engine's accumulation of counts across
+    batches and the file layout, not only the statistics."""
+
+    @classmethod
+    def setUpClass(cls):
+        import h5py
+        cls.tmp = tempfile.mkdtemp(prefix="ketasim_survival_")
+        path = os.path.join(cls.tmp, "tte.h5")
+        subprocess.run([KETASIM_EXE, "run", os.path.join(SOURCE_DIR, "configs", "time-to-event.yaml"), "--patients",
+                        "300", "--set", "outputs.batch_patients=64", "-o", path, "--quiet"], check=True,
+                       capture_output=True)  # 5 batches: counts accumulate across them
+        with h5py.File(path, "r") as f:
+            cls.f = {name: f[name][...] for name in f}
+            cls.endpoints = [e.decode() if isinstance(e, bytes) else e for e in f["event_endpoint"][...]]
+
+    @classmethod
+    def tearDownClass(cls):
+        shutil.rmtree(cls.tmp, ignore_errors=True)
+
+    def check_endpoint(self, k):
+        f = self.f
+        ok = f["status"] == 0
+        data = []
+        for arm in (0, 1):
+            for t, e, good in zip(f["event_time_d"][arm, :, k], f["event_observed"][arm, :, k], ok[arm]):
+                if good and e >= 0:
+                    data.append((float(t), int(e), arm))
+        rows = run_r(data)
+        grid = list(f["event_time"])
+        name = self.endpoints[k]
+        km_rows = 0
+        for kind, v in rows:
+            if kind == "km":
+                arm, t = int(v[0]), v[1]
+                i = grid.index(t)
+                ours = [t, f["km_at_risk"][arm, k, i], f["km_events"][arm, k, i], f["km_censored"][arm, k, i],
+                        f["km_survival"][arm, k, i], f["km_lower"][arm, k, i], f["km_upper"][arm, k, i]]
+                km_rows += 1
+                v = v[1:]
+            elif kind == "median":
+                arm = int(v[0])
+                ours = [arm, f["km_median_d"][arm, k], f["km_median_lower_d"][arm, k], f["km_median_upper_d"][arm, k]]
+            elif kind == "cox":
+                v = [v[2], v[3], v[4]]
+                ours = [f["hazard_ratio"][1, k], f["hazard_ratio_lower"][1, k], f["hazard_ratio_upper"][1, k]]
+            else:
+                v = [v[1]]
+                ours = [f["logrank_p"][1, k]]
+            for x, y in zip(ours, v):
+                where = f"{name} {kind}: file {ours}, R {v}"
+                x = float(x)
+                if y is None:
+                    self.assertTrue(math.isnan(x), where)
+                else:
+                    self.assertLessEqual(abs(x - y), TOL * max(1.0, abs(y)), where)
+        self.assertGreater(km_rows, 5, f"{name}: too few Kaplan-Meier rows to be a test")
+        # The first arm is the reference: no hazard ratio of its own.
+        self.assertTrue(math.isnan(f["hazard_ratio"][0, k]))
+
+    def test_response(self):
+        self.check_endpoint(self.endpoints.index("response"))
+
+    def test_remission(self):
+        self.check_endpoint(self.endpoints.index("remission"))
+
+    def test_relapse(self):
+        self.check_endpoint(self.endpoints.index("relapse"))
 
 
 if __name__ == "__main__":

@@ -17,6 +17,7 @@ struct PatientEndpoints {
   std::int8_t response = 0, remission = 0, relapse = 0;
   float change = 0.0f;        // score at the primary visit (or the last observed one) minus baseline
   double dropout_time_d = 0;  // NaN when the patient stayed to the end
+  int relapse_visit = -1;     // the visit at which the relapse rule was met (-1: no relapse)
 };
 
 class EndpointRules {

@@ -50,7 +50,8 @@ struct CoxResult {
 // Cox model with one binary covariate (1 for group 1), Efron's tie correction, Newton-Raphson from
 // beta = 0 until the log partial likelihood changes by < 1e-12 relative (R: 1e-9); se from the
 // observed information at the estimate. Not estimable (NaN) when either group has no events or
-// the estimate diverges (all events in one group: R warns and reports a huge beta).
+// the estimate diverges past |beta| = 20 (monotone likelihood, e.g. every event in one group before
+// the other's: R warns and reports a huge beta).
 CoxResult cox_two_groups(const EventCounts& group0, const EventCounts& group1, double z = 1.959963984540054);
 
 }  // namespace ketasim::trial
