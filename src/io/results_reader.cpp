@@ -5,6 +5,8 @@
 
 #include <sys/stat.h>
 
+#include <sstream>
+
 #include "ketasim/core/error.hpp"
 
 namespace ketasim::io {
@@ -112,6 +114,15 @@ EndpointData read_endpoints(const std::string& path) {
   d.remission_threshold = read_double_attribute(f.id, "remission_threshold");
   d.power_replicates = static_cast<long long>(read_double_attribute(f.id, "power_replicates"));
   d.power_patients_per_replicate = static_cast<long long>(read_double_attribute(f.id, "power_patients_per_replicate"));
+  if (H5Aexists(f.id, "comparisons") > 0) {
+    std::istringstream pairs(read_string_attribute(f.id, "comparisons"));
+    int arm = 0, reference = 0;
+    while (pairs >> arm >> reference) {
+      if (arm >= 0 && reference >= 0 && arm < static_cast<int>(n_arms) && reference < static_cast<int>(n_arms)) d.comparisons.emplace_back(arm, reference);
+    }
+  } else {
+    for (int a = 1; a < static_cast<int>(n_arms); ++a) d.comparisons.emplace_back(a, 0);
+  }
   return d;
 }
 
