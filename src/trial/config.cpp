@@ -265,8 +265,11 @@ void parse_endpoints(const InputNode& node, StudyConfig& config) {
   }
   parse_comparisons(node.optional("comparisons"), config);
   if (const auto d = node.optional("dropout")) {
-    d->check_keys({"rate_per_week", "imputation"});
+    d->check_keys({"rate_per_week", "lack_of_improvement_per_week", "imputation"});
     e.dropout_per_week = d->required("rate_per_week").nonnegative_number();
+    if (const auto v = d->optional("lack_of_improvement_per_week")) {
+      e.dropout_lack_of_improvement_per_week = v->nonnegative_number();
+    }
     if (const auto imputation = d->optional("imputation")) {
       e.dropout_locf = imputation->choice({"non_responder", "locf"}) == "locf";
     }
