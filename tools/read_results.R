@@ -102,6 +102,9 @@ per_arm_rates <- function(v, reader) {
   taken <- count_over((v$dose_taken == 1) & ok_over(ok, v$dose_taken), c("patient", "dose"))
   dropouts <- count_over_patients(is.finite(v$dropout_time_d) & ok)
   remission_visits <- count_over((v$remission_by_visit == 1) & ok_over(ok, v$remission_by_visit), c("patient", "visit"))
+  # Issue 11: events per patient and the Kaplan-Meier tables' event counts.
+  events <- count_over((v$event_observed == 1) & ok_over(ok, v$event_observed), c("patient", "event_endpoint"))
+  km_events <- count_over(v$km_events, c("event_endpoint", "event_time"))
   # as.data.frame.table turns a named array into one row per cell with one column per dim.
   df <- as.data.frame.table(n, responseName = "n", stringsAsFactors = FALSE)
   df$responders <- as.vector(responders)
@@ -109,14 +112,17 @@ per_arm_rates <- function(v, reader) {
   df$doses_taken <- as.vector(taken)
   df$dropouts <- as.vector(dropouts)
   df$remission_visits <- as.vector(remission_visits)
-  sweep_dims <- setdiff(names(df), c("arm", "n", "responders", "remitters", "doses_taken", "dropouts", "remission_visits"))
+  df$events <- as.vector(events)
+  df$km_events <- as.vector(km_events)
+  sweep_dims <- setdiff(names(df), c("arm", "n", "responders", "remitters", "doses_taken", "dropouts", "remission_visits",
+                                     "events", "km_events"))
   df$point <- if (length(sweep_dims) == 0) "-" else
     apply(df[sweep_dims], 1, function(r) paste0(sweep_dims, "=", trimws(r), collapse = ","))
   df$reader <- reader
   df$response_pct <- sprintf("%.6f", 100 * df$responders / df$n)
   df$remission_pct <- sprintf("%.6f", 100 * df$remitters / df$n)
   df[c("reader", "point", "arm", "n", "responders", "response_pct", "remitters", "remission_pct", "doses_taken",
-       "dropouts", "remission_visits")]
+       "dropouts", "remission_visits", "events", "km_events")]
 }
 
 main <- function(args) {
@@ -129,7 +135,8 @@ main <- function(args) {
   reader <- "both"
   if (length(args) >= 3 && args[2] == "--reader") reader <- args[3]
   if (!file.exists(path)) stop("no such file: ", path)
-  vars <- c("status", "response", "remission", "dose_taken", "dropout_time_d", "remission_by_visit")
+  vars <- c("status", "response", "remission", "dose_taken", "dropout_time_d", "remission_by_visit", "event_observed",
+            "km_events")
 
   out <- list()
   if (reader %in% c("hdf5r", "both")) out$hdf5r <- per_arm_rates(read_hdf5r(path, vars), "hdf5r")

@@ -44,6 +44,55 @@ struct ArmCounts {
   std::vector<double> change;
 };
 
+// One `endpoints.comparisons` entry, arm - reference, two ways:
+//  - parallel-group: each arm's ok patients as independent samples (Newcombe hybrid score for rates,
+//    Welch for the mean change): the interval a trial with different patients per arm would have,
+//    and the one the power estimate uses;
+//  - paired: the same virtual patients in both arms (common random numbers), patients ok in both:
+//    Newcombe's paired method 10 for rates, the mean of per-patient differences for the change.
+void print_comparison(const io::EndpointData& d, std::size_t point, const std::vector<ArmCounts>& counts,
+                      const std::vector<MeanSummary>& change, int arm, int reference, std::ostream& out) {
+  const ArmCounts &x = counts[arm], &y = counts[reference];
+  const Interval resp = newcombe_difference_interval(x.responders, x.n, y.responders, y.n);
+  const Interval rem = newcombe_difference_interval(x.remitters, x.n, y.remitters, y.n);
+  const MeanDifference md = mean_difference(change[arm], change[reference]);
+  const std::string label = "difference " + d.arms[arm] + " - " + d.arms[reference];
+  out << std::fixed << std::setprecision(1) << label
+      << " (parallel-group: independent Newcombe / Welch 95% CI, points): response "
+      << 100.0 * (double(x.responders) / x.n - double(y.responders) / y.n) << " [" << 100.0 * resp.lower << ", "
+      << 100.0 * resp.upper << "]; remission " << 100.0 * (double(x.remitters) / x.n - double(y.remitters) / y.n)
+      << " [" << 100.0 * rem.lower << ", " << 100.0 * rem.upper << "]; mean MADRS change " << md.difference << " ["
+      << md.ci_lower << ", " << md.ci_upper << "]\n";
+  // Paired: 2x2 tables over patients ok in both arms.
+  const std::size_t n_patients = static_cast<std::size_t>(d.n_patients);
+  const std::size_t offset = point * d.arms.size() * n_patients;
+  long table[2][4] = {};  // [response, remission][both, arm only, reference only, neither]
+  std::vector<double> differences;
+  for (std::size_t p = 0; p < n_patients; ++p) {
+    const std::size_t i = offset + static_cast<std::size_t>(arm) * n_patients + p;
+    const std::size_t j = offset + static_cast<std::size_t>(reference) * n_patients + p;
+    if (d.status[i] != 0 || d.status[j] != 0) continue;
+    for (int k = 0; k < 2; ++k) {
+      const std::vector<std::int8_t>& flag = k == 0 ? d.response : d.remission;
+      ++table[k][flag[i] ? (flag[j] ? 0 : 1) : (flag[j] ? 2 : 3)];
+    }
+    differences.push_back(static_cast<double>(d.change[i]) - static_cast<double>(d.change[j]));
+  }
+  const MeanSummary paired = summarize_mean(differences.data(), static_cast<long>(differences.size()));
+  out << label << " (paired: same patients in both arms, n = " << differences.size()
+      << "; Newcombe paired / paired-difference 95% CI, points):";
+  for (int k = 0; k < 2; ++k) {
+    const long* t = table[k];
+    const double n = static_cast<double>(t[0] + t[1] + t[2] + t[3]);
+    const Interval ci = newcombe_paired_difference_interval(t[0], t[1], t[2], t[3]);
+    out << (k == 0 ? " response " : "; remission ") << 100.0 * (t[1] - t[2]) / n << " [" << 100.0 * ci.lower << ", "
+        << 100.0 * ci.upper << "]";
+  }
+  out << "; mean MADRS change " << paired.mean << " [" << paired.ci_lower << ", " << paired.ci_upper << "]"
+      << std::setprecision(2) << "; standardized effect size (change difference / pooled SD) "
+      << standardized_difference(change[arm], change[reference]) << "\n";
+}
+
 void print_point_table(const io::EndpointData& d, std::size_t point, std::ostream& out) {
   std::vector<ArmCounts> counts(d.arms.size());
   const std::size_t offset = point * d.arms.size() * static_cast<std::size_t>(d.n_patients);
@@ -76,18 +125,7 @@ void print_point_table(const io::EndpointData& d, std::size_t point, std::ostrea
         << std::setw(24) << ch.str() << "  " << std::setw(8) << std::fixed << std::setprecision(1)
         << (c.n ? 100.0 * c.relapses / c.n : NAN) << "%  " << d.n_patients - c.n << "\n";
   }
-  for (std::size_t a = 1; a < d.arms.size(); ++a) {
-    const ArmCounts &x = counts[0], &y = counts[a];
-    const Interval resp = newcombe_difference_interval(x.responders, x.n, y.responders, y.n);
-    const Interval rem = newcombe_difference_interval(x.remitters, x.n, y.remitters, y.n);
-    const MeanDifference md = mean_difference(change[0], change[a]);
-    out << std::fixed << std::setprecision(1) << "difference " << d.arms[0] << " - " << d.arms[a]
-        << " (Newcombe 95% CI, points): response " << 100.0 * (double(x.responders) / x.n - double(y.responders) / y.n)
-        << " [" << 100.0 * resp.lower << ", " << 100.0 * resp.upper << "]; remission "
-        << 100.0 * (double(x.remitters) / x.n - double(y.remitters) / y.n) << " [" << 100.0 * rem.lower << ", "
-        << 100.0 * rem.upper << "]; mean MADRS change " << md.difference << " [" << md.ci_lower << ", " << md.ci_upper
-        << "]\n";
-  }
+  for (const auto& [arm, reference] : d.comparisons) print_comparison(d, point, counts, change, arm, reference, out);
 }
 
 // Replicate r: patients [2rn, 2rn+n) in the reference arm vs [(2r+1)n, (2r+2)n) in the other, so
@@ -120,7 +158,8 @@ void print_power(const io::EndpointData& d, std::size_t point, std::ostream& out
         const Interval ci = newcombe_difference_interval(x0, n0, x1, n1);
         significant += ci.lower > 0.0 || ci.upper < 0.0;
       }
-      out << "power " << d.arms[0] << " vs " << d.arms[a] << " (" << name << ", " << n << " patients per arm, "
+      out << "power " << d.arms[0] << " vs " << d.arms[a] << " (" << name << ", parallel-group Newcombe, " << n
+          << " patients per arm, "
           << replicates << " simulated trials): " << percent_with_ci(significant, static_cast<long>(replicates)) << "\n";
     }
   }
@@ -196,6 +235,11 @@ int run_command(const trial::Study& study, const RunOptions& options, std::ostre
     file.set_attribute("response_structure", response_model.structure_name);
     file.set_attribute("primary_visit_d", config.endpoints.primary_visit_d);
     file.set_attribute("remission_threshold", config.endpoints.remission_threshold);
+    std::string comparisons;  // "arm reference" arm indices, one pair per line (endpoints.comparisons)
+    for (const auto& [arm, reference] : config.endpoints.comparisons) {
+      comparisons += std::to_string(arm) + " " + std::to_string(reference) + "\n";
+    }
+    file.set_attribute("comparisons", comparisons);
     file.set_attribute("power_replicates", static_cast<std::int64_t>(config.endpoints.power_replicates));
     file.set_attribute("power_patients_per_replicate",
                        static_cast<std::int64_t>(config.endpoints.power_patients_per_replicate));

@@ -330,6 +330,20 @@ EndpointData read_endpoints(const std::string& path, Provenance provenance) {
   }
   d.power_replicates = static_cast<long long>(replicates);
   d.power_patients_per_replicate = static_cast<long long>(per_replicate);
+  // The comparisons the run made ("ARM REFERENCE" per line); absent: every arm vs the first.
+  const int n_arms_int = static_cast<int>(d.arms.size());
+  if (r.has_attribute("comparisons")) {
+    std::istringstream pairs(r.text_attribute("comparisons"));
+    int arm = 0, reference = 0;
+    while (pairs >> arm >> reference) {
+      if (arm < 0 || reference < 0 || arm >= n_arms_int || reference >= n_arms_int || arm == reference) {
+        r.reject("comparisons", "an arm index out of range");
+      }
+      d.comparisons.emplace_back(arm, reference);
+    }
+  } else {
+    for (int a = 1; a < n_arms_int; ++a) d.comparisons.emplace_back(a, 0);
+  }
   return d;
 }
 

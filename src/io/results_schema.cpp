@@ -64,6 +64,37 @@ const std::vector<VariableSchema>& results_schema() {
        "remission at the visit after dropout imputation (endpoints.dropout.imputation)", "always", {0, 1}, "no yes"},
       {"dropout_time_d", {"arm", "patient"}, T::float64, "d",
        "first visit the patient missed after leaving the study (NaN: stayed to the end)", "always"},
+      {"event_time_d", {"arm", "patient", "event_endpoint"}, T::float64, "d",
+       "time to the first response or remission (days since day 0), or to relapse (days since the first response); "
+       "the censoring time when event_observed is 0",
+       "always"},
+      {"event_observed", {"arm", "patient", "event_endpoint"}, T::int8, "1",
+       "whether event_time_d is an event or a censoring (relapse: not at risk without a response)", "always",
+       {-1, 0, 1}, "not_at_risk censored event"},
+      {"km_at_risk", {"arm", "event_endpoint", "event_time"}, T::int64, "1",
+       "patients at risk just before the time (Kaplan-Meier)", "always"},
+      {"km_events", {"arm", "event_endpoint", "event_time"}, T::int64, "1", "events at the time", "always"},
+      {"km_censored", {"arm", "event_endpoint", "event_time"}, T::int64, "1", "censorings at the time", "always"},
+      {"km_survival", {"arm", "event_endpoint", "event_time"}, T::float64, "1",
+       "Kaplan-Meier probability of no event through the time", "always"},
+      {"km_lower", {"arm", "event_endpoint", "event_time"}, T::float64, "1",
+       "lower bound of the 95% CI of km_survival (log scale, Greenwood; NaN where km_survival is 0)", "always"},
+      {"km_upper", {"arm", "event_endpoint", "event_time"}, T::float64, "1",
+       "upper bound of the 95% CI of km_survival (log scale, Greenwood; NaN where km_survival is 0)", "always"},
+      {"km_median_d", {"arm", "event_endpoint"}, T::float64, "d",
+       "Kaplan-Meier median time to the event (NaN: not reached)", "always"},
+      {"km_median_lower_d", {"arm", "event_endpoint"}, T::float64, "d", "lower bound of the 95% CI of km_median_d",
+       "always"},
+      {"km_median_upper_d", {"arm", "event_endpoint"}, T::float64, "d",
+       "upper bound of the 95% CI of km_median_d (NaN: not reached)", "always"},
+      {"hazard_ratio", {"arm", "event_endpoint"}, T::float64, "1",
+       "Cox proportional-hazards ratio (Efron ties) of the arm vs the first arm", "always"},
+      {"hazard_ratio_lower", {"arm", "event_endpoint"}, T::float64, "1", "lower bound of the 95% CI of hazard_ratio",
+       "always"},
+      {"hazard_ratio_upper", {"arm", "event_endpoint"}, T::float64, "1", "upper bound of the 95% CI of hazard_ratio",
+       "always"},
+      {"logrank_p", {"arm", "event_endpoint"}, T::float64, "1", "log-rank test p-value of the arm vs the first arm",
+       "always"},
       {"baseline_madrs", {"arm", "patient"}, T::float32, "1", "MADRS at day 0", "always"},
       {"madrs_change", {"arm", "patient"}, T::float32, "1",
        "MADRS change from baseline at the primary visit (last observed score after dropout)", "always"},
@@ -112,7 +143,7 @@ VariableSpec variable_spec(const VariableSchema& e, std::vector<std::string> dim
 }
 
 bool reserved_name(const std::string& name) {
-  for (const char* dim : {"arm", "patient", "time", "visit", "dose", "input_file"}) {
+  for (const char* dim : {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time"}) {
     if (name == dim) return true;
   }
   for (const auto& e : results_schema()) {

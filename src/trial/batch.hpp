@@ -15,6 +15,7 @@ struct Layout {
   int n_plans = 0;  // sweep points x arms: what each patient is simulated under
   std::vector<double> output_times_h;
   std::vector<double> visits_d;
+  std::vector<double> event_grid_d;  // times (d) time-to-event endpoints can take (time_to_event.hpp)
   int n_doses = 0;
   int primary_visit = 0;
   std::vector<std::string> outputs;     // global output names (moieties and totals)
@@ -45,6 +46,8 @@ struct Batch {
   std::vector<std::int8_t> response_by_visit, remission_by_visit;
   std::vector<float> occupancy, state, expected;  // [plan][patient][visit] when stored
   std::vector<double> dropout_time;          // [plan][patient]
+  std::vector<double> event_time;            // [plan][patient][event endpoint] (time_to_event.hpp)
+  std::vector<std::int8_t> event_observed;
   std::vector<float> baseline, change;       // [plan][patient]
   std::vector<std::int8_t> response, remission, relapse;
   // Full concentrations, compressed per output in the parallel stage (one HDF5 chunk each).
@@ -80,6 +83,8 @@ struct Batch {
       expected.assign(ap * visits, NAN);
     }
     dropout_time.assign(ap, kNaN);
+    event_time.assign(ap * 3, kNaN);
+    event_observed.assign(ap * 3, -1);
     baseline.assign(ap, NAN);
     change.assign(ap, NAN);
     response.assign(ap, 0);

@@ -187,9 +187,51 @@ void parse_arm(const InputNode& node, StudyConfig& config, std::vector<std::stri
   config.arms.push_back(arm);
 }
 
+// endpoints.comparisons: {reference: NAME} (every other arm vs NAME) or {pairs: [{arm, reference}]};
+// without it, every arm after the first vs the first.
+void parse_comparisons(const std::optional<InputNode>& node, StudyConfig& config) {
+  auto& out = config.endpoints.comparisons;
+  out.clear();
+  const int n_arms = static_cast<int>(config.arms.size());
+  auto arm_index = [&](const InputNode& name) {
+    const std::string text = name.text();
+    for (int a = 0; a < n_arms; ++a) {
+      if (config.arms[a].name == text) return a;
+    }
+    name.fail("no arm named '" + text + "' (arms[].name)");
+    return -1;
+  };
+  if (!node) {
+    for (int a = 1; a < n_arms; ++a) out.emplace_back(a, 0);
+    return;
+  }
+  node->check_keys({"reference", "pairs"});
+  const auto reference = node->optional("reference");
+  const auto pairs = node->optional("pairs");
+  if (reference.has_value() == pairs.has_value()) {
+    node->fail("expected either 'reference' (every other arm vs it) or 'pairs', not both or neither");
+    return;
+  }
+  if (reference) {
+    const int r = arm_index(*reference);
+    if (r < 0) return;
+    for (int a = 0; a < n_arms; ++a) {
+      if (a != r) out.emplace_back(a, r);
+    }
+    return;
+  }
+  for (const auto& pair : pairs->sequence()) {
+    pair.check_keys({"arm", "reference"});
+    const int a = arm_index(pair.required("arm")), r = arm_index(pair.required("reference"));
+    if (a < 0 || r < 0) continue;
+    if (a == r) pair.fail("an arm cannot be compared with itself");
+    out.emplace_back(a, r);
+  }
+}
+
 void parse_endpoints(const InputNode& node, StudyConfig& config) {
   node.check_keys({"model", "visits", "primary_visit", "remission_threshold", "response_fraction", "relapse",
-                   "power", "dropout"});
+                   "power", "dropout", "comparisons"});
   const InputNode model = node.required("model");
   config.response_model_path = resolve_relative(config.path, model.text());
   if (model.is_scalar() && !regular_file(config.response_model_path)) {
@@ -225,9 +267,13 @@ void parse_endpoints(const InputNode& node, StudyConfig& config) {
       if (e.relapse_consecutive < 1) v->fail("expected at least 1");
     }
   }
+  parse_comparisons(node.optional("comparisons"), config);
   if (const auto d = node.optional("dropout")) {
-    d->check_keys({"rate_per_week", "imputation"});
+    d->check_keys({"rate_per_week", "lack_of_improvement_per_week", "imputation"});
     e.dropout_per_week = d->required("rate_per_week").nonnegative_number();
+    if (const auto v = d->optional("lack_of_improvement_per_week")) {
+      e.dropout_lack_of_improvement_per_week = v->nonnegative_number();
+    }
     if (const auto imputation = d->optional("imputation")) {
       e.dropout_locf = imputation->choice({"non_responder", "locf"}) == "locf";
     }

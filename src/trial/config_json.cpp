@@ -100,7 +100,13 @@ std::string effective_config_json(const Study& study) {
                       {"response_fraction", e.response_fraction},
                       {"relapse", {{"threshold", e.relapse_threshold}, {"consecutive_visits", e.relapse_consecutive}}},
                       {"dropout", {{"rate_per_week", e.dropout_per_week},
+                                   {"lack_of_improvement_per_week", e.dropout_lack_of_improvement_per_week},
                                    {"imputation", e.dropout_locf ? "locf" : "non_responder"}}}};
+  json pairs = json::array();  // the comparisons as they ran (the default spelled out)
+  for (const auto& [arm, reference] : e.comparisons) {
+    pairs.push_back({{"arm", c.arms[arm].name}, {"reference", c.arms[reference].name}});
+  }
+  out["endpoints"]["comparisons"] = {{"pairs", pairs}};
   if (e.power_replicates > 0) {
     out["endpoints"]["power"] = {{"replicates", e.power_replicates},
                                  {"patients_per_replicate", e.power_patients_per_replicate}};

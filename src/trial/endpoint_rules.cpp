@@ -6,9 +6,13 @@
 
 namespace ketasim::trial {
 
-double EndpointRules::dropout_probability(double t0_d, double t1_d) const {
-  if (!(c_.dropout_per_week > 0.0) || !(t1_d > t0_d)) return 0.0;
-  return -std::expm1(-c_.dropout_per_week * (t1_d - t0_d) / 7.0);
+double EndpointRules::dropout_probability(double t0_d, double t1_d, double remaining) const {
+  if (!dropout_enabled() || !(t1_d > t0_d)) return 0.0;
+  const double left = std::clamp(remaining, 0.0, 1.0);
+  const double per_week = c_.dropout_lack_of_improvement_per_week > 0.0
+                              ? c_.dropout_per_week + c_.dropout_lack_of_improvement_per_week * left
+                              : c_.dropout_per_week;
+  return -std::expm1(-per_week * (t1_d - t0_d) / 7.0);
 }
 
 void EndpointRules::evaluate(const double* visits_d, int n_visits, int primary_visit, double baseline,
@@ -16,15 +20,18 @@ void EndpointRules::evaluate(const double* visits_d, int n_visits, int primary_v
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   bool in_study = true;
   int last_observed = 0;
+  double last_score = baseline;  // the last assessment (baseline until the first visit after it)
   double previous_d = 0.0;
   bool responded = false, relapsed = false;
   int high_run = 0;
   std::int8_t response_carried = 0, remission_carried = 0;
   out.dropout_time_d = kNaN;
+  out.relapse_visit = -1;
   for (int v = 0; v < n_visits; ++v) {
     const double t_d = visits_d[v];
-    if (t_d > 0.0 && in_study && c_.dropout_per_week > 0.0) {
-      in_study = stay_uniform[v] >= dropout_probability(previous_d, t_d);
+    if (t_d > 0.0 && in_study && dropout_enabled()) {
+      const double remaining = baseline > 0.0 ? last_score / baseline : 1.0;
+      in_study = stay_uniform[v] >= dropout_probability(previous_d, t_d, remaining);
       // The patient is known to have left at the first visit they miss.
       if (!in_study) out.dropout_time_d = t_d;
     }
@@ -36,13 +43,17 @@ void EndpointRules::evaluate(const double* visits_d, int n_visits, int primary_v
       continue;
     }
     const double score = scores[v];
+    last_score = score;
     out.madrs[v] = static_cast<float>(score);
     last_observed = v;
     response_carried = out.response_by_visit[v] = responder(baseline, score) ? 1 : 0;
     remission_carried = out.remission_by_visit[v] = remitter(score) ? 1 : 0;
     if (responded) {
       high_run = relapse_score(score) ? high_run + 1 : 0;
-      if (high_run >= c_.relapse_consecutive) relapsed = true;
+      if (high_run >= c_.relapse_consecutive && !relapsed) {
+        relapsed = true;
+        out.relapse_visit = v;
+      }
     }
     if (responder(baseline, score)) responded = true;
   }

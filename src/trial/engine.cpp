@@ -20,6 +20,7 @@
 #include "ketasim/response/structure.hpp"
 #include "ketasim/trial/endpoint_rules.hpp"
 #include "power_counter.hpp"
+#include "time_to_event.hpp"
 #include "results_writer.hpp"
 
 namespace ketasim::trial {
@@ -123,6 +124,7 @@ class Engine {
     layout_.response_effects = rm_.structure->random_effect_count();
     layout_.chunk_patients = static_cast<int>(std::min<long long>(c.batch_patients, layout_.n_patients));
     layout_.visits_d = c.endpoints.visits_d;
+    layout_.event_grid_d = event_time_grid(layout_.visits_d);
     layout_.primary_visit = static_cast<int>(
         std::find(layout_.visits_d.begin(), layout_.visits_d.end(), c.endpoints.primary_visit_d) - layout_.visits_d.begin());
     auto slot_of = [](std::vector<std::string>& names, const std::string& name) {
@@ -297,6 +299,8 @@ class Engine {
     b.remission[ap] = out.remission;
     b.relapse[ap] = out.relapse;
     b.dropout_time[ap] = out.dropout_time_d;
+    derive_event_times(layout_.visits_d.data(), n_visits, out, &b.event_time[ap * kEventEndpoints],
+                       &b.event_observed[ap * kEventEndpoints]);
     if (layout_.store_response_state) {
       for (int v = 0; v < n_visits; ++v) {
         b.occupancy[visit0 + v] = static_cast<float>(ws.occupancy[v]);
@@ -418,6 +422,7 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
   std::vector<double> sum(summary_size, 0.0), sumsq(summary_size, 0.0);
   std::vector<long long> count(l.outputs.size() * l.n_plans, 0);
   PowerCounter power(l, config.endpoints);
+  SurvivalCounter survival(l);
   RunStatistics stats;
   RunProgress progress{0, l.n_patients};
   for_each_batch(engine, config.batch_patients, [&](const Batch& b) {
@@ -430,6 +435,7 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
     for (std::size_t i = 0; i < count.size(); ++i) count[i] += b.conc_n[i];
     for (auto s : b.status) stats.failed_patients += s != status_ok;
     power.add(b);
+    survival.add(b);
     progress.patients_done += b.count;
     if (on_progress) on_progress(progress);
   });
@@ -449,6 +455,7 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
       }
     }
   }
+  write_survival(l, study.sweep, vars, survival, file);
   if (config.endpoints.power_replicates > 0) {
     for (int a = 0; a < l.n_plans; ++a) {
       const double response = power.power(a, l.n_arms, 0), remission = power.power(a, l.n_arms, 1);

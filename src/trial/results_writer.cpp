@@ -31,6 +31,20 @@ void write_plan_values(const Layout& l, const SweepPlan& sweep, int variable, in
   f.write(variable, start, extent, values);
 }
 
+template <class T>
+void write_plan_block(const Layout& l, const SweepPlan& sweep, int variable, int plan, const T* values,
+                      const std::vector<hsize_t>& tail, io::ResultsFile& f) {
+  std::vector<hsize_t> start = plan_prefix(sweep, l, plan);
+  std::vector<hsize_t> extent(start.size(), 1);
+  start.insert(start.end(), tail.size(), 0);
+  extent.insert(extent.end(), tail.begin(), tail.end());
+  f.write(variable, start, extent, values);
+}
+template void write_plan_block(const Layout&, const SweepPlan&, int, int, const double*, const std::vector<hsize_t>&,
+                               io::ResultsFile&);
+template void write_plan_block(const Layout&, const SweepPlan&, int, int, const std::int64_t*,
+                               const std::vector<hsize_t>&, io::ResultsFile&);
+
 FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& f) {
   const StudyConfig& config = study.config;
   std::vector<std::string> prefix;  // sweep dimensions, then arm
@@ -53,6 +67,9 @@ FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& 
   std::vector<std::int32_t> doses(l.n_doses);
   for (int i = 0; i < l.n_doses; ++i) doses[i] = i;
   f.add_dimension("dose", doses, "1", "index of the scheduled session within the arm");
+  f.add_label_dimension("event_endpoint", {"response", "remission", "relapse"}, "time-to-event endpoint");
+  f.add_dimension("event_time", l.event_grid_d, "d",
+                  "time of an event or censoring: days since day 0 (relapse: since the first response)");
   std::vector<std::string> input_paths, roles, digests, texts;
   for (const auto& in : study.inputs) {
     input_paths.push_back(in.path);
@@ -109,6 +126,15 @@ FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& 
   v.response_by_visit = make("response_by_visit");
   v.remission_by_visit = make("remission_by_visit");
   v.dropout_time = make("dropout_time_d");
+  v.event_time = make("event_time_d");
+  v.event_observed = make("event_observed");
+  for (const char* name : {"km_at_risk", "km_events", "km_censored", "km_survival", "km_lower", "km_upper"}) {
+    v.km.push_back(make(name));
+  }
+  for (const char* name : {"km_median_d", "km_median_lower_d", "km_median_upper_d"}) v.km_median.push_back(make(name));
+  for (const char* name : {"hazard_ratio", "hazard_ratio_lower", "hazard_ratio_upper", "logrank_p"}) {
+    v.cox.push_back(make(name));
+  }
   v.baseline = make("baseline_madrs");
   v.change = make("madrs_change");
   v.response = make("response");
@@ -167,6 +193,8 @@ void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v
   per_plan(v.response_by_visit, b.response_by_visit.data(), n_visits);
   per_plan(v.remission_by_visit, b.remission_by_visit.data(), n_visits);
   per_plan(v.dropout_time, b.dropout_time.data(), 0);
+  per_plan(v.event_time, b.event_time.data(), 3);
+  per_plan(v.event_observed, b.event_observed.data(), 3);
   per_plan(v.baseline, b.baseline.data(), 0);
   per_plan(v.change, b.change.data(), 0);
   per_plan(v.response, b.response.data(), 0);

@@ -100,4 +100,29 @@ MeanDifference mean_difference(const MeanSummary& a, const MeanSummary& b, doubl
   return {difference, difference - z * se, difference + z * se};
 }
 
+Interval newcombe_paired_difference_interval(long both, long first_only, long second_only, long neither, double z) {
+  if (both < 0 || first_only < 0 || second_only < 0 || neither < 0) {
+    throw std::invalid_argument("newcombe_paired_difference_interval: negative count");
+  }
+  check_z("newcombe_paired_difference_interval", z);
+  const long n = both + first_only + second_only + neither;
+  if (n == 0) return {kNaN, kNaN};
+  const double a = both, b = first_only, c = second_only, d = neither;
+  const double p1 = (a + b) / n, p2 = (a + c) / n;
+  const Interval w1 = wilson_interval(both + first_only, n, z);
+  const Interval w2 = wilson_interval(both + second_only, n, z);
+  const double margins = (a + b) * (c + d) * (a + c) * (b + d);
+  const double phi = margins > 0.0 ? (a * d - b * c) / std::sqrt(margins) : 0.0;
+  const double l1 = p1 - w1.lower, u1 = w1.upper - p1, l2 = p2 - w2.lower, u2 = w2.upper - p2;
+  const double below = std::sqrt(std::max(0.0, l1 * l1 - 2.0 * phi * l1 * u2 + u2 * u2));
+  const double above = std::sqrt(std::max(0.0, u1 * u1 - 2.0 * phi * u1 * l2 + l2 * l2));
+  return {std::max(-1.0, p1 - p2 - below), std::min(1.0, p1 - p2 + above)};
+}
+
+double standardized_difference(const MeanSummary& a, const MeanSummary& b) {
+  const double pooled = std::sqrt((a.sd * a.sd + b.sd * b.sd) / 2.0);
+  if (!(pooled > 0.0)) return kNaN;
+  return (a.mean - b.mean) / pooled;
+}
+
 }  // namespace ketasim

@@ -235,8 +235,9 @@ class EndpointFigures(unittest.TestCase):
                 self.assertAlmostEqual(bar.get_height(), 100 * flags[a][self.ok[a]].mean())
                 self.assertEqual(to_hex(bar.get_facecolor()[:3]), colours[arm].lower())
 
-    def test_forest_points_are_ketasim_printed_differences_with_the_reference_flipped(self):
-        # `ketasim run` prints first arm - second arm; the forest plots arm - reference (the first).
+    def test_forest_points_are_ketasim_printed_differences(self):
+        # `ketasim run` prints arm - reference (endpoints.comparisons; default: every arm vs the
+        # first), the parallel-group line first; the forest plots arm - reference (the first) too.
         m = re.search(r"response (\S+) \[(\S+), (\S+)\]; remission (\S+) \[(\S+), (\S+)\]; "
                       r"mean MADRS change (\S+) \[(\S+), (\S+)\]", self.fx.printed)
         self.assertIsNotNone(m, self.fx.printed)
@@ -255,9 +256,9 @@ class EndpointFigures(unittest.TestCase):
             d, lo, hi = printed[3 * k:3 * k + 3]
             x, x_lo, x_hi, colour = points[f"{other}:{endpoint}"]
             with self.subTest(endpoint=endpoint):
-                self.assertAlmostEqual(x, -d, delta=0.051)
-                self.assertAlmostEqual(x_lo, -hi, delta=0.051)
-                self.assertAlmostEqual(x_hi, -lo, delta=0.051)
+                self.assertAlmostEqual(x, d, delta=0.051)
+                self.assertAlmostEqual(x_lo, lo, delta=0.051)
+                self.assertAlmostEqual(x_hi, hi, delta=0.051)
                 self.assertEqual(colour, ka.arm_colors(self.ds)[other].lower())
 
     def test_forest_reference_option_changes_the_sign(self):

@@ -42,7 +42,7 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "tools"))
 import ketasim_analysis as ka  # noqa: E402
 
 ENGINES = ("h5netcdf", "netcdf4")
-BASE_DIMS = {"arm", "patient", "time", "visit", "dose", "input_file"}
+BASE_DIMS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time"}
 ROOT_ATTRS = ("software", "software_version", "git_commit", "created", "command_line", "seed", "rng",
               "config_yaml", "config_json", "Conventions", "primary_visit_d", "remission_threshold")
 WILSON_SLACK_PCT = 0.05  # tolerate z = 1.96 vs 1.95996... in the printed CI bounds
@@ -165,7 +165,8 @@ def run_r(path):
             _as_value(kv.split("=", 1)[1]) for kv in rec["point"].split(","))
         out[(rec["reader"], point, rec["arm"])] = (int(rec["n"]), int(rec["responders"]), int(rec["remitters"]),
                                                    int(rec["doses_taken"]), int(rec["dropouts"]),
-                                                   int(rec["remission_visits"]))
+                                                   int(rec["remission_visits"]), int(rec["events"]),
+                                                   int(rec["km_events"]))
     return out, proc.stdout
 
 
@@ -296,6 +297,8 @@ class ContractChecks:
             index = _h5py_point_index(f, point)
             values = [f[n][index] for n in COUNTED]
             results["h5py"] = {a: _counts(*(v[i] for v in values)) for i, a in enumerate(arms)}
+        for arm, counts in results["h5py"].items():
+            self.assertEqual(counts[6], counts[7], f"{arm}: events per patient vs km_events")
         self.assertEqual(results["h5netcdf"], results["netcdf4"])
         self.assertEqual(results["h5netcdf"], results["h5py"])
         r_values, r_text = run_r(self.path)
@@ -318,16 +321,21 @@ def _text(value):
 
 # What every reader counts per arm: the endpoint flags and the issue-9 datasets (doses attended,
 # patients who left, remissions summed over visits), so each new dataset is read by every reader.
-COUNTED = ("status", "response", "remission", "dose_taken", "dropout_time_d", "remission_by_visit")
+# Issue 11: events per patient (event_observed) and the Kaplan-Meier event counts (km_events), whose
+# totals must also agree with each other.
+COUNTED = ("status", "response", "remission", "dose_taken", "dropout_time_d", "remission_by_visit",
+           "event_observed", "km_events")
 
 
-def _counts(status, response, remission, dose_taken, dropout_time_d, remission_by_visit):
+def _counts(status, response, remission, dose_taken, dropout_time_d, remission_by_visit, event_observed, km_events):
     ok = np.asarray(status) == 0
     return (int(ok.sum()), int(((np.asarray(response) == 1) & ok).sum()),
             int(((np.asarray(remission) == 1) & ok).sum()),
             int(((np.asarray(dose_taken) == 1) & ok[:, None]).sum()),
             int((np.isfinite(np.asarray(dropout_time_d, dtype=float)) & ok).sum()),
-            int(((np.asarray(remission_by_visit) == 1) & ok[:, None]).sum()))
+            int(((np.asarray(remission_by_visit) == 1) & ok[:, None]).sum()),
+            int(((np.asarray(event_observed) == 1) & ok[:, None]).sum()),
+            int(np.asarray(km_events).sum()))
 
 
 def _h5py_point_index(f, point):

@@ -4,7 +4,8 @@ batch boundary, 1-3 arms, with and without a sweep, with full concentration outp
 
 * every patient-arm with status 0 has finite values in every stored per-patient dataset, except
   where the schema says a value may be missing: doses beyond an arm's schedule (where
-  `dose_time_h` is NaN) and visits after the patient left the study (after `dropout_time_d`);
+  `dose_time_h` is NaN), visits after the patient left the study (after `dropout_time_d`) and
+  event times of endpoints the patient is not at risk for (`event_observed` -1);
 * every value is physically possible: concentrations >= 0, MADRS integers in 0-60, flags 0/1;
 * per-visit flags agree with the primary-visit flags at the primary visit.
 
@@ -153,6 +154,14 @@ class ResultsInvariants(unittest.TestCase):
                         mask[tuple(index)] = False
                 if name == "dropout_time_d":
                     mask &= False  # NaN means the patient stayed; checked against madrs below
+                if name == "event_time_d":
+                    # NaN exactly where the patient is not at risk (relapse without a response).
+                    observed = f["event_observed"][...]
+                    self.assertTrue(np.isin(observed[mask], [-1, 0, 1]).all(), f"{tag}: event_observed flags")
+                    not_at_risk = observed == -1
+                    self.assertTrue(np.isnan(values[mask & not_at_risk]).all(), f"{tag}: time set while not at risk")
+                    self.assertTrue((values[mask & ~not_at_risk] >= 0).all(), f"{tag}: negative event time")
+                    mask &= ~not_at_risk
                 if dims[-1] == "visit" and dropout_d is not None:
                     left = dropout_d.reshape(dropout_d.shape + (1,)) <= visits  # NaN (never left) compares False
                     mask &= ~left

@@ -100,3 +100,26 @@ TEST_CASE("Dropout: the hazard per week, the first missed visit, and both imputa
   EndpointConfig none;
   CHECK(std::isnan(evaluate(none, {30, 20, 14, 10, 8}, {0.0, 0.0, 0.0, 0.0, 0.0}).out.dropout_time_d));
 }
+
+TEST_CASE("Efficacy-dependent dropout: the hazard rises with the fraction of baseline left", "[trial][endpoints]") {
+  EndpointConfig c;
+  c.dropout_per_week = 0.05;
+  c.dropout_lack_of_improvement_per_week = 0.7;
+  const EndpointRules rules(c);
+  // By hand: one week, half of baseline left: hazard 0.05 + 0.7 * 0.5 = 0.4 per week.
+  CHECK(rules.dropout_probability(0, 7, 0.5) == Approx(1 - std::exp(-0.4)).epsilon(1e-15));
+  // Worse than baseline counts as no improvement (clipped at 1); full remission to 0 leaves the base rate.
+  CHECK(rules.dropout_probability(0, 7, 1.4) == Approx(1 - std::exp(-0.75)).epsilon(1e-15));
+  CHECK(rules.dropout_probability(0, 7, 0.0) == Approx(1 - std::exp(-0.05)).epsilon(1e-15));
+  // The same uniforms: 0.3 at day 14 lies between P(leave | 1/3 of baseline left) = 1 - exp(-0.2833)
+  // = 0.247 and P(leave | no improvement) = 1 - exp(-0.75) = 0.528, so only the non-improver leaves.
+  const std::vector<double> uniforms{0.9, 0.9, 0.3, 0.9, 0.9};
+  const Result improver = evaluate(c, {30, 10, 10, 10, 10}, uniforms);
+  const Result non_improver = evaluate(c, {30, 30, 30, 30, 30}, uniforms);
+  CHECK(std::isnan(improver.out.dropout_time_d));
+  CHECK(non_improver.out.dropout_time_d == 14.0);
+  // Without the lack-of-improvement term the probability is today's constant hazard, exactly.
+  EndpointConfig constant;
+  constant.dropout_per_week = 0.05;
+  CHECK(EndpointRules(constant).dropout_probability(0, 7, 0.2) == -std::expm1(-0.05));
+}

@@ -3,6 +3,7 @@
 #include <catch2/catch.hpp>
 
 #include <cmath>
+#include <cstdint>
 #include <limits>
 #include <stdexcept>
 #include <vector>
@@ -11,6 +12,8 @@ using ketasim::Interval;
 using ketasim::MeanSummary;
 using ketasim::mean_difference;
 using ketasim::newcombe_difference_interval;
+using ketasim::newcombe_paired_difference_interval;
+using ketasim::standardized_difference;
 using ketasim::summarize_mean;
 using ketasim::wilson_interval;
 
@@ -193,4 +196,73 @@ TEST_CASE("mean_difference uses the Welch standard error", "[stats]") {
     CHECK(std::isnan(e.ci_lower));
     CHECK(std::isnan(e.ci_upper));
   }
+}
+
+TEST_CASE("newcombe_paired_difference_interval: identities and edge cases", "[stats]") {
+  // phi = 0 (here: a margin of the 2x2 table is empty, the reference never succeeds) makes the
+  // paired interval the square-and-add of the same two Wilson intervals as the independent one.
+  const Interval paired = newcombe_paired_difference_interval(0, 30, 0, 70);
+  const Interval independent = newcombe_difference_interval(30, 100, 0, 100);
+  CHECK(paired.lower == Approx(independent.lower).margin(1e-15));
+  CHECK(paired.upper == Approx(independent.upper).margin(1e-15));
+  // Discordant pairs only in one direction, both margins filled: positively correlated outcomes
+  // (phi > 0) give a narrower interval than treating the arms as independent samples.
+  const Interval correlated = newcombe_paired_difference_interval(40, 10, 0, 50);
+  const Interval as_independent = newcombe_difference_interval(50, 100, 40, 100);
+  CHECK(correlated.upper - correlated.lower < 0.6 * (as_independent.upper - as_independent.lower));
+  CHECK(correlated.lower > 0.0);
+  CHECK(correlated.lower < 0.1);
+  CHECK(correlated.upper > 0.1);
+  // A table with every cell filled, against the reference implementation of the formula in
+  // tests/python/test_comparisons.py (written separately from Newcombe 1998b, eqs. for method 10):
+  // 0.036667651823713, 0.256932823654976.
+  const Interval filled = newcombe_paired_difference_interval(30, 25, 10, 35);
+  CHECK(filled.lower == Approx(0.036667651823713).margin(1e-12));
+  CHECK(filled.upper == Approx(0.256932823654976).margin(1e-12));
+  const Interval empty = newcombe_paired_difference_interval(0, 0, 0, 0);
+  CHECK(std::isnan(empty.lower));
+  CHECK_THROWS_AS(newcombe_paired_difference_interval(-1, 0, 0, 1), std::invalid_argument);
+  const Interval all = newcombe_paired_difference_interval(0, 10, 0, 0);
+  CHECK(all.upper <= 1.0);
+}
+
+TEST_CASE("newcombe_paired_difference_interval covers the true difference about 95% of the time", "[stats]") {
+  // Correlated pairs: (X, Y) with P(X=1) = 0.55, P(Y=1) = 0.40 and P(both) = 0.35 (phi ~ 0.6, as for
+  // the same patients in two arms). 4000 trials of n = 150, a fixed linear congruential generator
+  // so the test is deterministic. Newcombe (1998) reports coverage close to nominal for method 10;
+  // the Monte Carlo SD of the coverage is sqrt(0.95 * 0.05 / 4000) = 0.0034, so [0.935, 0.965] is
+  // +-4 SD. A wrong sign of the phi term gives ~0.99 here, the independent interval ~0.995.
+  const double p_both = 0.35, p_first_only = 0.20, p_second_only = 0.05;
+  const double truth = p_first_only - p_second_only;
+  std::uint64_t state = 12345;
+  auto uniform = [&state] {
+    state = state * 6364136223846793005ULL + 1442695040888963407ULL;
+    return static_cast<double>(state >> 11) * 0x1.0p-53;
+  };
+  int covered = 0, independent_covered = 0;
+  const int trials = 4000;
+  for (int t = 0; t < trials; ++t) {
+    long cells[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 150; ++i) {
+      const double u = uniform();
+      ++cells[u < p_both ? 0 : u < p_both + p_first_only ? 1 : u < p_both + p_first_only + p_second_only ? 2 : 3];
+    }
+    const Interval ci = newcombe_paired_difference_interval(cells[0], cells[1], cells[2], cells[3]);
+    covered += ci.lower <= truth && truth <= ci.upper;
+    const Interval ind = newcombe_difference_interval(cells[0] + cells[1], 150, cells[0] + cells[2], 150);
+    independent_covered += ind.lower <= truth && truth <= ind.upper;
+  }
+  const double coverage = static_cast<double>(covered) / trials;
+  CHECK(coverage > 0.935);
+  CHECK(coverage < 0.965);
+  // The independent interval ignores the correlation and over-covers: the reason for the paired one.
+  CHECK(static_cast<double>(independent_covered) / trials > 0.98);
+}
+
+TEST_CASE("standardized_difference is the difference over the pooled SD", "[stats]") {
+  // By hand: means -25 and -18, SDs 9 and 11: pooled sqrt((81 + 121) / 2) = sqrt(101).
+  const MeanSummary a{100, -25.0, 9.0, 0, 0}, b{100, -18.0, 11.0, 0, 0};
+  CHECK(standardized_difference(a, b) == Approx(-7.0 / std::sqrt(101.0)).margin(1e-14));
+  const MeanSummary none{1, 3.0, std::nan(""), 0, 0};
+  CHECK(std::isnan(standardized_difference(a, none)));
 }

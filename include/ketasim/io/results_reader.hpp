@@ -2,6 +2,7 @@
 // Reads back what `ketasim summary` needs from a results file (HDF5 C API).
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace ketasim::io {
@@ -17,6 +18,9 @@ struct EndpointData {
   double remission_threshold = 0.0;
   long long power_replicates = 0;
   long long power_patients_per_replicate = 0;
+  // (arm, reference) index pairs of endpoints.comparisons (root attribute `comparisons`); files
+  // without the attribute: every arm after the first vs the first.
+  std::vector<std::pair<int, int>> comparisons;
 };
 
 // Whether the root attributes `software` = "ketasim" and `software_version` (a known major.minor)

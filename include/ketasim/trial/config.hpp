@@ -36,7 +36,13 @@ struct EndpointConfig {
   double relapse_threshold = 22.0;     // MADRS >= threshold ...
   int relapse_consecutive = 2;         // ... at this many consecutive visits after response
   double dropout_per_week = 0.0;       // hazard of leaving the study (0: nobody drops out)
+  // Extra hazard per week times the fraction of baseline MADRS left at the last assessment
+  // (efficacy-dependent dropout: patients who have not improved leave sooner).
+  double dropout_lack_of_improvement_per_week = 0.0;
   bool dropout_locf = false;           // primary endpoint of dropouts: last observation (true) or non-responder
+  // Between-arm comparisons as (arm, reference) indices into the arms, difference = arm - reference.
+  // Empty in the config means every arm after the first vs the first (filled in by the parser).
+  std::vector<std::pair<int, int>> comparisons;
   int power_replicates = 0;            // trials of power_patients_per_replicate per arm (0: no power)
   int power_patients_per_replicate = 0;
 };

@@ -17,6 +17,7 @@ struct PatientEndpoints {
   std::int8_t response = 0, remission = 0, relapse = 0;
   float change = 0.0f;        // score at the primary visit (or the last observed one) minus baseline
   double dropout_time_d = 0;  // NaN when the patient stayed to the end
+  int relapse_visit = -1;     // the visit at which the relapse rule was met (-1: no relapse)
 };
 
 class EndpointRules {
@@ -27,8 +28,11 @@ class EndpointRules {
   bool remitter(double score) const { return score <= c_.remission_threshold; }
   bool relapse_score(double score) const { return score >= c_.relapse_threshold; }
 
-  // The probability of leaving between visits t0 < t1 (days) for a patient still in the study.
-  double dropout_probability(double t0_d, double t1_d) const;
+  // The probability of leaving between visits t0 < t1 (days) for a patient still in the study,
+  // whose last assessment left `remaining` = score / baseline of their symptoms (clipped to [0, 1]):
+  // hazard per week rate_per_week + lack_of_improvement_per_week * remaining, constant in between.
+  double dropout_probability(double t0_d, double t1_d, double remaining = 1.0) const;
+  bool dropout_enabled() const { return c_.dropout_per_week > 0.0 || c_.dropout_lack_of_improvement_per_week > 0.0; }
 
   // Applies dropout (one uniform per visit from the patient's dropout stream, the same in every
   // arm) and the imputation rule to the scores the patient would have had, and fills `out`.

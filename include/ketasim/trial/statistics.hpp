@@ -24,6 +24,15 @@ Interval wilson_interval(long successes, long n, double z = 1.959963984540054);
 Interval newcombe_difference_interval(long x1, long n1, long x2, long n2,
                                       double z = 1.959963984540054);
 
+// Interval for p1 - p2 when both proportions are measured on the same n subjects (paired: here the
+// same virtual patients in two arms, common random numbers), by Newcombe (1998, Stat Med 17:2635)
+// method 10: the square-and-add of the two Wilson intervals with the correlation phi of the 2x2
+// table, so positively correlated outcomes give a narrower interval than the independent one.
+// Counts: both = success in both conditions, first_only, second_only, neither; p1 = (both +
+// first_only) / n, p2 = (both + second_only) / n. phi is 0 when a margin of the table is empty.
+Interval newcombe_paired_difference_interval(long both, long first_only, long second_only, long neither,
+                                             double z = 1.959963984540054);
+
 // n counts the values used (NaN values are skipped: a patient without an observation).
 // sd uses the n - 1 denominator; ci is mean +/- z * sd / sqrt(n), a normal (not t) interval
 // because simulated arms are large. n = 0 gives NaN for everything; n = 1 gives the mean with
@@ -50,5 +59,10 @@ struct MeanDifference {
 // normal quantile. The interval is NaN when either summary lacks an sd (n < 2).
 MeanDifference mean_difference(const MeanSummary& a, const MeanSummary& b,
                                double z = 1.959963984540054);
+
+// Standardized effect size (Cohen's d) of a - b: the difference of means over the pooled SD
+// sqrt((sd_a^2 + sd_b^2) / 2) of the two groups (equal-size groups; the SD of the outcome, not of
+// paired differences, so it reads as in a parallel-group trial). NaN when either sd is NaN or both are 0.
+double standardized_difference(const MeanSummary& a, const MeanSummary& b);
 
 }  // namespace ketasim
