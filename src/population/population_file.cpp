@@ -21,17 +21,44 @@ int PopulationTable::column(const std::string& name) const {
 }
 
 namespace {
-std::vector<std::string> split_csv_line(const std::string& line) {
+// RFC 4180 cells: a quoted cell may hold commas and doubled quotes ("a, b" and "say ""hi"""), so
+// a site or comment column exported by a spreadsheet does not shift the other cells.
+// `unbalanced` is set when a quote is never closed (a cell spanning lines is not supported).
+std::vector<std::string> split_csv_line(const std::string& line, bool& unbalanced) {
   std::vector<std::string> cells;
   std::string cell;
-  std::istringstream is(line);
-  while (std::getline(is, cell, ',')) {
-    while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
-    while (!cell.empty() && cell.front() == ' ') cell.erase(cell.begin());
-    if (cell.size() >= 2 && cell.front() == '"' && cell.back() == '"') cell = cell.substr(1, cell.size() - 2);
+  bool quoted = false, was_quoted = false;
+  auto finish = [&] {
+    if (!was_quoted) {
+      while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
+      while (!cell.empty() && cell.front() == ' ') cell.erase(cell.begin());
+    }
     cells.push_back(cell);
+    cell.clear();
+    was_quoted = false;
+  };
+  for (std::size_t i = 0; i < line.size(); ++i) {
+    const char c = line[i];
+    if (quoted) {
+      if (c == '"' && i + 1 < line.size() && line[i + 1] == '"') {
+        cell += '"';
+        ++i;
+      } else if (c == '"') {
+        quoted = false;
+      } else {
+        cell += c;
+      }
+    } else if (c == '"' && cell.find_first_not_of(' ') == std::string::npos) {
+      quoted = was_quoted = true;
+      cell.clear();
+    } else if (c == ',') {
+      finish();
+    } else if (!(was_quoted && (c == ' ' || c == '\r'))) {
+      cell += c;
+    }
   }
-  if (!line.empty() && line.back() == ',') cells.emplace_back();
+  unbalanced = quoted;
+  finish();
   return cells;
 }
 }  // namespace
@@ -54,7 +81,12 @@ PopulationTable load_population_csv(const std::string& path) {
       throw InputError(SourceLocation{path, "", line_number, 0}, "not a CSV text file (binary NUL bytes)");
     }
     if (line.empty() || line == "\r") continue;
-    const auto cells = split_csv_line(line);
+    bool unbalanced = false;
+    const auto cells = split_csv_line(line, unbalanced);
+    if (unbalanced) {
+      diagnostics.add({path, "", line_number, 0}, "a quoted cell is not closed (cells spanning lines are not supported)");
+      continue;
+    }
     if (table.columns.empty()) {
       table.columns = cells;
       std::unordered_map<std::string, std::size_t> first_column;  // linear, not pairwise: 100k columns happen
@@ -82,13 +114,27 @@ PopulationTable load_population_csv(const std::string& path) {
         row[i] = c == "F" ? 1.0 : 0.0;
         continue;
       }
+      // NONMEM's "." (and an empty cell) is a missing value: the patient's drawn value is used.
+      if (c == "." || c.empty()) {
+        row[i] = std::numeric_limits<double>::quiet_NaN();
+        if (table.columns[i] == "WT") diagnostics.add({path, "WT", line_number, static_cast<int>(i + 1)},
+                                                      "body weight (WT) is required for every patient, found '" + c + "'");
+        continue;
+      }
       char* end = nullptr;
       row[i] = std::strtod(c.c_str(), &end);
-      if (c.empty() || end != c.c_str() + c.size() || !std::isfinite(row[i])) {
-        diagnostics.add({path, table.columns[i], line_number, static_cast<int>(i + 1)},
-                        table.columns[i] == "SEX" ? "expected 0 (male), 1 (female), M or F, found '" + c + "'"
-                                                  : "expected a finite number, found '" + c + "'");
+      if (end != c.c_str() + c.size() || !std::isfinite(row[i])) {
         row[i] = std::numeric_limits<double>::quiet_NaN();  // the range checks below skip it
+        // Text in a column ketasim does not use is kept as is (e.g. a site name); in a column it
+        // uses, the study loader reports it (it knows which columns the arms' models read).
+        const std::string& name = table.columns[i];
+        if (name == "WT" || name == "AGE" || name == "SEX") {  // always read: an error right away
+          diagnostics.add({path, name, line_number, static_cast<int>(i + 1)},
+                          name == "SEX" ? "expected 0 (male), 1 (female), M or F, found '" + c + "'"
+                                        : "expected a finite number or '.' (missing), found '" + c + "'");
+        } else if (!table.bad_cell.count(i)) {
+          table.bad_cell[i] = {line_number, c};
+        }
       }
     }
     const int wt = table.column("WT");

@@ -86,9 +86,10 @@ class Engine {
         // Covariates in the file replace the drawn ones; the draws still happen so that every
         // other covariate and stream stays where it would be without the file.
         const auto& row = table_->values[index];
+        // A missing cell (".", NaN) keeps the drawn value; WT is never missing (the loader says so).
         patient.covariates.weight_kg = row[table_->column("WT")];
-        if (const int c = table_->column("AGE"); c >= 0) patient.covariates.age_y = row[c];
-        if (const int c = table_->column("SEX"); c >= 0) patient.covariates.sex = row[c] != 0.0 ? 1 : 0;
+        if (const int c = table_->column("AGE"); c >= 0 && !std::isnan(row[c])) patient.covariates.age_y = row[c];
+        if (const int c = table_->column("SEX"); c >= 0 && !std::isnan(row[c])) patient.covariates.sex = row[c] != 0.0;
       }
       b.weight_kg[p] = patient.covariates.weight_kg;
       b.age_y[p] = patient.covariates.age_y;
@@ -208,14 +209,15 @@ class Engine {
     if (table_) {
       const auto& row = table_->values[patient.index];
       for (int k = 0; k < n_eta; ++k) {
-        if (plan.eta_column[k] >= 0) ws.eta[k] = row[plan.eta_column[k]];
+        if (plan.eta_column[k] >= 0 && !std::isnan(row[plan.eta_column[k]])) ws.eta[k] = row[plan.eta_column[k]];
       }
     }
     pk::compute_individual_parameters(model, patient.covariates, ws.eta.data(), ws.parameters);
     if (table_) {
       const auto& row = table_->values[patient.index];
       for (std::size_t k = 0; k < model.parameters.size(); ++k) {
-        if (plan.parameter_column[k] >= 0) ws.parameters[k] = row[plan.parameter_column[k]] * plan.parameter_unit_factor[k];
+        const int c = plan.parameter_column[k];
+        if (c >= 0 && !std::isnan(row[c])) ws.parameters[k] = row[c] * plan.parameter_unit_factor[k];
       }
     }
     for (std::size_t k = 0; k < model.parameters.size(); ++k) {

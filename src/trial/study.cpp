@@ -110,20 +110,30 @@ void check_population(const std::vector<StudyConfig>& points, const population::
                      "asks for " + std::to_string(c.cohort.patients) + " patients but " + table.path + " has " +
                          std::to_string(table.rows()));
   }
-  // Columns no arm's model uses are kept (they may be for other tools) and only noted.
-  for (const auto& column : table.columns) {
-    if (column == "ID" || column == "WT" || column == "AGE" || column == "SEX") continue;
-    bool used = false;
+  // Columns no arm's model uses are kept (they may be for other tools) and only noted; a cell that
+  // is not a number is an error only in a column something reads.
+  Diagnostics problems;
+  for (std::size_t k = 0; k < table.columns.size(); ++k) {
+    const std::string& column = table.columns[k];
+    const auto bad = table.bad_cell.find(k);
+    bool used = column == "WT" || column == "AGE" || column == "SEX";
+    if (column == "ID") continue;
     for (const StudyConfig& point : points) {
       for (const auto& arm : point.arms) {
         for (const auto& v : arm.model->variability) used |= column == "ETA_" + arm.model->parameters[v.parameter].name;
         for (const auto& p : arm.model->parameters) used |= column == p.name;
       }
     }
+    if (used && bad != table.bad_cell.end()) {
+      problems.add(SourceLocation{table.path, column, bad->second.line, static_cast<int>(k + 1)},
+                   column == "SEX" ? "expected 0 (male), 1 (female), M or F, found '" + bad->second.text + "'"
+                                   : "expected a finite number or '.' (missing), found '" + bad->second.text + "'");
+    }
     if (!used && log) {
       log->info(table.path + ": column '" + column + "' is not used by any arm's model (kept, ignored)");
     }
   }
+  problems.throw_if_any();
 }
 
 Study load_study(const std::string& path, const std::vector<Override>& overrides, const Logger* log) {

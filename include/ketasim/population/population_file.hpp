@@ -2,16 +2,24 @@
 // A cohort from a file instead of distributions: CSV with a header row, one patient per row.
 // Recognised columns (case-sensitive, NONMEM-style): ID, WT (kg, required), AGE (y), SEX (0/1 or
 // M/F; 1 = female), ETA_<PARAM> (between-subject random effect of a model parameter) and <PARAM>
-// (an individual parameter value in the unit the model file gives it). Other columns are errors.
+// (an individual parameter value in the unit the model file gives it). Other columns are kept and
+// ignored (noted with -v). Cells may be quoted (RFC 4180); "." or an empty cell is missing (NONMEM):
+// the patient's drawn value is used, except for WT, which every row needs.
+#include <map>
 #include <string>
 #include <vector>
 
 namespace ketasim::population {
 
 struct PopulationTable {
+  struct Cell {
+    int line = 0;
+    std::string text;
+  };
   std::string path;
   std::vector<std::string> columns;
-  std::vector<std::vector<double>> values;  // [row][column]
+  std::vector<std::vector<double>> values;  // [row][column]; NaN where the cell was missing (".")
+  std::map<std::size_t, Cell> bad_cell;     // per column: its first cell that is not a number
   int column(const std::string& name) const;  // -1 when absent
   std::size_t rows() const { return values.size(); }
 };
