@@ -72,5 +72,35 @@ class ResultsDocs(unittest.TestCase):
                         self.assertEqual(dims, expected, n)
 
 
+class PythonWriterFollowsTheSchema(unittest.TestCase):
+    """tools/make_example_results.py (a second writer, for tool development) writes only variables
+    of the one schema, with the schema's dims (sweep dims before arm) and units."""
+
+    def test_example_file(self):
+        import sys
+        code = schema()
+        with tempfile.TemporaryDirectory() as tmp:
+            for extra in ([], ["--sweep"]):
+                path = os.path.join(tmp, "example.h5")
+                subprocess.run([sys.executable, os.path.join(SOURCE_DIR, "tools", "make_example_results.py"), path, *extra],
+                               check=True, capture_output=True)
+                with h5py.File(path, "r") as f:
+                    sweep = [n for n in ("dose_mg_per_kg", "interval_d") if n in f]
+                    for name in f:
+                        if name in DIMENSIONS or name in sweep:
+                            continue
+                        templates = [t for t in code if matches(t, name)]
+                        self.assertTrue(templates, f"{name} is not in the schema")
+                        entry = code[max(templates, key=len)]
+                        dims = [f[name].dims[i][0].name.lstrip("/") for i in range(f[name].ndim)]
+                        expected = list(entry["dims"])
+                        if "arm" in expected:
+                            expected[expected.index("arm"):expected.index("arm")] = sweep
+                        self.assertEqual(dims, expected, name)
+                        if "{" not in entry["units"]:
+                            units = f[name].attrs["units"]
+                            self.assertEqual(units.decode() if isinstance(units, bytes) else units, entry["units"], name)
+
+
 if __name__ == "__main__":
     unittest.main()
