@@ -1,7 +1,6 @@
 // ketasim command line (spec section 1). Exit status: 0 success, 1 bad input, 2 runtime failure.
 #include <CLI/CLI.hpp>
 
-#include <charconv>
 #include <iostream>
 #include <string>
 

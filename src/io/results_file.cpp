@@ -447,41 +447,10 @@ void ResultsFile::add_dimension(const std::string& name, const std::vector<std::
   add_numeric_dimension(name, H5T_NATIVE_INT32, coords.data(), coords.size(), units, long_name);
 }
 
-void ResultsFile::add_label_dimension(const std::string& name, const std::vector<std::string>& labels,
-                                      const std::string& long_name) {
-  require_open("add_label_dimension");
-  const std::string context = where("dimension '" + name + "'");
-  if (name.empty()) throw RuntimeFailure(where("dimension with an empty name"));
-  if (dimensions_.count(name) != 0) throw RuntimeFailure(context + ": already exists");
-  if (long_name.empty()) throw RuntimeFailure(context + ": long_name is required");
-
-  QuietHdf5Errors quiet;
-  const hsize_t length = labels.size();
-  // Variable-length UTF-8: fixed-length string datasets crash netCDF-C 4.9.0 (style.md).
-  const Hdf5Handle type = utf8_string_type(0);
-  Hdf5Handle space{check_id(H5Screate_simple(1, &length, nullptr), context + ": cannot create its dataspace"), H5Sclose};
-  const Hdf5Handle dcpl = dataset_creation_plist();
-  Hdf5Handle dataset{check_id(H5Dcreate2(file_.get(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(),
-                                         H5P_DEFAULT),
-                              context + ": cannot create it"),
-                     H5Dclose};
-  std::vector<const char*> pointers(labels.size());
-  std::transform(labels.begin(), labels.end(), pointers.begin(), [](const std::string& s) { return s.c_str(); });
-  if (length > 0)
-    check_status(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()),
-                 context + ": cannot write its labels");
-  write_text_attribute(dataset.get(), "units", "1", context);
-  write_text_attribute(dataset.get(), "long_name", long_name, context);
-  register_dimension(name, std::move(dataset), length);
-}
-
-void ResultsFile::add_string_variable(const std::string& name, const std::string& dimension,
-                                      const std::vector<std::string>& values, const std::string& long_name) {
-  require_open("add_string_variable");
-  const std::string context = where("variable '" + name + "'");
-  const auto found = dimensions_.find(dimension);
-  if (found == dimensions_.end()) throw RuntimeFailure(context + ": unknown dimension '" + dimension + "'");
-  if (found->second.length != values.size()) throw RuntimeFailure(context + ": one value per " + dimension + " expected");
+// A 1-D variable-length UTF-8 string dataset holding `values`, with units "1" and its long name.
+// Variable-length: fixed-length string datasets crash netCDF-C 4.9.0 (style.md).
+Hdf5Handle ResultsFile::write_utf8_strings(const std::string& name, const std::vector<std::string>& values,
+                                           const std::string& long_name, const std::string& context) {
   QuietHdf5Errors quiet;
   const hsize_t length = values.size();
   const Hdf5Handle type = utf8_string_type(0);
@@ -496,10 +465,32 @@ void ResultsFile::add_string_variable(const std::string& name, const std::string
   if (length > 0)
     check_status(H5Dwrite(dataset.get(), type.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, pointers.data()),
                  context + ": cannot write its values");
-  check_status(H5DSattach_scale(dataset.get(), found->second.dataset.get(), 0),
-               context + ": cannot attach dimension scale '" + dimension + "'");
   write_text_attribute(dataset.get(), "units", "1", context);
   write_text_attribute(dataset.get(), "long_name", long_name, context);
+  return dataset;
+}
+
+void ResultsFile::add_label_dimension(const std::string& name, const std::vector<std::string>& labels,
+                                      const std::string& long_name) {
+  require_open("add_label_dimension");
+  const std::string context = where("dimension '" + name + "'");
+  if (name.empty()) throw RuntimeFailure(where("dimension with an empty name"));
+  if (dimensions_.count(name) != 0) throw RuntimeFailure(context + ": already exists");
+  if (long_name.empty()) throw RuntimeFailure(context + ": long_name is required");
+  register_dimension(name, write_utf8_strings(name, labels, long_name, context), labels.size());
+}
+
+void ResultsFile::add_string_variable(const std::string& name, const std::string& dimension,
+                                      const std::vector<std::string>& values, const std::string& long_name) {
+  require_open("add_string_variable");
+  const std::string context = where("variable '" + name + "'");
+  const auto found = dimensions_.find(dimension);
+  if (found == dimensions_.end()) throw RuntimeFailure(context + ": unknown dimension '" + dimension + "'");
+  if (found->second.length != values.size()) throw RuntimeFailure(context + ": one value per " + dimension + " expected");
+  const Hdf5Handle dataset = write_utf8_strings(name, values, long_name, context);
+  QuietHdf5Errors quiet;
+  check_status(H5DSattach_scale(dataset.get(), found->second.dataset.get(), 0),
+               context + ": cannot attach dimension scale '" + dimension + "'");
 }
 
 int ResultsFile::create_variable(const VariableSpec& spec) {

@@ -97,14 +97,17 @@ class Engine {
       // Every draw below depends on the patient only, never on the arm: common random numbers.
       RandomStream pk_rng(config_.seed, Stream::pk_variability, index);
       ws.z.resize(layout_.max_eta);
-      // Drawn even without variability, so that no other stream moves.
-      for (auto& z : ws.z) z = config_.cohort.variability ? pk_rng.normal() : (pk_rng.normal(), 0.0);
+      for (auto& z : ws.z) z = pk_rng.normal();
       RandomStream adherence_rng(config_.seed, Stream::adherence, index);
       ws.session_uniforms.resize(max_sessions_);
       for (auto& u : ws.session_uniforms) u = adherence_rng.uniform();
       RandomStream response_rng(config_.seed, Stream::response, index);
       ws.response_effects.resize(layout_.response_effects);
-      for (auto& e : ws.response_effects) e = config_.cohort.variability ? response_rng.normal() : (response_rng.normal(), 0.0);
+      for (auto& e : ws.response_effects) e = response_rng.normal();
+      if (!config_.cohort.variability) {  // drawn all the same, so that no other stream moves
+        std::fill(ws.z.begin(), ws.z.end(), 0.0);
+        std::fill(ws.response_effects.begin(), ws.response_effects.end(), 0.0);
+      }
       RandomStream dropout_rng(config_.seed, Stream::dropout, index);
       ws.stay_uniforms.resize(layout_.visits_d.size());
       for (auto& u : ws.stay_uniforms) u = dropout_rng.uniform();

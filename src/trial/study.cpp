@@ -39,6 +39,19 @@ void append(std::vector<std::string>& all, const std::vector<std::string>& more)
   all.insert(all.end(), more.begin(), more.end());
 }
 
+// An arm's background must be one the response model defines; `key` (maybe undefined) places the message.
+void check_background(const response::ResponseModel& model, const std::string& name, const YAML::Node& key,
+                      const std::string& config_path, std::size_t arm, Diagnostics& problems) {
+  if (model.background_index(name) >= 0) return;
+  SourceLocation at{config_path, "arms[" + std::to_string(arm) + "].background", 0, 0};
+  if (key.IsDefined() && key.Mark().line >= 0) {
+    at.line = key.Mark().line + 1;
+    at.column = key.Mark().column + 1;
+  }
+  problems.add(at, "expected a background of the response model " + model.path + " (" + model.background_names() +
+                       "), found '" + name + "'");
+}
+
 // When the config itself has problems, the sweep block and the arms' backgrounds are still
 // checked on the raw tree, so that one run lists every problem of every part.
 void raw_checks(const std::string& path, const std::string& text, const std::vector<Override>& overrides,
@@ -61,13 +74,7 @@ void raw_checks(const std::string& path, const std::string& text, const std::vec
       const YAML::Node arm_name = child(arms[i], "name"), background = child(arms[i], "background");
       arm_names.push_back(arm_name.IsScalar() ? arm_name.Scalar() : "");
       if (!model || !background.IsScalar()) continue;
-      const std::string name = background.Scalar();
-      if (model->background_index(name) < 0) {
-        const YAML::Mark mark = background.Mark();
-        d.add(SourceLocation{path, "arms[" + std::to_string(i) + "].background", mark.line + 1, mark.column + 1},
-              "expected a background of the response model " + model->path + " (" + model->background_names() +
-                  "), found '" + name + "'");
-      }
+      check_background(*model, background.Scalar(), background, path, i, d);
     }
   }
   const YAML::Node sweep = child(root, "sweep");
@@ -81,18 +88,10 @@ void check_response_model(const StudyConfig& config, const response::ResponseMod
   const SourceLocation where{model.path, "potency", 0, 0};
   for (std::size_t i = 0; i < config.arms.size(); ++i) {
     const ArmConfig& arm = config.arms[i];
-    if (model.background_index(arm.background) < 0) {
-      // Point at the key in the config when it is there (a default background has no line).
-      SourceLocation at{config.path, message_key_path("arms." + std::to_string(i) + ".background"), 0, 0};
-      const YAML::Node arms = child(config.effective, "arms");
-      const YAML::Node b = arms.IsSequence() && i < arms.size() ? child(arms[i], "background") : YAML::Node();
-      if (b.IsDefined() && b.Mark().line >= 0) {
-        at.line = b.Mark().line + 1;
-        at.column = b.Mark().column + 1;
-      }
-      problems.add(at, "expected a background of the response model " + model.path + " (" + model.background_names() +
-                           "), found '" + arm.background + "'");
-    }
+    // Point at the key in the config when it is there (a default background has no line).
+    const YAML::Node arms = child(config.effective, "arms");
+    const YAML::Node key = arms.IsSequence() && i < arms.size() ? child(arms[i], "background") : YAML::Node();
+    check_background(model, arm.background, key, config.path, i, problems);
     if (!arm.model) continue;
     for (const auto& m : arm.model->moieties) {
       if (std::isnan(model.ki_um_for(m.name))) {

@@ -17,6 +17,7 @@
 #include <vector>
 
 #include "../support/command.hpp"
+#include "../support/scratch.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -28,23 +29,9 @@ const std::string kSource = KETASIM_SOURCE_DIR;
 const std::string kDefault = kSource + "/configs/default.yaml";
 const std::string kExe = KETASIM_EXE;
 
-struct Scratch {
-  fs::path path;
-  explicit Scratch(const std::string& tag)
-      : path(fs::temp_directory_path() / ("ketasim_faults_" + tag + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~Scratch() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(path)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
+// The shared scratch folder, named after this file's tests.
+struct Scratch : ketasim::testing::ScratchFolder {
+  explicit Scratch(const std::string& tag) : ScratchFolder("ketasim_faults", tag) {}
 };
 
 // Starts `ketasim <args...>` with output discarded; returns its pid.

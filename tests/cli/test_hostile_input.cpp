@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "../support/command.hpp"
+#include "../support/scratch.hpp"
 
 namespace fs = std::filesystem;
 using Catch::Contains;
@@ -23,22 +24,9 @@ namespace {
 const std::string kSource = KETASIM_SOURCE_DIR;
 const std::string kDefault = kSource + "/configs/default.yaml";
 
-struct Scratch {
-  fs::path path;
-  explicit Scratch(const std::string& tag)
-      : path(fs::temp_directory_path() / ("ketasim_hostile_" + tag + "_" + std::to_string(::getpid()))) {
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~Scratch() {
-    std::error_code ignored;
-    fs::remove_all(path, ignored);
-  }
-  std::vector<std::string> entries() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::recursive_directory_iterator(path)) names.push_back(e.path().string());
-    return names;
-  }
+// The shared scratch folder, named after this file's tests.
+struct Scratch : ketasim::testing::ScratchFolder {
+  explicit Scratch(const std::string& tag) : ScratchFolder("ketasim_hostile", tag) {}
 };
 
 // `ketasim <arguments>` under a 60 s timeout (exit 124 if it hangs), from `cwd`.
@@ -58,7 +46,7 @@ void expect_refused(const std::string& arguments, const std::vector<std::string>
     INFO("expected on stderr: " << fragment);
     CHECK(r.err.find(fragment) != std::string::npos);
   }
-  CHECK(scratch.entries().empty());
+  CHECK(scratch.all_paths().empty());
 }
 
 std::string quoted(const std::string& text) { return "'" + text + "'"; }
@@ -169,5 +157,5 @@ TEST_CASE("Covariates from a population file are range-checked like the config's
   CHECK(r.status == 1);
   CHECK_THAT(r.err, Contains("people.csv:2:2: key 'WT'") && Contains("people.csv:3:3: key 'AGE'"));
   CHECK_THAT(r.err, !Contains("unknown column"));  // the byte-order mark did not hide 'ID'
-  CHECK(folder.entries() == std::vector<std::string>{csv});
+  CHECK(folder.all_paths() == std::vector<std::string>{csv});
 }

@@ -173,6 +173,8 @@ class ResultsFile {
   void add_numeric_dimension(const std::string& name, hid_t memory_type, const void* coords, hsize_t length,
                              const std::string& units, const std::string& long_name);
   void register_dimension(const std::string& name, Hdf5Handle dataset, hsize_t length);
+  Hdf5Handle write_utf8_strings(const std::string& name, const std::vector<std::string>& values,
+                                const std::string& long_name, const std::string& context);
   void write_any(int variable, ElementType buffer_type, const std::vector<hsize_t>& start,
                  const std::vector<hsize_t>& count, const void* data);
   std::string where(const std::string& object) const;
