@@ -447,6 +447,39 @@ void ResultsFile::add_dimension(const std::string& name, const std::vector<std::
   add_numeric_dimension(name, H5T_NATIVE_INT32, coords.data(), coords.size(), units, long_name);
 }
 
+void ResultsFile::add_index_dimension(const std::string& name, hsize_t length, const std::string& units,
+                                      const std::string& long_name) {
+  require_open("add_index_dimension");
+  const std::string context = where("dimension '" + name + "'");
+  if (name.empty()) throw RuntimeFailure(where("dimension with an empty name"));
+  if (dimensions_.count(name) != 0) throw RuntimeFailure(context + ": already exists");
+  if (units.empty() || long_name.empty()) throw RuntimeFailure(context + ": units and long_name are required");
+
+  QuietHdf5Errors quiet;
+  Hdf5Handle space{check_id(H5Screate_simple(1, &length, nullptr), context + ": cannot create its dataspace"), H5Sclose};
+  const Hdf5Handle dcpl = dataset_creation_plist();
+  Hdf5Handle dataset{check_id(H5Dcreate2(file_.get(), name.c_str(), file_type(ElementType::int64), space.get(),
+                                         H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
+                              context + ": cannot create it"),
+                     H5Dclose};
+  // 64 Ki coordinates (512 KiB) per write: large enough that the per-call overhead is negligible.
+  constexpr hsize_t block = hsize_t{1} << 16;
+  std::vector<std::int64_t> buffer(static_cast<std::size_t>(std::min(block, length)));
+  for (hsize_t first = 0; first < length; first += block) {
+    const hsize_t count = std::min(block, length - first);
+    for (hsize_t i = 0; i < count; ++i) buffer[i] = static_cast<std::int64_t>(first + i);
+    Hdf5Handle memory{check_id(H5Screate_simple(1, &count, nullptr), context + ": cannot create a block dataspace"),
+                      H5Sclose};
+    check_status(H5Sselect_hyperslab(space.get(), H5S_SELECT_SET, &first, nullptr, &count, nullptr),
+                 context + ": cannot select a block");
+    check_status(H5Dwrite(dataset.get(), H5T_NATIVE_INT64, memory.get(), space.get(), H5P_DEFAULT, buffer.data()),
+                 context + ": cannot write its coordinates");
+  }
+  write_text_attribute(dataset.get(), "units", units, context);
+  write_text_attribute(dataset.get(), "long_name", long_name, context);
+  register_dimension(name, std::move(dataset), length);
+}
+
 // A 1-D variable-length UTF-8 string dataset holding `values`, with units "1" and its long name.
 // Variable-length: fixed-length string datasets crash netCDF-C 4.9.0 (style.md).
 Hdf5Handle ResultsFile::write_utf8_strings(const std::string& name, const std::vector<std::string>& values,

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "ketasim/core/error.hpp"
+#include "ketasim/io/hdf5_heap_check.hpp"
 #include "ketasim/io/results_file.hpp"
 
 namespace ketasim::io {
@@ -35,6 +36,9 @@ class Reader {
   void open() {
     // No HDF5 error stacks on stderr: every failure below becomes one message.
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    // Before libhdf5 reads anything: a damaged global heap would make it loop forever.
+    if (auto problem = find_damaged_global_heap(path_))
+      throw InputError(SourceLocation{path_, "", 0, 0}, "damaged HDF5 file: " + *problem);
     if (H5Fis_hdf5(path_.c_str()) <= 0) throw InputError(SourceLocation{path_, "", 0, 0}, "not an HDF5 file");
     file_ = Hdf5Handle{H5Fopen(path_.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
     if (!file_.valid()) throw InputError(SourceLocation{path_, "", 0, 0}, "cannot open the HDF5 file (damaged?)");

@@ -59,9 +59,8 @@ FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& 
   std::vector<std::string> arm_names;
   for (const auto& arm : config.arms) arm_names.push_back(arm.name);
   f.add_label_dimension("arm", arm_names, "trial arm");
-  std::vector<std::int64_t> patients(static_cast<std::size_t>(l.n_patients));
-  for (std::size_t i = 0; i < patients.size(); ++i) patients[i] = static_cast<std::int64_t>(i);
-  f.add_dimension("patient", patients, "1", "virtual patient index (same patient in every arm)");
+  f.add_index_dimension("patient", static_cast<hsize_t>(l.n_patients), "1",
+                        "virtual patient index (same patient in every arm)");
   if (l.summarize_conc) f.add_dimension("time", l.output_times_h, "h", "time since day 0 (study start)");
   f.add_dimension("visit", l.visits_d, "d", "MADRS visit, days since day 0 (study start)");
   std::vector<std::int32_t> doses(l.n_doses);

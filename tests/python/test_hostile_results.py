@@ -135,6 +135,11 @@ class HostileResultsTest(unittest.TestCase):
             f.write("not hdf5\n")
         self.assert_refused(text, "not an HDF5 file")
 
+    def test_damaged_global_heap_is_refused_not_looped_on(self):
+        # The fuzzer's reproducer: libhdf5 1.10.8 loops forever reading its variable-length strings.
+        path = os.path.join(SOURCE_DIR, "tests", "fuzz", "crashes", "results", "hdf5-global-heap-hang.h5")
+        self.assert_refused(path, "damaged HDF5 file", "global heap collection at byte 2048")
+
     def test_byte_corrupted_copies_never_crash_or_change_the_table(self):
         with open(self.plain, "rb") as f:
             original = f.read()

@@ -96,6 +96,10 @@ class ResultsFile {
   void add_dimension(const std::string& name, const std::vector<std::int32_t>& coords, const std::string& units,
                      const std::string& long_name);
   // Variable-length UTF-8 string coordinate (arm names, scenarios); units "1".
+  // A dimension whose coordinates are 0, 1, ..., length - 1 (int64), written in fixed-size blocks
+  // so that memory does not grow with the length (10^8 patients would otherwise need 800 MB).
+  void add_index_dimension(const std::string& name, hsize_t length, const std::string& units,
+                           const std::string& long_name);
   void add_label_dimension(const std::string& name, const std::vector<std::string>& labels,
                            const std::string& long_name);
 
