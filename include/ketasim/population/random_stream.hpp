@@ -19,6 +19,7 @@ enum class Stream : std::uint64_t {
   adherence = 5,
   dropout = 6,
   response_process = 7,  // a response structure's own event times (benefit_v2: relapse events)
+  optimize_bootstrap = 8,  // `optimize`: paired bootstrap samples (the "patient" counter is the replicate)
 };
 
 // One generator per (seed, stream, patient). Philox4x64-10 keyed by {seed, stream}, counter
