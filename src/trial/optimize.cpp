@@ -1,8 +1,12 @@
 #include "ketasim/trial/optimize.hpp"
 
+#include <tbb/parallel_for.h>
+
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <sstream>
 
@@ -412,6 +416,23 @@ OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
   std::vector<std::vector<double>> replicate_values(configs.size());
   std::vector<std::vector<std::uint32_t>> samples;
   std::vector<PatientValues> values(configs.size());
+  PatientValues reference;
+  // Candidates in parallel (each also runs its patients in parallel); results land by index, so
+  // the answer does not depend on the order they finish in. Infeasible candidates are simulated
+  // too, so users see what a constraint costs.
+  std::atomic<int> done{0};
+  std::mutex progress_mutex;
+  tbb::parallel_for(0, total, [&](int c) {
+    const PatientOutcomes o = simulate_outcomes(configs[c], model, population);
+    values[c] = patient_values(o, spec.arm_index, spec, configs[c].arms[spec.arm_index].regimen);
+    if (c == 0 && spec.reference_index >= 0) {
+      reference = patient_values(o, spec.reference_index, spec, study.config.arms[spec.reference_index].regimen);
+    }
+    if (on_progress) {
+      const std::lock_guard<std::mutex> lock(progress_mutex);
+      on_progress(++done, total);
+    }
+  });
   for (int c = 0; c < total; ++c) {
     CandidateResult r;
     r.label = spec.candidates.points[c].label;
@@ -428,12 +449,8 @@ OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
       throw InputError(SourceLocation{study.config.path, "costs.per_session", 0, 0},
                        std::string("no cost for route ") + pk::route_name(regimen.route) + " (candidate '" + r.label + "')");
     }
-    // Infeasible candidates are still simulated and reported, so users see what the constraint costs.
-    const PatientOutcomes o = simulate_outcomes(configs[c], model, population);
-    values[c] = patient_values(o, spec.arm_index, spec, regimen);
     if (c == 0 && spec.reference_index >= 0) {
-      const PatientValues ref = patient_values(o, spec.reference_index, spec, study.config.arms[spec.reference_index].regimen);
-      const Means m = means(ref, nullptr);
+      const Means m = means(reference, nullptr);
       result.reference_remission = m.remission;
       if (spec.costs.given) result.reference_cost_per_patient = m.cost;
     }
@@ -451,7 +468,6 @@ OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
           (r.cost_per_patient - result.reference_cost_per_patient) / (r.remission - result.reference_remission);
     }
     result.candidates.push_back(std::move(r));
-    if (on_progress) on_progress(c + 1, total);
   }
 
   // Best and runner-up among feasible candidates; ties go to the earlier candidate.
