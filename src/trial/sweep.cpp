@@ -183,7 +183,7 @@ SweepPlan parse_sweep_block(const InputNode& node, const std::vector<std::string
     const auto entries = grid->sequence();
     if (grid->is_sequence() && entries.empty()) grid->fail("expected at least one {key, values} entry");
     for (const auto& entry : entries) {
-      entry.check_keys({"key", "name", "values", "unit"});
+      entry.check_keys({"key", "name", "values", "range", "step", "unit"});
       if (!entry.is_map()) {
         entry.fail("expected a mapping {key: ..., values: [...], name: ..., unit: ...}");
         continue;
@@ -207,22 +207,62 @@ SweepPlan parse_sweep_block(const InputNode& node, const std::vector<std::string
           u->fail("unknown unit '" + unit + "'; expected a unit such as mg, mg/kg, d, h, min (or 1)");
         }
       }
-      const auto values = entry.required("values").sequence();
-      if (entry.has("values") && entry.child("values").is_sequence() && values.empty()) {
-        entry.child("values").fail("expected at least one value");
+      // `range: [from, to]` with `step:` stands for the values from, from + step, ... up to `to`
+      // (ranges in the steps clinics use: whole days, 0.25 mg/kg).
+      std::vector<InputNode> values;
+      std::vector<std::string> range_values;  // generated texts when `range` is used
+      if (entry.has("range")) {
+        const InputNode range = entry.child("range");
+        if (entry.has("values")) entry.child("values").fail("give `values` or `range` with `step`, not both");
+        const auto ends = range.sequence();
+        const InputNode step_node = entry.required("step");
+        if (range.is_sequence() && ends.size() != 2) range.fail("expected [from, to]");
+        if (ends.size() == 2 && step_node.is_scalar()) {
+          const auto from = parse_quantity(ends[0].text()), to = parse_quantity(ends[1].text()),
+                     step = parse_quantity(step_node.text());
+          if (!from || !to || !step) {
+            range.fail("expected numbers with one unit (e.g. [7d, 28d] with step: 7d, or bare numbers with `unit`)");
+          } else if (from->unit != to->unit || from->unit != step->unit) {
+            range.fail("`range` and `step` must use the same unit ('" + from->unit + "', '" + to->unit + "', '" +
+                       step->unit + "')");
+          } else if (!(step->value > 0.0)) {
+            step_node.fail("expected a positive step");
+          } else if (!(to->value >= from->value)) {
+            range.fail("expected from <= to");
+          } else if ((to->value - from->value) / step->value > static_cast<double>(kMaxPoints)) {
+            step_node.fail("the range has more than " + std::to_string(kMaxPoints) + " values; use a larger step");
+          } else {
+            // Values as from + k * step (not accumulated), and `to` itself when it is on the grid.
+            const long long n = static_cast<long long>(std::floor((to->value - from->value) / step->value + 1e-9));
+            for (long long k = 0; k <= n; ++k) {
+              range_values.push_back(format_number(from->value + static_cast<double>(k) * step->value) + from->unit);
+              values.push_back(range);
+            }
+          }
+        }
+      } else {
+        values = entry.required("values").sequence();
+        if (entry.has("values") && entry.child("values").is_sequence() && values.empty()) {
+          entry.child("values").fail("expected at least one value");
+        }
       }
+      // The text of value i: as written, or generated from the range.
+      auto text_of = [&](std::size_t i) {
+        return range_values.empty() ? values[i].yaml().Scalar() : range_values[i];
+      };
       // Numeric when every value is a number (all written with the same unit, or bare with `unit`).
       bool numeric = !values.empty();
       std::string inline_unit;
       bool first = true;
-      for (const auto& v : values) {
-        if (!v.is_scalar()) {
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        const InputNode& v = values[i];
+        if (range_values.empty() && !v.is_scalar()) {
           v.fail("expected a number or a name, found a " + std::string(v.is_map() ? "mapping" : "list") +
                  " (use `scenarios:` to set structured values)");
           numeric = false;
           continue;
         }
-        const auto q = parse_quantity(v.yaml().Scalar());
+        const auto q = parse_quantity(text_of(i));
         if (!q) {
           numeric = false;
           continue;
@@ -238,9 +278,10 @@ SweepPlan parse_sweep_block(const InputNode& node, const std::vector<std::string
         values.front().fail("the values carry a unit ('" + inline_unit + "') and so does `unit` ('" + unit +
                             "'): give it in one place");
       }
-      const bool any_number = std::any_of(values.begin(), values.end(), [](const InputNode& v) {
-        return v.is_scalar() && parse_quantity(v.yaml().Scalar()).has_value();
-      });
+      bool any_number = false;
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        any_number |= (!range_values.empty() || values[i].is_scalar()) && parse_quantity(text_of(i)).has_value();
+      }
       if (!numeric && any_number) {
         entry.child("values").fail("expected all numbers (one unit) or all names, found a mix");
       }
@@ -262,9 +303,10 @@ SweepPlan parse_sweep_block(const InputNode& node, const std::vector<std::string
         }
         d.name = identifier_from_key(key) + suffix;
       }
-      for (const auto& v : values) {
-        if (!v.is_scalar()) continue;
-        const std::string text = v.yaml().Scalar();
+      for (std::size_t i = 0; i < values.size(); ++i) {
+        const InputNode& v = values[i];
+        if (range_values.empty() && !v.is_scalar()) continue;
+        const std::string text = text_of(i);
         Value value{text, origin_of(v)};
         if (numeric) {
           const double x = parse_quantity(text)->value;

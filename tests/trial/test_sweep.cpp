@@ -154,3 +154,49 @@ TEST_CASE("Without a sweep block there is one point and no dimension", "[trial][
   CHECK(plan.points[0].overrides.empty());
   CHECK(expand_sweep(base, plan).size() == 1);
 }
+
+TEST_CASE("A range with a step is the same grid as the values it stands for", "[trial][sweep]") {
+  // Written out by hand: 0.25 to 1 mg/kg by 0.25 (bare numbers with `unit`), 7 to 28 d by 7 (inline unit).
+  const SweepPlan listed = parse_sweep(base_with_sweep(
+      "  grid:\n    - {key: arms.0.regimen.dose, name: dose_mg_per_kg, values: [0.25, 0.5, 0.75, 1], unit: mg/kg}\n"
+      "    - {key: arms.0.regimen.schedule.1.every, name: every, values: [7d, 14d, 21d, 28d]}\n"));
+  const SweepPlan ranged = parse_sweep(base_with_sweep(
+      "  grid:\n    - {key: arms.0.regimen.dose, name: dose_mg_per_kg, range: [0.25, 1], step: 0.25, unit: mg/kg}\n"
+      "    - {key: arms.0.regimen.schedule.1.every, name: every, range: [7d, 28d], step: 7d}\n"));
+  REQUIRE(ranged.points.size() == 16);
+  for (std::size_t d = 0; d < 2; ++d) {
+    CHECK(ranged.dimensions[d].values == listed.dimensions[d].values);
+    CHECK(ranged.dimensions[d].units == listed.dimensions[d].units);
+  }
+  for (std::size_t p = 0; p < 16; ++p) {
+    CHECK(ranged.points[p].label == listed.points[p].label);
+    for (std::size_t k = 0; k < 2; ++k) {
+      CHECK(ranged.points[p].overrides[k].key_path == listed.points[p].overrides[k].key_path);
+      CHECK(parse_quantity(ranged.points[p].overrides[k].value)->value ==
+            parse_quantity(listed.points[p].overrides[k].value)->value);
+    }
+  }
+  // `to` off the step grid is not reached: 7, 14, 21 (not 25).
+  const SweepPlan short_range = parse_sweep(
+      base_with_sweep("  grid:\n    - {key: arms.0.regimen.schedule.1.every, range: [7d, 25d], step: 7d}\n"));
+  CHECK(short_range.dimensions[0].values == std::vector<double>{7, 14, 21});
+}
+
+TEST_CASE("Bad ranges name the entry", "[trial][sweep]") {
+  auto problem = [](const std::string& entry) {
+    try {
+      base_with_sweep("  grid:\n    - " + entry + "\n");
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  CHECK_THAT(problem("{key: arms.0.regimen.dose, range: [1, 0.5], step: 0.25, unit: mg/kg}"), Contains("from <= to"));
+  CHECK_THAT(problem("{key: arms.0.regimen.dose, range: [0.25, 1], step: 0, unit: mg/kg}"), Contains("positive step"));
+  CHECK_THAT(problem("{key: arms.0.regimen.dose, range: [0.25, 1], unit: mg/kg}"), Contains("step"));
+  CHECK_THAT(problem("{key: arms.0.regimen.schedule.1.every, range: [7d, 28h], step: 7d}"), Contains("same unit"));
+  CHECK_THAT(problem("{key: arms.0.regimen.dose, range: [0.25, 1, 2], step: 0.25, unit: mg/kg}"), Contains("[from, to]"));
+  CHECK_THAT(problem("{key: arms.0.regimen.dose, values: [1], range: [0.25, 1], step: 0.25, unit: mg/kg}"),
+             Contains("not both"));
+  CHECK_THAT(problem("{key: arms.0.regimen.dose, range: [0, 1e9], step: 1e-3, unit: mg/kg}"), Contains("more than"));
+}
