@@ -25,6 +25,7 @@
 #include "ketasim/trial/engine.hpp"
 #include "ketasim/trial/config_json.hpp"
 #include "ketasim/trial/statistics.hpp"
+#include "ketasim/trial/survival.hpp"
 #include "ketasim/version.hpp"
 
 namespace ketasim::cli {
@@ -93,6 +94,69 @@ void print_comparison(const io::EndpointData& d, std::size_t point, const std::v
       << standardized_difference(change[arm], change[reference]) << "\n";
 }
 
+std::string days_with_ci(const trial::Quantile& q) {
+  auto one = [](double x) {
+    if (std::isnan(x)) return std::string("NR");
+    std::ostringstream os;
+    os << std::fixed << std::setprecision(1) << x;
+    return os.str();
+  };
+  return one(q.estimate) + " [" + one(q.lower) + ", " + one(q.upper) + "]";
+}
+
+// Kaplan-Meier medians per arm and, for each comparison, the Cox hazard ratio and log-rank p,
+// computed from the stored per-patient event times with the same code the run uses for the file's
+// curves (trial/survival.hpp), over patients with status ok who were at risk.
+void print_time_to_event(const io::EndpointData& d, std::size_t point, std::ostream& out) {
+  if (d.event_endpoints.empty()) return;
+  const std::size_t n = static_cast<std::size_t>(d.n_patients), n_end = d.event_endpoints.size();
+  const std::size_t offset = point * d.arms.size() * n;
+  auto group = [&](std::size_t arm, std::size_t e, std::vector<double>& time, std::vector<std::int8_t>& event) {
+    time.clear();
+    event.clear();
+    for (std::size_t p = 0; p < n; ++p) {
+      const std::size_t i = offset + arm * n + p;
+      const std::size_t k = i * n_end + e;
+      if (d.status[i] != 0 || d.event_observed[k] < 0) continue;
+      time.push_back(d.event_time_d[k]);
+      event.push_back(d.event_observed[k]);
+    }
+  };
+  std::vector<double> t0, t1, both;
+  std::vector<std::int8_t> e0, e1;
+  out << "time to event (days; relapse: since the first response), Kaplan-Meier median [95% CI], NR = not reached:\n";
+  for (std::size_t a = 0; a < d.arms.size(); ++a) {
+    out << "  " << d.arms[a] << ":";
+    for (std::size_t e = 0; e < n_end; ++e) {
+      group(a, e, t0, e0);
+      const std::vector<double> grid = trial::distinct_times(t0.data(), static_cast<long>(t0.size()));
+      const trial::EventCounts c = trial::count_events(grid, t0.data(), e0.data(), static_cast<long>(t0.size()));
+      const trial::KaplanMeier km = trial::kaplan_meier(grid, c);
+      out << (e ? "; " : " ") << d.event_endpoints[e] << " " << days_with_ci(trial::km_quantile(grid, c, km))
+          << " (n " << t0.size() << ")";
+    }
+    out << "\n";
+  }
+  for (const auto& [arm, reference] : d.comparisons) {
+    out << "  hazard ratio " << d.arms[arm] << " vs " << d.arms[reference] << " (Cox, Efron ties, 95% CI; log-rank p):";
+    for (std::size_t e = 0; e < n_end; ++e) {
+      group(reference, e, t0, e0);
+      group(arm, e, t1, e1);
+      both = t0;
+      both.insert(both.end(), t1.begin(), t1.end());
+      const std::vector<double> grid = trial::distinct_times(both.data(), static_cast<long>(both.size()));
+      const trial::CoxResult cox =
+          trial::cox_two_groups(trial::count_events(grid, t0.data(), e0.data(), static_cast<long>(t0.size())),
+                                trial::count_events(grid, t1.data(), e1.data(), static_cast<long>(t1.size())));
+      std::ostringstream p;
+      p << std::setprecision(2) << cox.logrank_p;
+      out << (e ? "; " : " ") << d.event_endpoints[e] << " " << std::fixed << std::setprecision(2) << cox.hazard_ratio
+          << " [" << cox.lower << ", " << cox.upper << "] p " << p.str();
+    }
+    out << "\n";
+  }
+}
+
 void print_point_table(const io::EndpointData& d, std::size_t point, std::ostream& out) {
   std::vector<ArmCounts> counts(d.arms.size());
   const std::size_t offset = point * d.arms.size() * static_cast<std::size_t>(d.n_patients);
@@ -126,6 +190,7 @@ void print_point_table(const io::EndpointData& d, std::size_t point, std::ostrea
         << (c.n ? 100.0 * c.relapses / c.n : NAN) << "%  " << d.n_patients - c.n << "\n";
   }
   for (const auto& [arm, reference] : d.comparisons) print_comparison(d, point, counts, change, arm, reference, out);
+  print_time_to_event(d, point, out);
 }
 
 // Replicate r: patients [2rn, 2rn+n) in the reference arm vs [(2r+1)n, (2r+2)n) in the other, so

@@ -45,6 +45,7 @@ class Reader {
   }
 
   bool has_attribute(const char* name) const { return H5Aexists(file_.get(), name) > 0; }
+  bool has_dataset(const char* name) const { return H5Lexists(file_.get(), name, H5P_DEFAULT) > 0; }
 
   // A root attribute holding one text value.
   std::string text_attribute(const char* name) const {
@@ -322,6 +323,23 @@ EndpointData read_endpoints(const std::string& path, Provenance provenance) {
       if ((*flag)[i] != 0 && (*flag)[i] != 1) r.reject("response/remission/relapse", "a flag that is not 0 or 1");
     }
     if (!(std::fabs(d.change[i]) <= 60.0f)) r.reject("madrs_change", "a change outside -60 to 60 for a patient with status ok");
+  }
+
+  if (r.has_dataset("event_time_d") || r.has_dataset("event_observed") || r.has_dataset("event_endpoint")) {
+    d.event_endpoints = r.labels("event_endpoint");
+    if (d.event_endpoints.empty() || d.event_endpoints.size() > 16) r.reject("event_endpoint", "1 to 16 labels expected");
+    std::vector<hsize_t> event_dims = dims;
+    event_dims.push_back(d.event_endpoints.size());
+    d.event_time_d = r.values<double>("event_time_d", event_dims, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.event_observed = r.values<std::int8_t>("event_observed", event_dims, H5T_NATIVE_INT8, H5T_INTEGER);
+    for (std::size_t i = 0; i < d.event_observed.size(); ++i) {
+      const std::int8_t o = d.event_observed[i];
+      if (o < -1 || o > 1) r.reject("event_observed", "a value that is not -1, 0 or 1");
+      // At risk: a finite, non-negative time (the survival code puts every such time on its grid).
+      if (o >= 0 && !(d.event_time_d[i] >= 0.0 && d.event_time_d[i] < 1e7)) {
+        r.reject("event_time_d", "a time that is negative, not finite or beyond 10^7 d for a patient at risk");
+      }
+    }
   }
 
   if (r.has_attribute("study_name")) d.study_name = r.text_attribute("study_name");

@@ -13,6 +13,11 @@ struct EndpointData {
   long long n_patients = 0;
   std::vector<std::int8_t> status, response, remission, relapse;  // [point][arm][patient]
   std::vector<float> change;                                       // [point][arm][patient]
+  // Time-to-event data (files from 0.1 on have them; empty when absent): endpoint names, and per
+  // [point][arm][patient][endpoint] the time (d) and -1 not at risk / 0 censored / 1 event.
+  std::vector<std::string> event_endpoints;
+  std::vector<double> event_time_d;
+  std::vector<std::int8_t> event_observed;
   std::string study_name;
   double primary_visit_d = 0.0;
   double remission_threshold = 0.0;
