@@ -18,7 +18,7 @@ import h5py
 
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KETASIM_EXE = os.environ.get("KETASIM_EXE") or os.path.join(SOURCE_DIR, "build", "ketasim")
-DIMENSIONS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time"}
+DIMENSIONS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time"}
 
 
 def schema():
