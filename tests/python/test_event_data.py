@@ -12,7 +12,8 @@ file, same random streams). Patient k of the data arm must match patient k of YA
 - NCA per dose (float64) to 1e-9 relative, MADRS exactly (same exposure, same streams);
 - dose_time_h / dose_amount_mg are each patient's own doses (NaN beyond them);
 - patient_id is the file's ID, not the row number;
-- results are bit-identical with 1 and 2 threads.
+- results are bit-identical with 1 and 2 threads;
+- `check` lists the data set's doses, `pk` says a data arm has no typical-patient profile.
 
 Environment (set by ctest): KETASIM_EXE, KETASIM_SOURCE_DIR.
 """
@@ -99,7 +100,17 @@ class EventData(unittest.TestCase):
         proc = subprocess.run([KETASIM_EXE, "check", os.path.join(EVENTS, "three.yaml")], capture_output=True, text=True,
                               timeout=120)
         self.assertEqual(proc.returncode, 0, proc.stderr)
-        self.assertIn("3 patients", proc.stdout)
+        self.assertIn("doses per patient from", proc.stdout)
+        self.assertIn("3 patients, 11 doses (3 to 4 per patient)", proc.stdout)
+        self.assertIn("35 mg over 40 min", proc.stdout)
+
+    def test_pk_says_there_is_no_typical_profile(self):
+        # `pk` profiles a typical patient's regimen; a data arm has none, and says so (no empty profile).
+        proc = subprocess.run([KETASIM_EXE, "pk", os.path.join(EVENTS, "three.yaml")], capture_output=True, text=True,
+                              timeout=120)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertIn("no typical-patient profile", proc.stdout)
+        self.assertNotIn("Cmax", proc.stdout)
 
 
 if __name__ == "__main__":
