@@ -64,6 +64,8 @@ const std::vector<VariableSchema>& results_schema() {
        "scheduled time of the session since day 0 (NaN beyond the arm's schedule)", "always"},
       {"dose_amount_mg", {"arm", "patient", "dose"}, T::float64, "mg", "amount given at the session (0 when missed)",
        "always"},
+      {"dose_duration_h", {"arm", "patient", "dose"}, T::float64, "h",
+       "infusion duration of the dose (0: bolus or a non-IV route; NaN beyond the arm's doses)", "arms[].regimen.data"},
       {"dose_taken", {"arm", "patient", "dose"}, T::int8, "1", "whether the scheduled session was attended", "always",
        {-1, 0, 1}, "no_session missed taken"},
       {"madrs", {"arm", "patient", "visit"}, T::float32, "1", "MADRS total score (NaN after the patient left)", "always"},

@@ -28,6 +28,7 @@ struct Layout {
   int chunk_patients = 0;  // the results file's chunk along patient
   bool has_patient_id = false;  // the population or event data set has an ID column
   std::vector<double> sampling_times_h;  // simulated observations (IPRED, DV); empty: none
+  bool store_dose_duration = false;      // an arm doses from an event data set (bolus and infusion mixed)
 };
 
 struct Batch {
@@ -45,6 +46,7 @@ struct Batch {
   std::vector<double> cmax, tmax, auc;       // [slot][plan][patient][dose]
   std::vector<double> ipred, dv;             // [slot][plan][patient][sample] (Layout::sampling_times_h)
   std::vector<double> dose_time, dose_amount;  // [plan][patient][dose]
+  std::vector<double> dose_duration;           // [plan][patient][dose] when Layout::store_dose_duration
   std::vector<std::int8_t> dose_taken;
   std::vector<float> madrs;                  // [plan][patient][visit]
   std::vector<std::int8_t> response_by_visit, remission_by_visit;
@@ -80,6 +82,7 @@ struct Batch {
     dv.assign(ipred.size(), kNaN);
     dose_time.assign(ap * l.n_doses, kNaN);
     dose_amount.assign(ap * l.n_doses, kNaN);
+    if (l.store_dose_duration) dose_duration.assign(ap * l.n_doses, kNaN);
     dose_taken.assign(ap * l.n_doses, -1);
     madrs.assign(ap * visits, NAN);
     response_by_visit.assign(ap * visits, 0);

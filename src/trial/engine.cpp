@@ -152,6 +152,9 @@ class Engine {
     id_column_ = table_ ? table_->column("ID") : -1;
     layout_.has_patient_id = id_column_ >= 0;
     layout_.sampling_times_h = c.sampling_times_h;
+    for (const StudyConfig& point : points_) {
+      for (const auto& arm : point.arms) layout_.store_dose_duration |= arm.regimen.from_data() && table_ && table_->events;
+    }
     layout_.n_arms = static_cast<int>(c.arms.size());
     layout_.n_plans = layout_.n_arms * static_cast<int>(points_.size());
     layout_.store_conc = c.concentration == ConcentrationOutput::full;
@@ -273,6 +276,15 @@ class Engine {
     return {&ws.sessions, &ws.grid_h, &ws.output_index, &ws.visit_index, &ws.sample_index};
   }
 
+  // Infusion duration of session s (0: bolus or a route without one), for the results file when
+  // records mix boluses and infusions.
+  double dose_duration_h(const ArmPlan& plan, const population::Patient& patient, std::size_t s, double amount_mg) const {
+    if (plan.from_data) return table_->doses[patient.index][s].duration_h;
+    const pk::Regimen& r = plan.arm->regimen;
+    if (r.route != pk::Route::iv_infusion) return 0.0;
+    return r.infusion_duration_h > 0.0 ? r.infusion_duration_h : amount_mg / -r.infusion_duration_h;
+  }
+
   void simulate_patient_arm(const population::Patient& patient, int a, int p, Batch& b, Workspace& ws) const {
     const ArmPlan& plan = plans_[a];
     const pk::PkModel& model = *plan.model;
@@ -314,6 +326,7 @@ class Engine {
       b.dose_time[k] = sessions[s].time_h;
       b.dose_taken[k] = ws.taken[s] ? 1 : 0;
       b.dose_amount[k] = ws.taken[s] ? sessions[s].dose * weight : 0.0;
+      if (layout_.store_dose_duration) b.dose_duration[k] = dose_duration_h(plan, patient, s, b.dose_amount[k]);
     }
     // Non-physical individual values (a CSV's CL = 0 or V1 = 1e-300) fail the patient, not the run.
     if (!pk::implausible_parameter(model, ws.parameters).empty() || !pk::build_kinetics(model, ws.parameters, ws.kinetics)) {

@@ -128,6 +128,7 @@ FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& 
   }
   v.dose_time = make("dose_time_h");
   v.dose_amount = make("dose_amount_mg");
+  if (l.store_dose_duration) v.dose_duration = make("dose_duration_h");
   v.dose_taken = make("dose_taken");
   v.madrs = make("madrs");
   v.response_by_visit = make("response_by_visit");
@@ -201,6 +202,7 @@ void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v
   }
   per_plan(v.dose_time, b.dose_time.data(), n_doses);
   per_plan(v.dose_amount, b.dose_amount.data(), n_doses);
+  if (l.store_dose_duration) per_plan(v.dose_duration, b.dose_duration.data(), n_doses);
   per_plan(v.dose_taken, b.dose_taken.data(), n_doses);
   per_plan(v.madrs, b.madrs.data(), n_visits);
   per_plan(v.response_by_visit, b.response_by_visit.data(), n_visits);
