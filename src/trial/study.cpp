@@ -173,6 +173,22 @@ void check_event_doses(const std::vector<StudyConfig>& points, population::Popul
       }
     }
   }
+  // outputs.after_each_dose anchors output times to every patient's doses: distinct dose times
+  // across a large data set could make the shared time axis (and the memory of every stored
+  // curve) unbounded, so the axis is held to the limit a regular grid has.
+  if (!c.output_after_each_dose_h.empty()) {
+    std::set<double> dose_times_h;
+    for (const auto& doses : table.doses) {
+      for (const pk::RecordedDose& d : doses) dose_times_h.insert(d.time_h);
+    }
+    const double anchored = static_cast<double>(dose_times_h.size()) * static_cast<double>(c.output_after_each_dose_h.size());
+    if (anchored > static_cast<double>(limits::kMaxGridPoints)) {
+      problems.add(SourceLocation{c.path, "outputs.after_each_dose", 0, 0},
+                   "the event data set has " + std::to_string(dose_times_h.size()) + " distinct dose times: with " +
+                       std::to_string(c.output_after_each_dose_h.size()) + " offsets after each, the time axis would exceed " +
+                       std::to_string(limits::kMaxGridPoints) + " points; use outputs.times instead");
+    }
+  }
   // A record after the end of the study is an error (a wrong TIME unit is the likely cause); the
   // additional doses (ADDL) of a record are laid out up to the end of the study and those after it
   // are not given, as a schedule's `until` would.

@@ -4,6 +4,10 @@
 // The end-to-end match with equivalent YAML regimens is tests/python/test_event_data.py.
 #include <catch2/catch.hpp>
 
+#include <unistd.h>
+
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -147,4 +151,26 @@ TEST_CASE("ADDL doses after the end of the study are not given; a record there i
   } catch (const InputError& e) {
     CHECK_THAT(std::string(e.what()), Contains("three.csv:11:2: key 'TIME': a dose at TIME 240 h is after the end"));
   }
+}
+
+TEST_CASE("after_each_dose with an event data set keeps the time axis bounded", "[population][event_data]") {
+  // 201 distinct dose times (ADDL 200, II 1 h) x 5000 offsets > 1e6 points: an error, not a
+  // gigabyte time axis; outputs.times is the way to ask for many times.
+  const std::string csv = "/tmp/ketasim_events_many_" + std::to_string(::getpid()) + ".csv";
+  {
+    std::ofstream out(csv);
+    out << "ID,TIME,AMT,II,ADDL,WT\n1,0,10,1,200,70\n";
+  }
+  std::string offsets = "[";
+  for (int k = 0; k < 5000; ++k) offsets += k ? ", 1h" : "1h";
+  offsets += "]";
+  std::string message;
+  try {
+    trial::load_study(kData + "/events/three.yaml",
+                      {trial::parse_override("arms.0.regimen.data=" + csv), trial::parse_override("outputs.after_each_dose=" + offsets)});
+  } catch (const InputError& e) {
+    message = e.what();
+  }
+  std::remove(csv.c_str());
+  CHECK_THAT(message, Contains("outputs.after_each_dose") && Contains("201 distinct dose times") && Contains("use outputs.times"));
 }
