@@ -23,6 +23,8 @@ One row per record, sorted by ID, TIME (observations before a dose at the same t
          `conc_<moiety>`, which needs outputs.concentration: full)
   MADRS  MADRS total score on visit rows (missing after dropout)
   ARM, PATIENT, WT, AGE, SEX (0 male, 1 female), sweep keys; `long` adds NAME (moiety, madrs or dose)
+  PATIENT_ID  the patient's ID from the run's population file or event data set (`patient_id`),
+         after SEX, when the results file has one
 
 Missing values are `.` in the nonmem format (NONMEM's convention; pandas: na_values=".") and
 empty fields in the long format. Patients whose simulation failed (status != 0) are left out.
@@ -81,6 +83,8 @@ def build(ds, fmt="nonmem", times=None, every=None, arms=None):
         sub = ds.sel(point) if point else ds
         covariates = pd.DataFrame({"PATIENT": sub["patient"].values, "WT": sub["weight_kg"].values,
                                    "AGE": sub["age_y"].values, "SEX": sub["sex"].values})
+        if "patient_id" in ds:
+            covariates["PATIENT_ID"] = ds["patient_id"].values
         doses = ka.dose_records(ds, point, arms)
         for arm in arms:
             a = sub.sel(arm=arm)
@@ -133,7 +137,7 @@ def build(ds, fmt="nonmem", times=None, every=None, arms=None):
             out[c] = np.nan
     out = out.sort_values(["ID", "TIME", "EVID"], kind="stable").reset_index(drop=True)
     sweep = ka.sweep_dims(ds)
-    columns = COLUMNS + sweep + (["NAME"] if fmt == "long" else [])
+    columns = COLUMNS + (["PATIENT_ID"] if "patient_id" in ds else []) + sweep + (["NAME"] if fmt == "long" else [])
     out = out[columns]
     for c in ("ID", "EVID", "CMT", "MDV", "PATIENT", "SEX"):
         out[c] = out[c].astype(np.int64)

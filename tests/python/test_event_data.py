@@ -136,6 +136,7 @@ class ExportRoundTrip(unittest.TestCase):
             doses = frame[frame["EVID"] == 1]
             self.assertEqual(len(doses), 11)  # three.csv's 3 + 4 + 4 doses
             self.assertEqual(sorted(doses["RATE"].unique().tolist()), [0.0, 52.5, 64.125])
+            self.assertEqual(sorted(frame["PATIENT_ID"].unique().tolist()), [101, 102, 103])  # the file's IDs kept
             with h5py.File(first, "r") as f:
                 dv = f["dv_ketamine"][0]
                 obs = frame[(frame["EVID"] == 0) & (frame["DVID"] == 1)]  # DVID 1 = ketamine (alphabetical)
