@@ -1112,6 +1112,118 @@ def parse_point(ds, items):
     return point or None
 
 
+# ---------------------------------------------------------------------------------------------
+# `ketasim optimize` results (docs/optimize.md)
+# ---------------------------------------------------------------------------------------------
+
+def optimize_frame(ds):
+    """One row per candidate: decision variables, objective with CI, remission, sessions, cost, flags."""
+    import pandas as pd
+    cols = {"candidate": [str(c) for c in ds["candidate"].values]}
+    for name, var in ds.data_vars.items():
+        if var.dims == ("candidate",):
+            values = var.values
+            cols[name] = [v.decode() if isinstance(v, bytes) else v for v in values] if values.dtype.kind in "OSU" \
+                else values
+    return pd.DataFrame(cols)
+
+
+def decision_variables(ds):
+    return [n for n, v in ds.data_vars.items() if v.dims == ("candidate",) and
+            str(v.attrs.get("long_name", "")).startswith("decision variable")]
+
+
+def figure_pareto(ds, opts):
+    """Remission at the objective visit vs burden (mean cost per patient, or sessions taken),
+    every candidate with its 95% CI when the objective is the remission rate; the Pareto front
+    joined; infeasible candidates hollow; the optimum ringed."""
+    plt = _pyplot()
+    f = optimize_frame(ds)
+    costs = np.isfinite(f["cost_per_patient"]).any()
+    x_name = "cost_per_patient" if costs else "sessions_taken"
+    x_label = f"Mean cost per patient ({ds.attrs.get('currency', '')})" if costs else "Mean sessions taken per patient"
+    fig, ax = plt.subplots(figsize=(8.5, 5.5), dpi=120)
+    scenario = f["scenario"] if "scenario" in f else pd_series_of(f, "")
+    for k, name in enumerate(dict.fromkeys(scenario)):
+        rows = f[scenario == name]
+        color = ARM_PALETTE[k % len(ARM_PALETTE)]
+        feasible = rows["feasible"] == 1
+        y, x = 100 * rows["remission_rate"], rows[x_name]
+        if ds.attrs.get("objective") == "remission":
+            ax.errorbar(x[feasible], y[feasible], yerr=[y[feasible] - 100 * rows["objective_lower"][feasible],
+                                                        100 * rows["objective_upper"][feasible] - y[feasible]],
+                        fmt="o", color=color, capsize=2, label=name or "candidates")
+        else:
+            ax.plot(x[feasible], y[feasible], "o", color=color, label=name or "candidates")
+        ax.plot(x[~feasible], y[~feasible], "o", mfc="none", color=color)
+    front = f[f["pareto"] == 1].sort_values(x_name)
+    ax.plot(front[x_name], 100 * front["remission_rate"], "-", color="black", linewidth=1, label="Pareto front")
+    best = f[f["is_best"] == 1]
+    ax.plot(best[x_name], 100 * best["remission_rate"], "o", ms=14, mfc="none", color="black", label="optimum")
+    ax.set_xlabel(x_label)
+    ax.set_ylabel(f"Remission at day {float(ds.attrs.get('objective_visit_d', np.nan)):g} (%)")
+    ax.set_title(f"{ds.attrs.get('study_name', '')}: candidates of arm '{ds.attrs.get('optimized_arm', '')}' "
+                 "(hollow: fails the constraints)")
+    ax.legend(fontsize=8)
+    path = os.path.join(opts.outdir, f"optimize_pareto.{opts.fmt}")
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def pd_series_of(frame, value):
+    import pandas as pd
+    return pd.Series([value] * len(frame), index=frame.index)
+
+
+def figure_objective_heatmap(ds, opts):
+    """The objective over the two numeric decision variables with the largest range of objective
+    means between their levels (one panel per scenario), each cell with its 95% CI."""
+    plt = _pyplot()
+    f = optimize_frame(ds)
+    numeric = [n for n in decision_variables(ds) if np.issubdtype(ds[n].dtype, np.number)]
+    if len(numeric) < 2:
+        return None
+    influence = {n: np.ptp(f.groupby(n)["objective"].mean().to_numpy()) for n in numeric}
+    xv, yv = sorted(numeric, key=lambda n: -influence[n])[:2]
+    scenario = f["scenario"] if "scenario" in f else pd_series_of(f, "")
+    names = list(dict.fromkeys(scenario))
+    fig, axes = _panel_grid(plt, len(names), sharey=True)
+    rate = ds.attrs.get("objective") in ("remission", "response")
+    scale = 100.0 if rate else 1.0
+    finite = f["objective"][np.isfinite(f["objective"])]
+    vmin, vmax = scale * finite.min(), scale * finite.max()
+    for ax, name in zip(axes, names):
+        rows = f[scenario == name]
+        xs, ys = sorted(rows[xv].unique()), sorted(rows[yv].unique())
+        grid = np.full((len(ys), len(xs)), np.nan)
+        for _, r in rows.iterrows():
+            grid[ys.index(r[yv]), xs.index(r[xv])] = scale * r["objective"]
+        im = ax.imshow(grid, origin="lower", aspect="auto", cmap="viridis", vmin=vmin, vmax=vmax)
+        for _, r in rows.iterrows():
+            text = f"{scale * r['objective']:.{1 if rate else 0}f}\n[{scale * r['objective_lower']:.{1 if rate else 0}f}, " \
+                   f"{scale * r['objective_upper']:.{1 if rate else 0}f}]"
+            ax.text(xs.index(r[xv]), ys.index(r[yv]), text, ha="center", va="center", fontsize=6,
+                    color="white" if r["feasible"] == 1 else "red")
+        ax.set_xticks(range(len(xs)), [f"{v:g}" for v in xs])
+        ax.set_yticks(range(len(ys)), [f"{v:g}" for v in ys])
+        ax.set_xlabel(f"{xv} ({ds[xv].attrs.get('units', '')})")
+        ax.set_ylabel(f"{yv} ({ds[yv].attrs.get('units', '')})")
+        ax.set_title(name or "candidates")
+    fig.colorbar(im, ax=axes, label=f"{ds.attrs.get('objective', '')}{' (%)' if rate else ''}")
+    fig.suptitle("Objective with 95% paired-bootstrap CI (red: fails the constraints)")
+    path = os.path.join(opts.outdir, f"optimize_objective.{opts.fmt}")
+    fig.savefig(path, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+def plot_optimize(ds, outdir, opts):
+    os.makedirs(outdir, exist_ok=True)
+    opts.outdir = outdir
+    return [p for p in (figure_pareto(ds, opts), figure_objective_heatmap(ds, opts)) if p]
+
+
 def _add_figure_options(p):
     p.add_argument("-o", "--outdir", default="figures")
     p.add_argument("--arms", nargs="+", metavar="ARM", help="arms to draw (default: all); colours stay fixed per arm")
@@ -1141,7 +1253,17 @@ def main(argv=None):
     p_vpc.add_argument("--by", choices=("tad", "time"), default="tad", help="bin by time after dose (default) or time")
     p_table = sub.add_parser("table", help="print per-arm response/remission with Wilson 95%% CIs")
     p_table.add_argument("results")
+    p_opt = sub.add_parser("optimize", help="figures of a `ketasim optimize` file: Pareto front, objective heatmap")
+    p_opt.add_argument("results")
+    p_opt.add_argument("-o", "--outdir", default="figures")
+    p_opt.add_argument("--format", choices=FORMATS, default="png", help="figure file format (default png)")
     args = parser.parse_args(argv)
+
+    if args.command == "optimize":
+        with load(args.results) as ds:
+            for path in plot_optimize(ds, args.outdir, PlotOptions(fmt=args.format)):
+                print(path)
+        return 0
 
     with load(args.results) as ds:
         if args.command == "table":

@@ -22,6 +22,8 @@ struct RunOptions {
   std::string command_line;
 };
 int run_command(const trial::Study& study, const RunOptions& options, std::ostream& out);
+// Best regimen over the `optimize:` block's candidates (trial/optimize.hpp, docs/optimize.md).
+int optimize_command(const trial::Study& study, const RunOptions& options, std::ostream& out);
 int summary_command(const std::string& results_path, std::ostream& out);
 // Fits response-model parameters to trial targets (spec 5.4); see calibrations/*.yaml.
 int calibrate_command(const std::string& calibration_path, std::ostream& out);

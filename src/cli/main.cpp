@@ -40,6 +40,15 @@ int main(int argc, char** argv) {
   run->add_flag("-q,--quiet", quiet, "No progress output and no warnings (errors only)");
   run->add_flag("-v,--verbose", verbose, "More notes on stderr (repeat for debug detail)");
 
+  auto* optimize = app.add_subcommand("optimize", "Best regimen over the config's `optimize:` candidates, with costs");
+  optimize->add_option("config", config_path, "Study config with an `optimize:` block (YAML)")->required();
+  optimize->add_option("-o,--output", output_path, "Results file (default: results/<study name>-optimize.h5)");
+  optimize->add_option("--threads", threads_text, "Worker threads (default: all cores)");
+  optimize->add_option("--seed", seed_text, "Random seed, an integer 0 to 2^63-1 (overrides study.seed)");
+  optimize->add_option("--patients", patients_text, "Patients per candidate (overrides cohort.patients)");
+  optimize->add_option("--set", sets, "Override a config key: key.path=value (repeatable)");
+  optimize->add_flag("-q,--quiet", quiet, "No progress output and no warnings (errors only)");
+
   auto* check = app.add_subcommand(
       "check", "Validate a config, its models and its sweep; print the dosing schedule per arm and sweep point");
   check->add_option("config", config_path, "Study config (YAML)")->required();
@@ -100,6 +109,9 @@ int main(int argc, char** argv) {
     if (check->parsed()) return cli::check_command(study, std::cout);
     std::string command_line;
     for (int i = 0; i < argc; ++i) command_line += (i ? " " : "") + std::string(argv[i]);
+    if (optimize->parsed()) {
+      return cli::optimize_command(study, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
+    }
     return cli::run_command(study, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
   } catch (const InputError& e) {
     std::cerr << "ketasim: error: " << e.what() << "\n";

@@ -635,4 +635,44 @@ TrialSummary simulate_endpoints(const StudyConfig& config, const response::Respo
   return summary;
 }
 
+PatientOutcomes simulate_outcomes(const StudyConfig& config, const response::ResponseModel& rm,
+                                  const population::PopulationTable* population) {
+  std::vector<StudyConfig> quiet{config};
+  quiet[0].concentration = ConcentrationOutput::none;
+  quiet[0].store_response_state = false;
+  const Engine engine(quiet, rm, population);
+  const Layout& l = engine.layout();
+  PatientOutcomes out;
+  out.n_patients = l.n_patients;
+  out.n_arms = l.n_arms;
+  out.n_visits = static_cast<int>(l.visits_d.size());
+  out.n_doses = l.n_doses;
+  out.visits_d = l.visits_d;
+  const std::size_t ap = static_cast<std::size_t>(l.n_arms) * static_cast<std::size_t>(l.n_patients);
+  out.status.assign(ap, 0);
+  out.response_by_visit.assign(ap * out.n_visits, 0);
+  out.remission_by_visit.assign(ap * out.n_visits, 0);
+  out.dose_time_h.assign(ap * out.n_doses, Batch::kNaN);
+  out.dose_amount_mg.assign(ap * out.n_doses, Batch::kNaN);
+  out.dose_taken.assign(ap * out.n_doses, 0);
+  out.dropout_time_d.assign(ap, Batch::kNaN);
+  for_each_batch(engine, config.batch_patients, [&](const Batch& b) {
+    for (int a = 0; a < l.n_arms; ++a) {
+      for (int p = 0; p < b.count; ++p) {
+        const std::size_t from = static_cast<std::size_t>(a) * b.count + p;
+        const std::size_t to = static_cast<std::size_t>(a) * l.n_patients + static_cast<std::size_t>(b.first + p);
+        out.status[to] = b.status[from];
+        out.dropout_time_d[to] = b.dropout_time[from];
+        const std::size_t nv = out.n_visits, nd = out.n_doses;
+        std::copy_n(&b.response_by_visit[from * nv], nv, &out.response_by_visit[to * nv]);
+        std::copy_n(&b.remission_by_visit[from * nv], nv, &out.remission_by_visit[to * nv]);
+        std::copy_n(&b.dose_time[from * nd], nd, &out.dose_time_h[to * nd]);
+        std::copy_n(&b.dose_amount[from * nd], nd, &out.dose_amount_mg[to * nd]);
+        for (std::size_t k = 0; k < nd; ++k) out.dose_taken[to * nd + k] = b.dose_taken[from * nd + k] == 1;
+      }
+    }
+  });
+  return out;
+}
+
 }  // namespace ketasim::trial

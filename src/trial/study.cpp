@@ -8,6 +8,7 @@
 
 #include "ketasim/core/digest.hpp"
 #include "ketasim/core/limits.hpp"
+#include "ketasim/trial/optimize.hpp"
 
 namespace ketasim::trial {
 
@@ -287,6 +288,41 @@ Study load_study(const std::string& path, const std::string& text, const std::ve
       append(problems, e.messages());
       config_ok = false;
     }
+  }
+  if (config_ok && study.config.effective.IsMap() && study.config.effective["optimize"].IsDefined() &&
+      !study.config.effective["optimize"].IsNull()) {
+    Diagnostics d;
+    auto spec = std::make_shared<OptimizeSpec>(parse_optimize(study.config, d));
+    if (d.empty()) {
+      try {
+        // Every candidate is a validated config (a bad value names its candidates entry).
+        const std::vector<StudyConfig> candidates = expand_sweep(study.config, spec->candidates);
+        // Constraints are on the scheduled sessions, known before anything is simulated.
+        std::string why;
+        bool any_feasible = false;
+        for (std::size_t c = 0; c < candidates.size(); ++c) {
+          const std::string v = constraint_violation(*spec, candidates[c].arms[spec->arm_index].regimen);
+          any_feasible |= v.empty();
+          if (!v.empty() && c < 5) why += "; " + spec->candidates.points[c].label + ": " + v;
+        }
+        if (!any_feasible) {
+          d.add(spec->constraints_location, "no candidate meets the constraints (" +
+                                                std::to_string(candidates.size()) + " candidates" + why +
+                                                (candidates.size() > 5 ? "; ..." : "") + ")");
+        }
+      } catch (const InputError& e) {
+        append(problems, e.messages());
+      }
+      study.optimize = spec;
+    }
+    append(problems, d.messages());
+  } else if (config_ok && study.config.effective.IsMap() && study.config.effective["costs"].IsDefined() &&
+             !study.config.effective["costs"].IsNull()) {
+    const YAML::Node costs = study.config.effective["costs"];
+    Diagnostics d;
+    d.add(SourceLocation{study.config.path, "costs", costs.Mark().line + 1, costs.Mark().column + 1},
+          "`costs` is read by `ketasim optimize` only; add an `optimize:` block or remove it");
+    append(problems, d.messages());
   }
   if (!config_ok) raw_checks(path, text, overrides, study.response_model.get(), problems);
   if (config_ok && study.response_model) {

@@ -12,7 +12,8 @@ import re
 import unittest
 
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
-PARSERS = ["src/trial/config.cpp", "src/pk/regimen.cpp", "src/trial/sweep.cpp", "src/population/cohort_config.cpp"]
+PARSERS = ["src/trial/config.cpp", "src/pk/regimen.cpp", "src/trial/sweep.cpp", "src/population/cohort_config.cpp",
+           "src/trial/optimize.cpp"]
 
 
 def code_keys():

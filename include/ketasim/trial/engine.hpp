@@ -57,4 +57,19 @@ struct TrialSummary {
 TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& response_model,
                                 const population::PopulationTable* population = nullptr);
 
+// Per patient and arm, the flags and sessions behind an endpoint, without writing a file: what
+// `optimize` needs to compute any objective and to bootstrap over the same patients.
+struct PatientOutcomes {
+  long long n_patients = 0;
+  int n_arms = 0, n_visits = 0, n_doses = 0;
+  std::vector<double> visits_d;
+  std::vector<std::int8_t> status;                                // [arm][patient]
+  std::vector<std::int8_t> response_by_visit, remission_by_visit;  // [arm][patient][visit], imputed as `run`
+  std::vector<double> dose_time_h, dose_amount_mg;                // [arm][patient][session], scheduled
+  std::vector<std::int8_t> dose_taken;                            // [arm][patient][session]: 1 taken, 0 missed
+  std::vector<double> dropout_time_d;                             // [arm][patient], NaN: stayed
+};
+PatientOutcomes simulate_outcomes(const StudyConfig& config, const response::ResponseModel& response_model,
+                                  const population::PopulationTable* population = nullptr);
+
 }  // namespace ketasim::trial

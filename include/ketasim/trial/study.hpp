@@ -23,6 +23,8 @@ struct InputFile {
   std::string text;
 };
 
+struct OptimizeSpec;  // trial/optimize.hpp
+
 struct Study {
   StudyConfig config;               // the base config (with --set overrides)
   SweepPlan sweep;                  // one point with no overrides when there is no sweep
@@ -30,6 +32,9 @@ struct Study {
   std::shared_ptr<const response::ResponseModel> response_model;
   std::shared_ptr<const population::PopulationTable> population;  // null without a population file
   std::vector<InputFile> inputs;
+  // The `optimize:` and `costs:` blocks when the config has them (null otherwise), checked here so
+  // that `check` and `optimize` agree.
+  std::shared_ptr<const OptimizeSpec> optimize;
 };
 
 // Throws InputError with every problem found (file, key path, line, what was expected).
