@@ -837,6 +837,9 @@ def dose_records(ds, point=None, arms=None):
             p_idx, d_idx = np.nonzero(taken & ~np.isnan(times))
             rows = pd.DataFrame({"patient": patients[p_idx], "time_h": times[p_idx, d_idx],
                                  "amount_mg": amounts[p_idx, d_idx], "session": d_idx})
+            if "dose_duration_h" in sub:  # each dose's own (event data sets mix boluses and infusions)
+                durations = sub["dose_duration_h"].sel(arm=arm).transpose("patient", "dose").values.astype(float)
+                rows["recorded_duration_h"] = durations[p_idx, d_idx]
             if route == "intranasal":  # one row per device, whether the file stores sessions or devices
                 n_dev = np.maximum(1, np.rint(rows["amount_mg"] / device_dose)).astype(int)
                 rows = rows.loc[rows.index.repeat(n_dev)].copy()
@@ -866,7 +869,9 @@ def dose_records(ds, point=None, arms=None):
             rows = pd.concat(records, ignore_index=True) if records else pd.DataFrame(
                 columns=["patient", "time_h", "amount_mg", "session"])
         rows["duration_h"] = 0.0
-        if route == "iv_infusion":
+        if "recorded_duration_h" in rows:
+            rows["duration_h"] = rows.pop("recorded_duration_h").to_numpy()
+        elif route == "iv_infusion":
             if "infusion_duration" in regimen:
                 rows["duration_h"] = _quantity(regimen["infusion_duration"], "h")[0]
             else:

@@ -16,15 +16,22 @@ One row per record, sorted by ID, TIME (observations before a dose at the same t
   DVID   observation type: 1..k = the file's moieties in alphabetical order (printed by the command;
          `long` also names them in NAME), k+1 = MADRS
   MDV    1 when the row has no concentration (doses, MADRS rows)
-  DV     concentration, ng/mL. ketasim has no residual-error model yet: DV equals IPRED
-  IPRED  individual predicted concentration, ng/mL (`conc_<moiety>`; needs outputs.concentration: full)
+  DV     concentration, ng/mL: with outputs.sampling_times in the run, the simulated observation
+         (`dv_<moiety>`, IPRED with the model's residual error) at the sampling times; otherwise
+         (or with --times/--every) IPRED on the output grid, without residual error
+  IPRED  individual predicted concentration, ng/mL (`ipred_<moiety>` at sampling times, else
+         `conc_<moiety>`, which needs outputs.concentration: full)
   MADRS  MADRS total score on visit rows (missing after dropout)
   ARM, PATIENT, WT, AGE, SEX (0 male, 1 female), sweep keys; `long` adds NAME (moiety, madrs or dose)
+  PATIENT_ID  the patient's ID from the run's population file or event data set (`patient_id`),
+         after SEX, when the results file has one
 
 Missing values are `.` in the nonmem format (NONMEM's convention; pandas: na_values=".") and
 empty fields in the long format. Patients whose simulation failed (status != 0) are left out.
 Dose records come from the file's per-patient dose datasets when present, else from the regimen
-in config_json (see ketasim_analysis.dose_records).
+in config_json (see ketasim_analysis.dose_records). The export reads back into ketasim as an event
+data set (arms[].regimen.data): TIME is h since day 0, RATE keeps each dose's infusion, WT/AGE/SEX
+are on every record, other columns are ignored (tests/python/test_event_data.py round-trips it).
 """
 import argparse
 import os
@@ -66,13 +73,18 @@ def build(ds, fmt="nonmem", times=None, every=None, arms=None):
         print("note: this file has no per-patient concentrations (outputs.concentration is not full): "
               "only dose and MADRS records are written", file=sys.stderr)
     grid = ds["time"].values.astype(float) if "time" in ds else np.array([])
-    cols = observation_times(ds, times, every) if full else np.array([], int)
+    sampled = "sample_time" in ds and not times and not every  # simulated observations, DV with error
+    if sampled:
+        full = [m for m in all_moieties if "ipred_" + m in ds]
+    cols = observation_times(ds, times, every) if full and not sampled else np.array([], int)
     frames = []
     failed = 0
     for p_index, point in enumerate(ka.sweep_points(ds)):
         sub = ds.sel(point) if point else ds
         covariates = pd.DataFrame({"PATIENT": sub["patient"].values, "WT": sub["weight_kg"].values,
                                    "AGE": sub["age_y"].values, "SEX": sub["sex"].values})
+        if "patient_id" in ds:
+            covariates["PATIENT_ID"] = ds["patient_id"].values
         doses = ka.dose_records(ds, point, arms)
         for arm in arms:
             a = sub.sel(arm=arm)
@@ -91,13 +103,20 @@ def build(ds, fmt="nonmem", times=None, every=None, arms=None):
             for k, moiety in enumerate(all_moieties):
                 if moiety not in full:
                     continue
-                conc = a[ka.MOIETY_PREFIX + moiety].transpose("patient", "time").values[ok][:, cols].astype(float)
+                if sampled:
+                    obs_times = ds["sample_time"].values.astype(float)
+                    conc = a["ipred_" + moiety].transpose("patient", "sample_time").values[ok].astype(float)
+                    dv = a["dv_" + moiety].transpose("patient", "sample_time").values[ok].astype(float)
+                else:
+                    obs_times = grid[cols]
+                    conc = a[ka.MOIETY_PREFIX + moiety].transpose("patient", "time").values[ok][:, cols].astype(float)
+                    dv = conc
                 if np.all(np.isnan(conc)):
                     continue  # the arm's model has no such moiety
                 parts.append(pd.DataFrame({
-                    "PATIENT": np.repeat(patients, cols.size), "TIME": np.tile(grid[cols], patients.size),
-                    "EVID": 0, "CMT": 2, "DVID": k + 1, "MDV": 0, "IPRED": conc.ravel(), "DV": conc.ravel(),
-                    "NAME": moiety}))
+                    "PATIENT": np.repeat(patients, obs_times.size), "TIME": np.tile(obs_times, patients.size),
+                    "EVID": 0, "CMT": 2, "DVID": k + 1, "MDV": np.isnan(dv.ravel()).astype(np.int64),
+                    "IPRED": conc.ravel(), "DV": dv.ravel(), "NAME": moiety}))
             madrs = a["madrs"].transpose("patient", "visit").values[ok].astype(float)
             visits_h = 24.0 * sub["visit"].values.astype(float)
             parts.append(pd.DataFrame({
@@ -118,7 +137,7 @@ def build(ds, fmt="nonmem", times=None, every=None, arms=None):
             out[c] = np.nan
     out = out.sort_values(["ID", "TIME", "EVID"], kind="stable").reset_index(drop=True)
     sweep = ka.sweep_dims(ds)
-    columns = COLUMNS + sweep + (["NAME"] if fmt == "long" else [])
+    columns = COLUMNS + (["PATIENT_ID"] if "patient_id" in ds else []) + sweep + (["NAME"] if fmt == "long" else [])
     out = out[columns]
     for c in ("ID", "EVID", "CMT", "MDV", "PATIENT", "SEX"):
         out[c] = out[c].astype(np.int64)

@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "ketasim/core/error.hpp"
+#include "ketasim/core/limits.hpp"
 #include "ketasim/pk/exposure.hpp"
 #include "ketasim/pk/nca.hpp"
 #include "ketasim/pk/simulate.hpp"
@@ -32,7 +33,42 @@ std::string format_dose(const Regimen& regimen, const Session& session) {
   return os.str();
 }
 
-void print_schedule(const trial::ArmConfig& arm, std::ostream& out) {
+// An arm that doses from an event data set has no one schedule: say where the doses come from and
+// how many each patient gets, and list the first patient's.
+void print_data_schedule(const trial::ArmConfig& arm, const population::PopulationTable* table, std::ostream& out) {
+  out << "Arm '" << arm.name << "': model " << arm.model->name << " (" << arm.model->drug << "), route "
+      << route_name(arm.regimen.route) << ", background " << arm.background << ", doses per patient from "
+      << arm.regimen.data_path;
+  if (!table || table->doses.empty()) {
+    out << "\n";
+    return;
+  }
+  std::size_t fewest = table->doses.front().size(), most = fewest, total = 0;
+  for (const auto& d : table->doses) {
+    fewest = std::min(fewest, d.size());
+    most = std::max(most, d.size());
+    total += d.size();
+  }
+  out << ": " << table->doses.size() << " patients, " << total << " doses (" << fewest << " to " << most
+      << " per patient)\n";
+  const int id = table->column("ID");
+  out << "  first patient" << (id >= 0 ? " (ID " + limits::format(table->values.front()[id]) + ")" : std::string()) << ":\n";
+  out << "  #    day     time_h  dose\n";
+  const auto& doses = table->doses.front();
+  for (std::size_t i = 0; i < doses.size(); ++i) {
+    out << "  " << std::setw(3) << i + 1 << "  " << std::setw(6) << std::fixed << std::setprecision(2) << doses[i].time_h / 24.0
+        << "  " << std::setw(8) << std::setprecision(2) << doses[i].time_h << "  " << std::defaultfloat << doses[i].amount_mg
+        << " mg";
+    if (doses[i].duration_h > 0.0) out << " over " << doses[i].duration_h * 60.0 << " min";
+    out << "\n";
+  }
+}
+
+void print_schedule(const trial::ArmConfig& arm, std::ostream& out, const population::PopulationTable* table = nullptr) {
+  if (arm.regimen.from_data()) {
+    print_data_schedule(arm, table, out);
+    return;
+  }
   const auto sessions = expand_sessions(arm.regimen);
   out << "Arm '" << arm.name << "': model " << arm.model->name << " (" << arm.model->drug << "), route "
       << route_name(arm.regimen.route) << ", background " << arm.background << ", "
@@ -73,6 +109,12 @@ double intranasal_bioavailability(const PkModel& model, const ParameterValues& p
 }
 
 void print_pk(const trial::StudyConfig& config, const trial::ArmConfig& arm, std::ostream& out, std::ostream* profile) {
+  if (arm.regimen.from_data()) {
+    // Each patient has their own doses: there is no typical patient's regimen to profile.
+    out << "Arm '" << arm.name << "': doses per patient from " << arm.regimen.data_path
+        << "; no typical-patient profile (each patient's concentrations come from `run`)\n\n";
+    return;
+  }
   const PkModel& model = *arm.model;
   const Covariates cov = typical_patient(config);
   ParameterValues params{};
@@ -166,7 +208,7 @@ int check_command(const trial::Study& study, std::ostream& out) {
   }
   if (plan.dimensions.empty()) {
     for (const auto& arm : config.arms) {
-      print_schedule(arm, out);
+      print_schedule(arm, out, study.population.get());
       out << "\n";
     }
     out << "OK\n";
@@ -197,7 +239,7 @@ int check_command(const trial::Study& study, std::ostream& out) {
     if (swept(arm.name)) continue;
     if (!any_fixed) out << "Arms not swept (the same at every point):\n";
     any_fixed = true;
-    print_schedule(arm, out);
+    print_schedule(arm, out, study.population.get());
     out << "\n";
   }
   for (std::size_t p = 0; p < points.size(); ++p) {
@@ -205,7 +247,7 @@ int check_command(const trial::Study& study, std::ostream& out) {
     for (const auto& o : plan.points[p].overrides) out << "  set " << o.key_path << " = " << o.value << "\n";
     for (const auto& arm : points[p].arms) {
       if (!swept(arm.name)) continue;
-      print_schedule(arm, out);
+      print_schedule(arm, out, study.population.get());
     }
     out << "\n";
   }

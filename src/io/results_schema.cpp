@@ -32,6 +32,8 @@ std::string fill(std::string text, const std::string& key, const std::string& va
 
 const std::vector<VariableSchema>& results_schema() {
   static const std::vector<VariableSchema> schema = {
+      {"patient_id", {"patient"}, T::float64, "1", "patient ID from the population file or event data set (its ID column)",
+       "an ID column in cohort.population_file or arms[].regimen.data"},
       {"weight_kg", {"patient"}, T::float64, "kg", "body weight", "always"},
       {"age_y", {"patient"}, T::float64, "yr", "age", "always"},
       {"sex", {"patient"}, T::int8, "1", "sex", "always", {0, 1}, "male female"},
@@ -51,10 +53,19 @@ const std::vector<VariableSchema>& results_schema() {
        "always"},
       {"auc_{output}", {"arm", "patient", "dose"}, T::float64, "h*ng/mL",
        "AUC of {output} from the dose to the next scheduled dose (last dose: to the end of the study)", "always"},
+      {"ipred_{output}", {"arm", "patient", "sample_time"}, T::float64, "ng/mL",
+       "individual predicted concentration of {output} at the sampling time (no observation error)",
+       "outputs.sampling_times"},
+      {"dv_{output}", {"arm", "patient", "sample_time"}, T::float64, "ng/mL",
+       "simulated observed concentration of {output}: ipred with the model's residual error (NaN where the arm's model "
+       "has none for {output})",
+       "outputs.sampling_times"},
       {"dose_time_h", {"arm", "patient", "dose"}, T::float64, "h",
        "scheduled time of the session since day 0 (NaN beyond the arm's schedule)", "always"},
       {"dose_amount_mg", {"arm", "patient", "dose"}, T::float64, "mg", "amount given at the session (0 when missed)",
        "always"},
+      {"dose_duration_h", {"arm", "patient", "dose"}, T::float64, "h",
+       "infusion duration of the dose (0: bolus or a non-IV route; NaN beyond the arm's doses)", "arms[].regimen.data"},
       {"dose_taken", {"arm", "patient", "dose"}, T::int8, "1", "whether the scheduled session was attended", "always",
        {-1, 0, 1}, "no_session missed taken"},
       {"madrs", {"arm", "patient", "visit"}, T::float32, "1", "MADRS total score (NaN after the patient left)", "always"},
@@ -116,7 +127,7 @@ const std::vector<VariableSchema>& results_schema() {
       {"power_remission", {"arm"}, T::float64, "1",
        "fraction of replicate parallel-group trials with a significant remission difference vs the first arm",
        "endpoints.power"},
-      {"input_role", {"input_file"}, T::int8, "1", "role of the input file: config, pk_model, response_model, population",
+      {"input_role", {"input_file"}, T::int8, "1", "role of the input file: config, pk_model, response_model, population, event_data",
        "always"},
       {"input_sha256", {"input_file"}, T::int8, "1", "SHA-256 of the input file's bytes", "always"},
       {"input_text", {"input_file"}, T::int8, "1", "the input file's text, verbatim", "always"},
@@ -143,7 +154,7 @@ VariableSpec variable_spec(const VariableSchema& e, std::vector<std::string> dim
 }
 
 bool reserved_name(const std::string& name) {
-  for (const char* dim : {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time"}) {
+  for (const char* dim : {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time"}) {
     if (name == dim) return true;
   }
   for (const auto& e : results_schema()) {

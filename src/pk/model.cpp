@@ -411,6 +411,48 @@ void parse_variability(const InputNode& root, PkModel& model) {
   }
 }
 
+// residual_error: {<output>: {additive: 1 ng/mL, proportional: 0.15, source}} or
+// {<output>: {log_additive: 0.276, source}}; outputs are the moieties and the totals.
+void parse_residual_error(const InputNode& root, PkModel& model) {
+  const auto block = root.optional("residual_error");
+  if (!block) return;
+  for (const auto& [name, node] : block->entries()) {
+    node.check_keys({"additive", "proportional", "log_additive", "source", "description"});
+    ResidualErrorDef e;
+    e.output = -1;
+    for (std::size_t o = 0; o < model.outputs.size(); ++o) {
+      if (model.outputs[o].name == name) e.output = static_cast<int>(o);
+    }
+    if (e.output < 0) {
+      std::string names;
+      for (const auto& o : model.outputs) names += (names.empty() ? "" : ", ") + o.name;
+      node.fail("no reported output '" + name + "' (moieties and totals: " + names + ")");
+      continue;
+    }
+    e.source = node.required("source").text();
+    if (const auto a = node.optional("additive")) {
+      e.additive_ng_per_ml = a->quantity(Dimension::concentration);
+      if (a->is_scalar() && !(e.additive_ng_per_ml >= 0.0)) a->fail("expected an SD >= 0");
+    }
+    if (const auto p = node.optional("proportional")) {
+      e.proportional = p->number();
+      if (!(e.proportional >= 0.0 && e.proportional <= 10.0)) p->fail("expected an SD as a fraction of the prediction, 0 to 10 (0.15 = 15%)");
+    }
+    if (const auto l = node.optional("log_additive")) {
+      e.log_additive = l->number();
+      if (!(e.log_additive >= 0.0 && e.log_additive <= 10.0)) l->fail("expected an SD on the log scale, 0 to 10 (0.276 = 27.6%)");
+      if (node.has("additive") || node.has("proportional")) node.fail("log_additive stands alone: give it or additive/proportional, not both");
+    }
+    if (!node.has("additive") && !node.has("proportional") && !node.has("log_additive")) {
+      node.fail("expected additive, proportional (both: combined) or log_additive");
+    }
+    for (const auto& other : model.residual_error) {
+      if (other.output == e.output) node.fail("duplicate residual error for output '" + name + "'");
+    }
+    model.residual_error.push_back(e);
+  }
+}
+
 }  // namespace
 
 PkModel load_model(const std::string& path) { return parse_model(load_yaml_file(path)); }
@@ -420,7 +462,7 @@ PkModel parse_model(const YamlDocument& doc) {
   Diagnostics diagnostics;
   const InputNode root(doc.root, std::make_shared<const std::string>(path), "", &diagnostics);
   root.check_keys({"name", "drug", "description", "reference_weight_kg", "moieties", "totals", "compartments",
-                   "parameters", "flows", "routes", "covariates", "variability", "correlations"});
+                   "parameters", "flows", "routes", "covariates", "variability", "correlations", "residual_error"});
   PkModel model;
   model.path = path;
   model.name = root.required("name").text();
@@ -447,6 +489,7 @@ PkModel parse_model(const YamlDocument& doc) {
       model.outputs.push_back(total);
     }
   }
+  parse_residual_error(root, model);
   diagnostics.throw_if_any();
   return model;
 }

@@ -121,6 +121,25 @@ void check_phase_devices(const InputNode& node, const Regimen& regimen, Schedule
 }  // namespace
 
 Regimen parse_regimen(const InputNode& node) {
+  if (node.has("data")) {
+    // Doses per patient from a file: only what the records cannot say (the route and, for sprays,
+    // the device) is given here; dose, timing and infusion rate are per record.
+    node.check_keys({"data", "route", "device_dose", "device_interval"});
+    Regimen regimen;
+    parse_route(node.required("route").choice({"iv_infusion", "iv_bolus", "intranasal", "oral"}), regimen.route);
+    regimen.data_path = node.child("data").text();
+    if (regimen.data_path.empty()) node.child("data").fail("expected the path of an event data set (CSV)");
+    if (regimen.route == Route::intranasal) {
+      if (const auto d = node.optional("device_dose")) {
+        regimen.device_dose_mg = d->quantity(Dimension::amount);
+        if (d->is_scalar() && !(regimen.device_dose_mg > 0.0)) d->fail("expected a positive amount per device");
+      }
+      if (const auto d = node.optional("device_interval")) regimen.device_interval_h = d->quantity(Dimension::time);
+    } else if (node.has("device_dose") || node.has("device_interval")) {
+      node.fail("device_dose/device_interval apply only to route intranasal");
+    }
+    return regimen;
+  }
   node.check_keys({"route", "dose", "infusion_duration", "infusion_rate", "devices", "device_interval",
                    "device_dose", "start", "schedule", "adherence"});
   Regimen regimen;
@@ -254,6 +273,30 @@ void expand_doses(const Regimen& regimen, const std::vector<Session>& sessions, 
       }
       out.push_back({session.time_h, regimen.route, amount_mg, duration_h, 0, static_cast<int>(s)});
     }
+  }
+}
+
+void expand_recorded_doses(const Regimen& regimen, const RecordedDose* records, std::size_t n,
+                           std::vector<Session>& sessions, std::vector<Dose>& out) {
+  sessions.clear();
+  out.clear();
+  for (std::size_t s = 0; s < n; ++s) {
+    const RecordedDose& r = records[s];
+    const int session = static_cast<int>(s);
+    if (regimen.route == Route::intranasal) {
+      // The study loader checked that AMT is a whole number of devices (or 0, a placebo spray).
+      const int devices = std::max(1, static_cast<int>(std::lround(r.amount_mg / regimen.device_dose_mg)));
+      sessions.push_back({r.time_h, r.amount_mg, devices});
+      for (int d = 0; d < devices; ++d) {
+        out.push_back({r.time_h + d * regimen.device_interval_h, regimen.route, r.amount_mg / devices, 0.0, d, session});
+      }
+      continue;
+    }
+    sessions.push_back({r.time_h, r.amount_mg, 1});
+    Route route = regimen.route;
+    // NONMEM's convention: RATE (or DUR) makes an IV record an infusion, its absence a bolus.
+    if (route == Route::iv_infusion || route == Route::iv_bolus) route = r.duration_h > 0.0 ? Route::iv_infusion : Route::iv_bolus;
+    out.push_back({r.time_h, route, r.amount_mg, route == Route::iv_infusion ? r.duration_h : 0.0, 0, session});
   }
 }
 

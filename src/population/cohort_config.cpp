@@ -23,12 +23,12 @@ TruncatedNormalSpec parse_truncated_normal(const InputNode& node, TruncatedNorma
 
 }  // namespace
 
-CohortConfig parse_cohort(const InputNode& node, const std::string& config_path) {
+CohortConfig parse_cohort(const InputNode& node, const std::string& config_path, bool event_data) {
   node.check_keys({"patients", "weight_kg", "age_y", "female_fraction", "baseline_madrs", "population_file",
                    "variability"});
   CohortConfig c;
   // With a population file the cohort defaults to all of its rows.
-  if (node.has("patients") || !node.has("population_file")) {
+  if (node.has("patients") || !(node.has("population_file") || event_data)) {
     const long long n = node.required("patients").integer();
     if (node.has("patients") && n < 1) node.child("patients").fail("expected at least 1 patient");
     if (n > limits::kMaxPatients) {
@@ -59,7 +59,11 @@ CohortConfig parse_cohort(const InputNode& node, const std::string& config_path)
     if (c.female_fraction < 0.0 || c.female_fraction > 1.0) v->fail("expected a fraction in [0, 1]");
   }
   if (const auto v = node.optional("variability")) c.variability = v->boolean();
-  if (const auto v = node.optional("population_file")) {
+  c.event_data = event_data;
+  if (event_data && node.has("population_file")) {
+    node.child("population_file").fail("the patients come from the arms' event data set (regimen.data): put covariates "
+                                       "(WT, AGE, SEX, ETA_...) in that file, not in a population file");
+  } else if (const auto v = node.optional("population_file")) {
     c.population_file = resolve_relative(config_path, v->text());
     if (!c.population_file.empty() && !regular_file(c.population_file)) {
       v->fail("population file '" + c.population_file + "' not found (paths are relative to the config file)");

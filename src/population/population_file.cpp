@@ -6,6 +6,7 @@
 #include <limits>
 #include <sstream>
 #include <sys/stat.h>
+#include <algorithm>
 #include <unordered_map>
 
 #include "ketasim/core/error.hpp"
@@ -63,14 +64,16 @@ std::vector<std::string> split_csv_line(const std::string& line, bool& unbalance
 }
 }  // namespace
 
-PopulationTable load_population_csv(const std::string& path) {
+namespace {
+// Every row of the file with the population-file checks (WT on every row, AGE and SEX in range);
+// `diagnostics` collects the problems so an event data set can add its own before throwing.
+PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
   struct stat info {};
   if (stat(path.c_str(), &info) != 0) throw InputError(SourceLocation{path, "cohort.population_file", 0, 0}, "file not found");
   std::ifstream in(path);
   if (!in) throw InputError(SourceLocation{path, "cohort.population_file", 0, 0}, "cannot open file");
   PopulationTable table;
   table.path = path;
-  Diagnostics diagnostics;
   std::string line;
   int line_number = 0;
   while (std::getline(in, line)) {
@@ -153,12 +156,235 @@ PopulationTable load_population_csv(const std::string& path) {
       diagnostics.add({path, "SEX", line_number, sex + 1}, "expected 0 (male), 1 (female), M or F");
     }
     table.values.push_back(std::move(row));
+    table.row_line.push_back(line_number);
     if (diagnostics.messages().size() > 20) break;  // the first twenty problems say enough
   }
   if (table.columns.empty() || table.values.empty()) {
     diagnostics.add({path, "", line_number, 0}, "expected a header row and at least one patient row");
   }
+  return table;
+}
+}  // namespace
+
+PopulationTable load_population_csv(const std::string& path) {
+  Diagnostics diagnostics;
+  PopulationTable table = read_rows(path, diagnostics);
   diagnostics.throw_if_any();
+  return table;
+}
+
+PopulationTable load_event_csv(const std::string& path) {
+  Diagnostics diagnostics;
+  PopulationTable all = read_rows(path, diagnostics);
+  if (all.columns.empty()) diagnostics.throw_if_any();
+  const int header_line = 1;  // blank lines before the header are rare enough not to track
+  for (const char* name : {"ID", "TIME", "AMT"}) {
+    if (all.column(name) < 0) {
+      diagnostics.add({path, name, header_line, 0}, std::string("required column ") + name + " of an event data set is missing");
+    }
+  }
+  if (all.column("RATE") >= 0 && all.column("DUR") >= 0) {
+    // NONMEM takes one or the other; two sources of the infusion length would have to agree.
+    diagnostics.add({path, "DUR", header_line, all.column("DUR") + 1}, "give RATE (mg/h) or DUR (h), not both columns");
+  }
+  // Event columns are read for every record: text in them is an error (other columns keep it).
+  static const char* const kEventColumns[] = {"ID", "TIME", "AMT", "EVID", "RATE", "DUR", "CMT", "II", "ADDL", "SS", "MDV"};
+  for (const char* name : kEventColumns) {
+    const int c = all.column(name);
+    if (c < 0) continue;
+    if (const auto bad = all.bad_cell.find(static_cast<std::size_t>(c)); bad != all.bad_cell.end()) {
+      diagnostics.add({path, name, bad->second.line, c + 1}, "expected a number or '.' (missing), found '" + bad->second.text + "'");
+    }
+  }
+  if (!diagnostics.empty()) diagnostics.throw_if_any();
+
+  const int id_c = all.column("ID"), time_c = all.column("TIME"), amt_c = all.column("AMT"), evid_c = all.column("EVID"),
+            rate_c = all.column("RATE"), dur_c = all.column("DUR"), cmt_c = all.column("CMT"), ii_c = all.column("II"),
+            addl_c = all.column("ADDL"), ss_c = all.column("SS");
+  // Covariates are per patient: a value that changes within an ID would be silently replaced by the
+  // first record's, so it is an error (time-varying covariates are not supported).
+  std::vector<int> constant_columns;
+  for (std::size_t k = 0; k < all.columns.size(); ++k) {
+    const std::string& name = all.columns[k];
+    if (name == "WT" || name == "AGE" || name == "SEX" || name.rfind("ETA_", 0) == 0) constant_columns.push_back(static_cast<int>(k));
+  }
+  PopulationTable table;
+  table.path = path;
+  table.columns = all.columns;
+  table.bad_cell = all.bad_cell;
+  table.events = true;
+  std::map<double, int> first_line_of_id;
+  double previous_time_h = 0.0;
+  int previous_line = 0;
+  auto cell = [&](std::size_t r, int c) { return c >= 0 ? all.values[r][c] : std::numeric_limits<double>::quiet_NaN(); };
+  auto is_integer = [](double v) { return std::isfinite(v) && v == std::floor(v); };
+  for (std::size_t r = 0; r < all.rows() && diagnostics.messages().size() <= 20; ++r) {
+    const int line = all.row_line[r];
+    auto fail = [&](const char* column, int c, const std::string& message) {
+      diagnostics.add({path, column, line, c + 1}, message);
+    };
+    const double id = cell(r, id_c);
+    if (std::isnan(id)) {
+      fail("ID", id_c, "every record needs an ID, found '.' (missing)");
+      continue;
+    }
+    const bool new_patient = table.values.empty() || id != table.values.back()[id_c];
+    if (new_patient) {
+      const auto [at, inserted] = first_line_of_id.emplace(id, line);
+      if (!inserted) {
+        fail("ID", id_c, "the records of ID " + limits::format(id) + " are not contiguous (its first record is on line " +
+                             std::to_string(at->second) + "); sort the data set by ID, then TIME");
+        continue;
+      }
+      table.values.push_back(all.values[r]);
+      table.row_line.push_back(line);
+      table.doses.emplace_back();
+    } else {
+      for (int c : constant_columns) {
+        const double first = table.values.back()[c], here = all.values[r][c];
+        if (!(first == here || (std::isnan(first) && std::isnan(here)))) {
+          fail(all.columns[c].c_str(), c, all.columns[c] + " changes within ID " + limits::format(id) + " (" +
+                                              limits::format(first) + " on line " + std::to_string(table.row_line.back()) +
+                                              ", " + limits::format(here) + " here); time-varying covariates are not supported");
+        }
+      }
+    }
+    const double time_h = cell(r, time_c);
+    if (std::isnan(time_h)) {
+      fail("TIME", time_c, "every record needs a TIME (h), found '.' (missing)");
+      continue;
+    }
+    if (time_h < 0.0) {
+      fail("TIME", time_c, "expected TIME >= 0 (h since day 0, the study start), found " + limits::format(time_h));
+      continue;
+    }
+    if (!new_patient && time_h < previous_time_h) {
+      fail("TIME", time_c, "TIME decreases within ID " + limits::format(id) + " (" + limits::format(time_h) +
+                               " after " + limits::format(previous_time_h) + " on line " + std::to_string(previous_line) +
+                               "); records of an ID must be in time order");
+    }
+    previous_time_h = time_h;
+    previous_line = line;
+    const double amt = cell(r, amt_c);
+    double evid = cell(r, evid_c);
+    if (evid_c < 0) evid = amt > 0.0 ? 1.0 : 0.0;  // NONMEM without EVID: a record with an amount is a dose
+    if (std::isnan(evid)) {
+      fail("EVID", evid_c, "every record needs an EVID (0 observation, 1 dose, 2 other), found '.' (missing)");
+      continue;
+    }
+    if (evid == 3.0 || evid == 4.0) {
+      fail("EVID", evid_c, "EVID " + limits::format(evid) + " (reset) is not supported: every patient starts the study without drug");
+      continue;
+    }
+    if (evid != 0.0 && evid != 1.0 && evid != 2.0) {
+      fail("EVID", evid_c, "expected EVID 0 (observation), 1 (dose) or 2 (other), found " + limits::format(evid));
+      continue;
+    }
+    if (evid != 1.0) {
+      if (amt_c >= 0 && !std::isnan(amt) && amt != 0.0) {
+        fail("AMT", amt_c, "AMT " + limits::format(amt) + " on a record that is not a dose (EVID " + limits::format(evid) +
+                               "); a dose needs EVID 1");
+      }
+      continue;
+    }
+    if (std::isnan(amt)) {
+      fail("AMT", amt_c, "a dose record (EVID 1) needs AMT (mg), found '.' (missing)");
+      continue;
+    }
+    if (amt < 0.0) {
+      fail("AMT", amt_c, "expected AMT >= 0 (mg; 0 for a placebo session), found " + limits::format(amt));
+      continue;
+    }
+    if (amt > limits::kMaxDoseMg) {
+      fail("AMT", amt_c, "a dose of at most " + limits::format(limits::kMaxDoseMg) + " mg is accepted (AMT is in mg; a unit slip?), found " +
+                             limits::format(amt));
+      continue;
+    }
+    const double ss = cell(r, ss_c);
+    if (!std::isnan(ss) && ss != 0.0) {
+      fail("SS", ss_c, "steady-state doses (SS " + limits::format(ss) + ") are not supported; lay out the doses before the study with ADDL and II, or start at TIME 0 without drug");
+      continue;
+    }
+    pk::RecordedDose dose;
+    dose.time_h = time_h;
+    dose.amount_mg = amt;
+    dose.line = line;
+    const double rate = cell(r, rate_c), dur = cell(r, dur_c);
+    if (!std::isnan(rate) && rate != 0.0) {
+      if (rate == -1.0 || rate == -2.0) {
+        fail("RATE", rate_c, "RATE " + limits::format(rate) + " (rate or duration from the model) is not supported; give RATE in mg/h or DUR in h");
+        continue;
+      }
+      if (!(rate > 0.0)) {
+        fail("RATE", rate_c, "expected RATE > 0 (mg/h), 0 or '.' (bolus), found " + limits::format(rate));
+        continue;
+      }
+      if (amt == 0.0) {
+        fail("RATE", rate_c, "RATE " + limits::format(rate) + " with AMT 0: an infusion needs an amount (a placebo session has neither)");
+        continue;
+      }
+      dose.duration_h = amt / rate;
+    } else if (!std::isnan(dur) && dur != 0.0) {
+      if (!(dur > 0.0)) {
+        fail("DUR", dur_c, "expected DUR > 0 (h), 0 or '.' (bolus), found " + limits::format(dur));
+        continue;
+      }
+      if (amt == 0.0) {
+        fail("DUR", dur_c, "DUR " + limits::format(dur) + " with AMT 0: an infusion needs an amount (a placebo session has neither)");
+        continue;
+      }
+      dose.duration_h = dur;
+    }
+    const double cmt = cell(r, cmt_c);
+    if (!std::isnan(cmt)) {
+      if (!is_integer(cmt) || cmt < 1.0 || cmt > 99.0) {
+        fail("CMT", cmt_c, "expected CMT a compartment number >= 1 (or '.'), found " + limits::format(cmt));
+        continue;
+      }
+      dose.cmt = static_cast<int>(cmt);
+    }
+    const double addl = cell(r, addl_c), ii = cell(r, ii_c);
+    long long extra = 0;
+    if (!std::isnan(addl) && addl != 0.0) {
+      if (!is_integer(addl) || addl < 0.0) {
+        fail("ADDL", addl_c, "expected ADDL a whole number >= 0 (additional doses), found " + limits::format(addl));
+        continue;
+      }
+      if (addl > static_cast<double>(limits::kMaxSessions)) {
+        fail("ADDL", addl_c, "at most " + std::to_string(limits::kMaxSessions) + " additional doses, found " + limits::format(addl));
+        continue;
+      }
+      if (std::isnan(ii) || !(ii > 0.0)) {
+        fail("II", ii_c, "ADDL " + limits::format(addl) + " needs an interval II > 0 (h)");
+        continue;
+      }
+      if (dose.duration_h > ii) {
+        fail("II", ii_c, "the infusion (" + limits::format(dose.duration_h) + " h) is longer than the dosing interval II");
+        continue;
+      }
+      extra = static_cast<long long>(addl);
+    } else if (!std::isnan(ii) && ii < 0.0) {
+      fail("II", ii_c, "expected II >= 0 (h), found " + limits::format(ii));
+      continue;
+    }
+    auto& doses = table.doses.back();
+    for (long long k = 0; k <= extra; ++k) {
+      pk::RecordedDose d = dose;
+      // II only counts with ADDL (NONMEM ignores it otherwise; '.' is NaN and 0 x NaN would be NaN).
+      d.time_h = k == 0 ? time_h : time_h + static_cast<double>(k) * ii;  // multiply, not accumulate: no drift
+      d.additional = k > 0;
+      doses.push_back(d);
+    }
+    if (static_cast<long long>(doses.size()) > limits::kMaxSessions) {
+      fail("ADDL", addl_c, "ID " + limits::format(id) + " has more than " + std::to_string(limits::kMaxSessions) + " doses");
+      continue;
+    }
+  }
+  diagnostics.throw_if_any();
+  // ADDL doses of an early record can fall after a later record's: the doses are given in time order.
+  for (auto& doses : table.doses) {
+    std::stable_sort(doses.begin(), doses.end(), [](const pk::RecordedDose& a, const pk::RecordedDose& b) { return a.time_h < b.time_h; });
+  }
   return table;
 }
 

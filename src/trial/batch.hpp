@@ -26,6 +26,9 @@ struct Layout {
   bool summarize_conc = false;
   bool store_response_state = false;
   int chunk_patients = 0;  // the results file's chunk along patient
+  bool has_patient_id = false;  // the population or event data set has an ID column
+  std::vector<double> sampling_times_h;  // simulated observations (IPRED, DV); empty: none
+  bool store_dose_duration = false;      // an arm doses from an event data set (bolus and infusion mixed)
 };
 
 struct Batch {
@@ -33,6 +36,7 @@ struct Batch {
   long long first = 0;
   int count = 0;
   std::vector<double> weight_kg, age_y;
+  std::vector<double> patient_id;  // the file's ID (when Layout::has_patient_id)
   std::vector<std::int8_t> sex;
   std::vector<std::int8_t> status;
   std::vector<double> parameters;  // [slot][plan][patient]
@@ -40,7 +44,9 @@ struct Batch {
   std::vector<double> conc_sum, conc_sumsq;  // [slot][plan][time], over this batch's ok patients
   std::vector<long long> conc_n;             // [slot][plan]
   std::vector<double> cmax, tmax, auc;       // [slot][plan][patient][dose]
+  std::vector<double> ipred, dv;             // [slot][plan][patient][sample] (Layout::sampling_times_h)
   std::vector<double> dose_time, dose_amount;  // [plan][patient][dose]
+  std::vector<double> dose_duration;           // [plan][patient][dose] when Layout::store_dose_duration
   std::vector<std::int8_t> dose_taken;
   std::vector<float> madrs;                  // [plan][patient][visit]
   std::vector<std::int8_t> response_by_visit, remission_by_visit;
@@ -61,6 +67,7 @@ struct Batch {
     const std::size_t visits = l.visits_d.size();
     weight_kg.assign(patients, kNaN);
     age_y.assign(patients, kNaN);
+    if (l.has_patient_id) patient_id.assign(patients, kNaN);
     sex.assign(patients, 0);
     status.assign(ap, 0);
     parameters.assign(l.parameters.size() * ap, kNaN);
@@ -71,8 +78,11 @@ struct Batch {
     cmax.assign(slots * ap * l.n_doses, kNaN);
     tmax.assign(cmax.size(), kNaN);
     auc.assign(cmax.size(), kNaN);
+    ipred.assign(slots * ap * l.sampling_times_h.size(), kNaN);
+    dv.assign(ipred.size(), kNaN);
     dose_time.assign(ap * l.n_doses, kNaN);
     dose_amount.assign(ap * l.n_doses, kNaN);
+    if (l.store_dose_duration) dose_duration.assign(ap * l.n_doses, kNaN);
     dose_taken.assign(ap * l.n_doses, -1);
     madrs.assign(ap * visits, NAN);
     response_by_visit.assign(ap * visits, 0);

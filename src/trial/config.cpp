@@ -163,7 +163,15 @@ void parse_arm(const InputNode& node, StudyConfig& config, std::vector<std::stri
   const InputNode regimen_node = node.required("regimen");
   const std::size_t errors_before = regimen_node.diagnostics().messages().size();
   arm.regimen = pk::parse_regimen(regimen_node);
-  if (regimen_node.diagnostics().messages().size() == errors_before) check_regimen_timing(regimen_node, arm.regimen);
+  if (arm.regimen.from_data()) {
+    arm.regimen.data_path = resolve_relative(config.path, arm.regimen.data_path);
+    if (!regular_file(arm.regimen.data_path)) {
+      regimen_node.child("data").fail("event data set '" + arm.regimen.data_path +
+                                      "' not found (paths are relative to the config file)");
+    }
+  } else if (regimen_node.diagnostics().messages().size() == errors_before) {
+    check_regimen_timing(regimen_node, arm.regimen);
+  }
   // Checked against the response model's backgrounds by the study loader (trial/study.hpp).
   if (const auto b = node.optional("background")) arm.background = b->text();
   if (model_node.is_scalar()) {
@@ -292,7 +300,8 @@ void parse_endpoints(const InputNode& node, StudyConfig& config) {
 }
 
 void parse_outputs(const InputNode& node, StudyConfig& config) {
-  node.check_keys({"concentration", "time_step", "after_each_dose", "times", "response_state", "batch_patients"});
+  node.check_keys({"concentration", "time_step", "after_each_dose", "times", "sampling_times", "response_state",
+                   "batch_patients"});
   if (const auto v = node.optional("concentration")) {
     const std::string c = v->choice({"full", "summary", "none"});
     config.concentration = c == "full"      ? ConcentrationOutput::full
@@ -321,6 +330,32 @@ void parse_outputs(const InputNode& node, StudyConfig& config) {
         t.fail("expected a time within the study (0 to study.duration)");
       }
       config.output_times_h.push_back(h);
+    }
+  }
+  if (const auto v = node.optional("sampling_times")) {
+    config.sampling_times_h.clear();
+    const auto times = v->sequence();
+    if (v->is_sequence() && times.empty()) v->fail("expected at least one sampling time");
+    if (static_cast<long long>(times.size()) > limits::kMaxSessions) {
+      v->fail("at most " + std::to_string(limits::kMaxSessions) + " sampling times");
+    }
+    for (const auto& t : times) {
+      const bool zero = t.is_scalar() && (t.yaml().Scalar() == "0" || t.yaml().Scalar() == "0.0");
+      const double h = zero ? 0.0 : t.quantity(Dimension::time);
+      if (t.is_scalar() && !(h >= 0.0 && h <= config.duration_h + 1e-9)) {
+        t.fail("expected a sampling time within the study (0 to study.duration)");
+      }
+      config.sampling_times_h.push_back(h);
+    }
+    std::sort(config.sampling_times_h.begin(), config.sampling_times_h.end());
+    config.sampling_times_h.erase(std::unique(config.sampling_times_h.begin(), config.sampling_times_h.end()),
+                                  config.sampling_times_h.end());
+    // DV needs an observation error: without one in any arm's model the key would do nothing.
+    const bool any = std::any_of(config.arms.begin(), config.arms.end(),
+                                 [](const ArmConfig& a) { return a.model && !a.model->residual_error.empty(); });
+    const bool models_read = std::all_of(config.arms.begin(), config.arms.end(), [](const ArmConfig& a) { return a.model != nullptr; });
+    if (!any && models_read && !config.arms.empty()) {
+      v->fail("no arm's PK model has a residual_error block (docs/model-format.md), so there is no DV to simulate");
     }
   }
   if (const auto v = node.optional("response_state")) config.store_response_state = v->boolean();
@@ -441,11 +476,37 @@ StudyConfig parse_study_tree(const std::string& path, const std::string& text, Y
       config.seed = seed;
     }
   }
-  config.cohort = population::parse_cohort(root.required("cohort"), path);
+  // Arms that dose from an event data set make that file the cohort; peeked here because the
+  // cohort block comes first.
+  bool event_data = false;
+  {
+    const YAML::Node& read_only = tree;  // const lookups: a missing key must not be added to the tree
+    const YAML::Node arm_list = read_only.IsMap() ? read_only["arms"] : YAML::Node();
+    if (arm_list.IsSequence()) {
+      for (const auto& arm : arm_list) {
+        const YAML::Node regimen = arm.IsMap() ? arm["regimen"] : YAML::Node();
+        if (regimen.IsMap() && regimen["data"].IsDefined()) event_data = true;
+      }
+    }
+  }
+  config.cohort = population::parse_cohort(root.required("cohort"), path, event_data);
   std::vector<std::string> seen;
   const auto arms = root.required("arms").sequence();
   if (root.has("arms") && arms.empty()) root.child("arms").fail("expected at least one arm");
   for (const auto& arm : arms) parse_arm(arm, config, seen);
+  for (std::size_t i = 0; i < config.arms.size() && i < arms.size(); ++i) {
+    const pk::Regimen& regimen = config.arms[i].regimen;
+    if (!regimen.from_data()) continue;
+    // One cohort per study (common random numbers: patient i is the same person in every arm), so
+    // every arm that doses from a file names the same file.
+    if (config.cohort.population_file.empty()) {
+      config.cohort.population_file = regimen.data_path;
+    } else if (config.cohort.population_file != regimen.data_path) {
+      arms[i].child("regimen").child("data").fail("every arm that doses from a data set must name the same file (the "
+                                                  "study's patients), found '" + regimen.data_path + "' and '" +
+                                                  config.cohort.population_file + "'");
+    }
+  }
   for (std::size_t i = 0; i < config.arms.size() && i < arms.size(); ++i) {
     const auto sessions = pk::expand_sessions(config.arms[i].regimen);
     if (static_cast<long long>(sessions.size()) > limits::kMaxSessions) {

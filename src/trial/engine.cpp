@@ -51,6 +51,21 @@ struct ArmPlan {
   std::vector<int> eta_column;        // per variability term
   std::vector<int> parameter_column;  // per parameter
   std::vector<double> parameter_unit_factor;
+  // Doses per patient from the event data set (population table) instead of `sessions`; grid_h,
+  // output_index and visit_index are then built per patient (Engine::patient_schedule).
+  bool from_data = false;
+  std::vector<int> sample_index;  // grid index of each sampling time (regimen arms)
+  std::vector<const pk::ResidualErrorDef*> residual;  // per model output, null without one
+};
+
+// What one patient receives in one arm and the grid it is simulated on: the arm's own for a
+// regimen, the workspace's for doses from an event data set.
+struct Schedule {
+  const std::vector<pk::Session>* sessions;
+  const std::vector<double>* grid_h;
+  const std::vector<int>* output_index;
+  const std::vector<int>* visit_index;
+  const std::vector<int>* sample_index;
 };
 
 // One worker's scratch space, sized on first use and reused for every patient after.
@@ -65,6 +80,11 @@ struct Workspace {
   std::vector<double> states, conc, unbound_um;
   std::vector<double> session_uniforms, stay_uniforms;
   std::vector<double> scores, expected, state, occupancy, response_scratch;
+  // A patient's own schedule when the arm doses from an event data set.
+  std::vector<pk::Session> sessions;
+  std::vector<double> grid_h;
+  std::vector<int> output_index, visit_index, sample_index;
+  std::vector<double> eps;  // standard normals of the residual error, [global output slot][sample]
 };
 
 class Engine {
@@ -91,6 +111,7 @@ class Engine {
         if (const int c = table_->column("AGE"); c >= 0 && !std::isnan(row[c])) patient.covariates.age_y = row[c];
         if (const int c = table_->column("SEX"); c >= 0 && !std::isnan(row[c])) patient.covariates.sex = row[c] != 0.0;
       }
+      if (layout_.has_patient_id) b.patient_id[p] = table_->values[index][id_column_];
       b.weight_kg[p] = patient.covariates.weight_kg;
       b.age_y[p] = patient.covariates.age_y;
       b.sex[p] = static_cast<std::int8_t>(patient.covariates.sex);
@@ -111,6 +132,14 @@ class Engine {
       RandomStream dropout_rng(config_.seed, Stream::dropout, index);
       ws.stay_uniforms.resize(layout_.visits_d.size());
       for (auto& u : ws.stay_uniforms) u = dropout_rng.uniform();
+      // Observation errors depend on the patient, the output and the sampling time, never on the
+      // arm: the same draw in every arm (common random numbers), on a stream of their own so that
+      // no other draw moves when sampling times are added.
+      if (!layout_.sampling_times_h.empty()) {
+        RandomStream residual_rng(config_.seed, Stream::residual_error, index);
+        ws.eps.resize(layout_.outputs.size() * layout_.sampling_times_h.size());
+        for (auto& e : ws.eps) e = residual_rng.normal();
+      }
       for (int a = 0; a < layout_.n_plans; ++a) simulate_patient_arm(patient, a, p, b, ws);
     }
   }
@@ -120,6 +149,12 @@ class Engine {
     const StudyConfig& c = config_;
     layout_.n_patients = c.cohort.patients;
     if (table_ && layout_.n_patients <= 0) layout_.n_patients = static_cast<long long>(table_->rows());
+    id_column_ = table_ ? table_->column("ID") : -1;
+    layout_.has_patient_id = id_column_ >= 0;
+    layout_.sampling_times_h = c.sampling_times_h;
+    for (const StudyConfig& point : points_) {
+      for (const auto& arm : point.arms) layout_.store_dose_duration |= arm.regimen.from_data() && table_ && table_->events;
+    }
     layout_.n_arms = static_cast<int>(c.arms.size());
     layout_.n_plans = layout_.n_arms * static_cast<int>(points_.size());
     layout_.store_conc = c.concentration == ConcentrationOutput::full;
@@ -143,8 +178,11 @@ class Engine {
         plan.arm = &arm;
         plan.model = arm.model.get();
         plan.solver = solver_for(point, *arm.model);
-        plan.sessions = pk::expand_sessions(arm.regimen);
+        plan.from_data = arm.regimen.from_data() && table_ && table_->events;
+        if (!plan.from_data) plan.sessions = pk::expand_sessions(arm.regimen);
         for (const auto& o : arm.model->outputs) plan.output_slot.push_back(slot_of(layout_.outputs, variable_suffix(o.name)));
+        plan.residual.assign(arm.model->outputs.size(), nullptr);
+        for (const auto& e : arm.model->residual_error) plan.residual[e.output] = &e;
         for (const auto& p : arm.model->parameters) plan.parameter_slot.push_back(slot_of(layout_.parameters, p.name));
         for (const auto& m : arm.model->moieties) {
           const int c_obs = m.observed_compartment;
@@ -163,6 +201,11 @@ class Engine {
           plan.parameter_unit_factor.push_back(unit ? unit->to_canonical : 1.0);
         }
         layout_.n_doses = std::max(layout_.n_doses, static_cast<int>(plan.sessions.size()));
+        if (plan.from_data) {
+          for (long long i = 0; i < layout_.n_patients; ++i) {
+            layout_.n_doses = std::max(layout_.n_doses, static_cast<int>(table_->doses[i].size()));
+          }
+        }
         max_sessions_ = std::max(max_sessions_, plan.sessions.size());
         layout_.max_eta = std::max(layout_.max_eta, static_cast<int>(arm.model->variability.size()));
         plans_.push_back(std::move(plan));
@@ -179,6 +222,14 @@ class Engine {
           if (s.time_h + offset <= c.duration_h + 1e-9) times.push_back(s.time_h + offset);
         }
       }
+      if (!plan.from_data) continue;
+      for (long long i = 0; i < layout_.n_patients; ++i) {
+        for (const auto& d : table_->doses[i]) {
+          for (double offset : c.output_after_each_dose_h) {
+            if (d.time_h + offset <= c.duration_h + 1e-9) times.push_back(d.time_h + offset);
+          }
+        }
+      }
     }
     layout_.output_times_h = sorted_unique(std::move(times));
     for (auto& plan : plans_) {
@@ -189,12 +240,49 @@ class Engine {
         }
       }
       for (double d : layout_.visits_d) grid.push_back(d * 24.0);
+      for (double t : layout_.sampling_times_h) grid.push_back(t);
       grid.push_back(c.duration_h);
       plan.grid_h = sorted_unique(std::move(grid));
       for (double t : layout_.output_times_h) plan.output_index.push_back(grid_index(plan.grid_h, t));
       for (double d : layout_.visits_d) plan.visit_index.push_back(grid_index(plan.grid_h, d * 24.0));
+      for (double t : layout_.sampling_times_h) plan.sample_index.push_back(grid_index(plan.grid_h, t));
     }
     for (double d : layout_.visits_d) visits_h_.push_back(d * 24.0);
+  }
+
+  // The grid a regimen arm builds once in plan(), built here for one patient's own doses in the
+  // same way (same times, same order), so that equal doses give bit-identical concentrations.
+  Schedule patient_schedule(const ArmPlan& plan, const population::Patient& patient, Workspace& ws) const {
+    if (!plan.from_data) return {&plan.sessions, &plan.grid_h, &plan.output_index, &plan.visit_index, &plan.sample_index};
+    const auto& records = table_->doses[patient.index];
+    pk::expand_recorded_doses(plan.arm->regimen, records.data(), records.size(), ws.sessions, ws.doses);
+    const double duration_h = config_.duration_h;
+    ws.grid_h.assign(layout_.output_times_h.begin(), layout_.output_times_h.end());
+    for (const auto& s : ws.sessions) {
+      for (int k = 0; k * kFineStepH <= kFineWindowH; ++k) {
+        if (s.time_h + k * kFineStepH <= duration_h) ws.grid_h.push_back(s.time_h + k * kFineStepH);
+      }
+    }
+    for (double d : layout_.visits_d) ws.grid_h.push_back(d * 24.0);
+    for (double t : layout_.sampling_times_h) ws.grid_h.push_back(t);
+    ws.grid_h.push_back(duration_h);
+    sort_unique_in_place(ws.grid_h);
+    ws.output_index.clear();
+    ws.visit_index.clear();
+    ws.sample_index.clear();
+    for (double t : layout_.output_times_h) ws.output_index.push_back(grid_index(ws.grid_h, t));
+    for (double d : layout_.visits_d) ws.visit_index.push_back(grid_index(ws.grid_h, d * 24.0));
+    for (double t : layout_.sampling_times_h) ws.sample_index.push_back(grid_index(ws.grid_h, t));
+    return {&ws.sessions, &ws.grid_h, &ws.output_index, &ws.visit_index, &ws.sample_index};
+  }
+
+  // Infusion duration of session s (0: bolus or a route without one), for the results file when
+  // records mix boluses and infusions.
+  double dose_duration_h(const ArmPlan& plan, const population::Patient& patient, std::size_t s, double amount_mg) const {
+    if (plan.from_data) return table_->doses[patient.index][s].duration_h;
+    const pk::Regimen& r = plan.arm->regimen;
+    if (r.route != pk::Route::iv_infusion) return 0.0;
+    return r.infusion_duration_h > 0.0 ? r.infusion_duration_h : amount_mg / -r.infusion_duration_h;
   }
 
   void simulate_patient_arm(const population::Patient& patient, int a, int p, Batch& b, Workspace& ws) const {
@@ -202,9 +290,12 @@ class Engine {
     const pk::PkModel& model = *plan.model;
     const std::size_t ap = static_cast<std::size_t>(a) * b.count + p;
     const std::size_t arm_patients = static_cast<std::size_t>(layout_.n_plans) * b.count;
-    ws.taken.resize(plan.sessions.size());
-    for (std::size_t s = 0; s < plan.sessions.size(); ++s) {
-      ws.taken[s] = ws.session_uniforms[s] < plan.arm->regimen.adherence_probability;
+    const Schedule schedule = patient_schedule(plan, patient, ws);
+    const std::vector<pk::Session>& sessions = *schedule.sessions;
+    ws.taken.resize(sessions.size());
+    for (std::size_t s = 0; s < sessions.size(); ++s) {
+      // A data set records what was given: no adherence draw.
+      ws.taken[s] = plan.from_data || ws.session_uniforms[s] < plan.arm->regimen.adherence_probability;
     }
     const int n_eta = static_cast<int>(model.variability.size());
     ws.eta.resize(n_eta);
@@ -230,26 +321,29 @@ class Engine {
     const double baseline = std::round(patient.baseline_madrs);
     b.baseline[ap] = static_cast<float>(baseline);
     const double weight = plan.arm->regimen.dose_per_kg ? patient.covariates.weight_kg : 1.0;
-    for (std::size_t s = 0; s < plan.sessions.size(); ++s) {
+    for (std::size_t s = 0; s < sessions.size(); ++s) {
       const std::size_t k = ap * layout_.n_doses + s;
-      b.dose_time[k] = plan.sessions[s].time_h;
+      b.dose_time[k] = sessions[s].time_h;
       b.dose_taken[k] = ws.taken[s] ? 1 : 0;
-      b.dose_amount[k] = ws.taken[s] ? plan.sessions[s].dose * weight : 0.0;
+      b.dose_amount[k] = ws.taken[s] ? sessions[s].dose * weight : 0.0;
+      if (layout_.store_dose_duration) b.dose_duration[k] = dose_duration_h(plan, patient, s, b.dose_amount[k]);
     }
     // Non-physical individual values (a CSV's CL = 0 or V1 = 1e-300) fail the patient, not the run.
     if (!pk::implausible_parameter(model, ws.parameters).empty() || !pk::build_kinetics(model, ws.parameters, ws.kinetics)) {
       b.status[ap] = status_invalid_parameters;
       return;
     }
-    pk::expand_doses(plan.arm->regimen, plan.sessions, patient.covariates.weight_kg, &ws.taken, ws.doses);
+    // (patient_schedule already laid out the doses of an arm that doses from a data set)
+    if (!plan.from_data) pk::expand_doses(plan.arm->regimen, plan.sessions, patient.covariates.weight_kg, &ws.taken, ws.doses);
     if (pk::resolve_inputs(model, ws.parameters, ws.doses, ws.inputs) < 0.0) {
       b.status[ap] = status_invalid_parameters;
       return;
     }
-    const int n_grid = static_cast<int>(plan.grid_h.size());
+    const std::vector<double>& grid_h = *schedule.grid_h;
+    const int n_grid = static_cast<int>(grid_h.size());
     const int n_states = ws.kinetics.n_states;
     ws.states.resize(static_cast<std::size_t>(n_grid) * n_states);
-    if (!pk::simulate_states(ws.kinetics, ws.inputs, plan.grid_h.data(), n_grid, plan.solver, config_.tolerances,
+    if (!pk::simulate_states(ws.kinetics, ws.inputs, grid_h.data(), n_grid, plan.solver, config_.tolerances,
                              ws.sim, ws.states.data())) {
       b.status[ap] = status_solver_failure;
       return;
@@ -273,12 +367,12 @@ class Engine {
     exposure.age_y = patient.covariates.age_y;
     exposure.random_effects = ws.response_effects.data();
     exposure.background = plan.background;
-    exposure.grid_h = plan.grid_h.data();
+    exposure.grid_h = grid_h.data();
     exposure.n_grid = n_grid;
     exposure.unbound_um = ws.unbound_um.data();
     exposure.ki_um = plan.ki_um.data();
     exposure.n_moieties = n_moieties;
-    exposure.visit_grid_index = plan.visit_index.data();
+    exposure.visit_grid_index = schedule.visit_index->data();
     exposure.visit_h = visits_h_.data();
     exposure.n_visits = n_visits;
     ws.scores.resize(n_visits);
@@ -287,7 +381,7 @@ class Engine {
     ws.occupancy.resize(n_visits);
     response::VisitScores scores{ws.scores.data(), ws.expected.data(), ws.state.data(), ws.occupancy.data()};
     rm_.structure->score(rm_, exposure, scores, ws.response_scratch);
-    if (!record_concentrations(plan, a, p, b, ws) ||
+    if (!record_concentrations(plan, schedule, a, p, b, ws) ||
         !std::all_of(ws.scores.begin(), ws.scores.end(), [](double s) { return s >= 0.0 && s <= 60.0; })) {
       b.status[ap] = status_non_physical;
       return;
@@ -317,10 +411,13 @@ class Engine {
 
   // Concentrations at the output times, their batch sums and NCA per session. Returns false when
   // a concentration is non-finite or negative beyond solver noise (nothing is then summed).
-  bool record_concentrations(const ArmPlan& plan, int a, int p, Batch& b, Workspace& ws) const {
+  bool record_concentrations(const ArmPlan& plan, const Schedule& schedule, int a, int p, Batch& b, Workspace& ws) const {
     const pk::PkModel& model = *plan.model;
     const Layout& l = layout_;
-    const int n_grid = static_cast<int>(plan.grid_h.size());
+    const std::vector<double>& grid_h = *schedule.grid_h;
+    const std::vector<int>& output_index = *schedule.output_index;
+    const std::vector<pk::Session>& sessions = *schedule.sessions;
+    const int n_grid = static_cast<int>(grid_h.size());
     const int n_states = ws.kinetics.n_states;
     const std::size_t n_time = l.output_times_h.size();
     const std::size_t arm_patients = static_cast<std::size_t>(l.n_plans) * b.count;
@@ -343,7 +440,7 @@ class Engine {
         double* sum = &b.conc_sum[(static_cast<std::size_t>(slot) * l.n_plans + a) * n_time];
         double* sumsq = &b.conc_sumsq[(static_cast<std::size_t>(slot) * l.n_plans + a) * n_time];
         for (std::size_t t = 0; t < n_time; ++t) {
-          const double c = conc[plan.output_index[t]];
+          const double c = conc[output_index[t]];
           sum[t] += c;
           sumsq[t] += c * c;
         }
@@ -351,12 +448,13 @@ class Engine {
       }
       if (l.store_conc) {
         float* out = &b.conc[(static_cast<std::size_t>(slot) * arm_patients + ap) * n_time];
-        for (std::size_t t = 0; t < n_time; ++t) out[t] = static_cast<float>(conc[plan.output_index[t]]);
+        for (std::size_t t = 0; t < n_time; ++t) out[t] = static_cast<float>(conc[output_index[t]]);
       }
-      for (std::size_t s = 0; s < plan.sessions.size(); ++s) {
-        const double start = plan.sessions[s].time_h;
-        const double end = s + 1 < plan.sessions.size() ? plan.sessions[s + 1].time_h : config_.duration_h;
-        const pk::NcaResult r = pk::nca_interval(plan.grid_h.data(), conc, n_grid, start, end);
+      record_observations(plan, schedule, slot, static_cast<int>(o), conc, ap, arm_patients, b, ws);
+      for (std::size_t s = 0; s < sessions.size(); ++s) {
+        const double start = sessions[s].time_h;
+        const double end = s + 1 < sessions.size() ? sessions[s + 1].time_h : config_.duration_h;
+        const pk::NcaResult r = pk::nca_interval(grid_h.data(), conc, n_grid, start, end);
         const std::size_t k = (static_cast<std::size_t>(slot) * arm_patients + ap) * l.n_doses + s;
         b.cmax[k] = r.cmax_ng_per_ml;
         b.tmax[k] = r.tmax_h;
@@ -364,6 +462,30 @@ class Engine {
       }
     }
     return true;
+  }
+
+  // IPRED and DV of one output at the sampling times (docs/model-format.md, residual_error):
+  // DV = IPRED + sqrt(add^2 + (prop x IPRED)^2) x eps, or IPRED x exp(sd x eps) (log-additive).
+  // DV stays NaN for an output the arm's model gives no residual error.
+  void record_observations(const ArmPlan& plan, const Schedule& schedule, int slot, int output, const double* conc,
+                           std::size_t ap, std::size_t arm_patients, Batch& b, const Workspace& ws) const {
+    const std::size_t n_samples = layout_.sampling_times_h.size();
+    if (n_samples == 0) return;
+    const pk::ResidualErrorDef* error = plan.residual[output];
+    const double* eps = &ws.eps[static_cast<std::size_t>(slot) * n_samples];
+    double* ipred = &b.ipred[(static_cast<std::size_t>(slot) * arm_patients + ap) * n_samples];
+    double* dv = &b.dv[(static_cast<std::size_t>(slot) * arm_patients + ap) * n_samples];
+    for (std::size_t s = 0; s < n_samples; ++s) {
+      const double c = std::max(0.0, conc[(*schedule.sample_index)[s]]);  // solver round-off below zero is zero
+      ipred[s] = c;
+      if (!error) continue;
+      if (error->log_additive > 0.0) {
+        dv[s] = c * std::exp(error->log_additive * eps[s]);
+      } else {
+        const double a = error->additive_ng_per_ml, p = error->proportional * c;
+        dv[s] = c + std::sqrt(a * a + p * p) * eps[s];
+      }
+    }
   }
 
   const std::vector<StudyConfig>& points_;
@@ -375,6 +497,7 @@ class Engine {
   std::vector<ArmPlan> plans_;
   std::vector<double> visits_h_;
   std::size_t max_sessions_ = 0;
+  int id_column_ = -1;
 };
 
 // Runs every batch through the engine on oneTBB and hands finished batches to `sink` one at a

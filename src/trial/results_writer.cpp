@@ -63,6 +63,9 @@ FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& 
                         "virtual patient index (same patient in every arm)");
   if (l.summarize_conc) f.add_dimension("time", l.output_times_h, "h", "time since day 0 (study start)");
   f.add_dimension("visit", l.visits_d, "d", "MADRS visit, days since day 0 (study start)");
+  if (!l.sampling_times_h.empty()) {
+    f.add_dimension("sample_time", l.sampling_times_h, "h", "sampling time of simulated observations, since day 0");
+  }
   std::vector<std::int32_t> doses(l.n_doses);
   for (int i = 0; i < l.n_doses; ++i) doses[i] = i;
   f.add_dimension("dose", doses, "1", "index of the scheduled session within the arm");
@@ -94,6 +97,7 @@ FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& 
     return f.create_variable(spec);
   };
   FileVariables v;
+  if (l.has_patient_id) v.patient_id = make("patient_id");
   v.weight = make("weight_kg");
   v.age = make("age_y");
   v.sex = make("sex");
@@ -117,9 +121,14 @@ FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& 
     v.cmax.push_back(make("cmax_{output}", out));
     v.tmax.push_back(make("tmax_{output}", out));
     v.auc.push_back(make("auc_{output}", out));
+    if (!l.sampling_times_h.empty()) {
+      v.ipred.push_back(make("ipred_{output}", out));
+      v.dv.push_back(make("dv_{output}", out));
+    }
   }
   v.dose_time = make("dose_time_h");
   v.dose_amount = make("dose_amount_mg");
+  if (l.store_dose_duration) v.dose_duration = make("dose_duration_h");
   v.dose_taken = make("dose_taken");
   v.madrs = make("madrs");
   v.response_by_visit = make("response_by_visit");
@@ -168,6 +177,7 @@ void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v
       f.write(var, start, count, data + a * n * (inner ? inner : 1));
     }
   };
+  if (l.has_patient_id) f.write(v.patient_id, {first}, {n}, b.patient_id.data());
   f.write(v.weight, {first}, {n}, b.weight_kg.data());
   f.write(v.age, {first}, {n}, b.age_y.data());
   f.write(v.sex, {first}, {n}, b.sex.data());
@@ -184,9 +194,15 @@ void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v
     per_plan(v.cmax[s], b.cmax.data() + s * plans * n * n_doses, n_doses);
     per_plan(v.tmax[s], b.tmax.data() + s * plans * n * n_doses, n_doses);
     per_plan(v.auc[s], b.auc.data() + s * plans * n * n_doses, n_doses);
+    if (!l.sampling_times_h.empty()) {
+      const hsize_t n_samples = static_cast<hsize_t>(l.sampling_times_h.size());
+      per_plan(v.ipred[s], b.ipred.data() + s * plans * n * n_samples, n_samples);
+      per_plan(v.dv[s], b.dv.data() + s * plans * n * n_samples, n_samples);
+    }
   }
   per_plan(v.dose_time, b.dose_time.data(), n_doses);
   per_plan(v.dose_amount, b.dose_amount.data(), n_doses);
+  if (l.store_dose_duration) per_plan(v.dose_duration, b.dose_duration.data(), n_doses);
   per_plan(v.dose_taken, b.dose_taken.data(), n_doses);
   per_plan(v.madrs, b.madrs.data(), n_visits);
   per_plan(v.response_by_visit, b.response_by_visit.data(), n_visits);

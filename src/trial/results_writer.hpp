@@ -14,11 +14,11 @@ struct FileVariables {
   int weight = -1, age = -1, sex = -1, status = -1, madrs = -1, baseline = -1, change = -1, response = -1,
       remission = -1, relapse = -1, dose_time = -1, dose_amount = -1, dose_taken = -1, response_by_visit = -1,
       remission_by_visit = -1, dropout_time = -1, occupancy = -1, state = -1, expected = -1, power_response = -1,
-      power_remission = -1, event_time = -1, event_observed = -1;
+      power_remission = -1, event_time = -1, event_observed = -1, patient_id = -1, dose_duration = -1;
   std::vector<int> km;        // km_at_risk, km_events, km_censored, km_survival, km_lower, km_upper
   std::vector<int> km_median; // km_median_d, km_median_lower_d, km_median_upper_d
   std::vector<int> cox;       // hazard_ratio, hazard_ratio_lower, hazard_ratio_upper, logrank_p
-  std::vector<int> parameters, conc, conc_mean, conc_sd, cmax, tmax, auc;
+  std::vector<int> parameters, conc, conc_mean, conc_sd, cmax, tmax, auc, ipred, dv;
 };
 
 FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& f);

@@ -1,11 +1,13 @@
 #include "ketasim/trial/study.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <set>
 #include <sstream>
 
 #include "ketasim/core/digest.hpp"
+#include "ketasim/core/limits.hpp"
 #include "ketasim/trial/optimize.hpp"
 
 namespace ketasim::trial {
@@ -102,6 +104,108 @@ void check_response_model(const StudyConfig& config, const response::ResponseMod
   }
 }
 
+void check_event_doses(const std::vector<StudyConfig>& points, population::PopulationTable& table) {
+  Diagnostics problems;
+  const StudyConfig& c = points.front();
+  const int time_c = table.column("TIME"), amt_c = table.column("AMT"), cmt_c = table.column("CMT");
+  const int duration_c = table.column("RATE") >= 0 ? table.column("RATE") : table.column("DUR");
+  const char* duration_name = table.column("RATE") >= 0 ? "RATE" : "DUR";
+  for (const StudyConfig& point : points) {
+    if (point.cohort.population_file != c.cohort.population_file) {
+      problems.add(SourceLocation{c.path, "sweep", 0, 0}, "a sweep point may not change the event data set (regimen.data): it is the study's cohort");
+    }
+  }
+  std::set<std::string> seen;  // one message per problem, not one per sweep point
+  auto add = [&](const char* column, int c_index, int line, const std::string& message) {
+    if (seen.insert(std::to_string(line) + column + message).second) {
+      problems.add(SourceLocation{table.path, column, line, c_index + 1}, message);
+    }
+  };
+  for (const StudyConfig& point : points) {
+    for (const ArmConfig& arm : point.arms) {
+      if (!arm.regimen.from_data() || !arm.model) continue;
+      const pk::PkModel& model = *arm.model;
+      const pk::Route route = arm.regimen.route;
+      const bool iv = route == pk::Route::iv_infusion || route == pk::Route::iv_bolus;
+      for (const auto& doses : table.doses) {
+        for (const pk::RecordedDose& d : doses) {
+          if (d.additional) continue;  // its record is checked
+          if (problems.messages().size() > 20) break;
+          const pk::Route given = iv ? (d.duration_h > 0.0 ? pk::Route::iv_infusion : pk::Route::iv_bolus) : route;
+          if (!iv && d.duration_h > 0.0) {
+            add(duration_name, duration_c, d.line, std::string(duration_name) + " applies to IV doses; arm '" + arm.name +
+                                                      "' doses by route " + pk::route_name(route));
+            continue;
+          }
+          const pk::RouteDef* def = model.find_route(given);
+          if (!def) {
+            add(iv ? duration_name : "AMT", iv ? duration_c : amt_c, d.line,
+                std::string("this record is an ") + pk::route_name(given) + (iv ? (d.duration_h > 0.0 ? " (it has a rate or duration)" : " (no RATE or DUR)") : "") +
+                    " but model '" + model.name + "' of arm '" + arm.name + "' has no route " + pk::route_name(given));
+            continue;
+          }
+          if (d.cmt > 0 && !def->inputs.empty()) {
+            const int expected = def->inputs.front().compartment + 1;
+            if (d.cmt > static_cast<int>(model.compartments.size())) {
+              add("CMT", cmt_c, d.line, "unknown CMT " + std::to_string(d.cmt) + " for model '" + model.name + "' (arm '" +
+                                            arm.name + "'), which has compartments 1 to " +
+                                            std::to_string(model.compartments.size()) + "; its " + pk::route_name(given) +
+                                            " doses go to CMT " + std::to_string(expected) + " (" +
+                                            model.compartments[expected - 1].name + ")");
+            } else if (d.cmt != expected) {
+              add("CMT", cmt_c, d.line, "CMT " + std::to_string(d.cmt) + " (" + model.compartments[d.cmt - 1].name +
+                                            ") is not where route " + pk::route_name(given) + " of model '" + model.name +
+                                            "' (arm '" + arm.name + "') doses: expected CMT " + std::to_string(expected) + " (" +
+                                            model.compartments[expected - 1].name + ") or '.'");
+            }
+          }
+          if (route == pk::Route::intranasal) {
+            const double devices = std::round(d.amount_mg / arm.regimen.device_dose_mg);
+            if (d.amount_mg > 0.0 && (devices < 1.0 || std::fabs(devices * arm.regimen.device_dose_mg - d.amount_mg) > 1e-9)) {
+              add("AMT", amt_c, d.line, "an intranasal dose must be a whole number of devices of " +
+                                            limits::format(arm.regimen.device_dose_mg) + " mg (arm '" + arm.name + "'), found " +
+                                            limits::format(d.amount_mg));
+            } else if (devices > limits::kMaxDevicesPerSession) {
+              add("AMT", amt_c, d.line, "this dose needs " + limits::format(devices) + " devices per session; at most " +
+                                            std::to_string(limits::kMaxDevicesPerSession) + " are accepted");
+            }
+          }
+        }
+      }
+    }
+  }
+  // outputs.after_each_dose anchors output times to every patient's doses: distinct dose times
+  // across a large data set could make the shared time axis (and the memory of every stored
+  // curve) unbounded, so the axis is held to the limit a regular grid has.
+  if (!c.output_after_each_dose_h.empty()) {
+    std::set<double> dose_times_h;
+    for (const auto& doses : table.doses) {
+      for (const pk::RecordedDose& d : doses) dose_times_h.insert(d.time_h);
+    }
+    const double anchored = static_cast<double>(dose_times_h.size()) * static_cast<double>(c.output_after_each_dose_h.size());
+    if (anchored > static_cast<double>(limits::kMaxGridPoints)) {
+      problems.add(SourceLocation{c.path, "outputs.after_each_dose", 0, 0},
+                   "the event data set has " + std::to_string(dose_times_h.size()) + " distinct dose times: with " +
+                       std::to_string(c.output_after_each_dose_h.size()) + " offsets after each, the time axis would exceed " +
+                       std::to_string(limits::kMaxGridPoints) + " points; use outputs.times instead");
+    }
+  }
+  // A record after the end of the study is an error (a wrong TIME unit is the likely cause); the
+  // additional doses (ADDL) of a record are laid out up to the end of the study and those after it
+  // are not given, as a schedule's `until` would.
+  for (auto& doses : table.doses) {
+    for (const pk::RecordedDose& d : doses) {
+      if (!d.additional && d.time_h > c.duration_h + 1e-9) {
+        add("TIME", time_c, d.line, "a dose at TIME " + limits::format(d.time_h) + " h is after the end of the study (study.duration = " +
+                                        limits::format(c.duration_h) + " h); TIME is in hours since day 0");
+      }
+    }
+    doses.erase(std::remove_if(doses.begin(), doses.end(), [&](const pk::RecordedDose& d) { return d.time_h > c.duration_h + 1e-9; }),
+                doses.end());
+  }
+  problems.throw_if_any();
+}
+
 void check_population(const std::vector<StudyConfig>& points, const population::PopulationTable& table,
                       const Logger* log) {
   const StudyConfig& c = points.front();
@@ -117,6 +221,9 @@ void check_population(const std::vector<StudyConfig>& points, const population::
     const std::string& column = table.columns[k];
     const auto bad = table.bad_cell.find(k);
     bool used = column == "WT" || column == "AGE" || column == "SEX";
+    if (table.events) {
+      for (const char* name : {"TIME", "AMT", "EVID", "RATE", "DUR", "CMT", "II", "ADDL", "SS", "MDV"}) used |= column == name;
+    }
     if (column == "ID") continue;
     for (const StudyConfig& point : points) {
       for (const auto& arm : point.arms) {
@@ -228,9 +335,16 @@ Study load_study(const std::string& path, const std::string& text, const std::ve
   }
   if (config_ok && !study.config.cohort.population_file.empty()) {
     try {
-      study.population = std::make_shared<const population::PopulationTable>(
-          population::load_population_csv(study.config.cohort.population_file));
-      check_population(study.points, *study.population, log);
+      const std::string& file = study.config.cohort.population_file;
+      population::PopulationTable table;
+      if (study.config.cohort.event_data) {
+        table = population::load_event_csv(file);
+        check_event_doses(study.points, table);
+      } else {
+        table = population::load_population_csv(file);
+      }
+      check_population(study.points, table, log);
+      study.population = std::make_shared<const population::PopulationTable>(std::move(table));
     } catch (const InputError& e) {
       append(problems, e.messages());
     }
@@ -241,7 +355,7 @@ Study load_study(const std::string& path, const std::string& text, const std::ve
     for (const auto& arm : point.arms) add_input(study, "pk_model", arm.model_path);
   }
   add_input(study, "response_model", study.response_model->path);
-  if (study.population) add_input(study, "population", study.population->path);
+  if (study.population) add_input(study, study.population->events ? "event_data" : "population", study.population->path);
   return study;
 }
 

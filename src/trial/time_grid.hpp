@@ -30,6 +30,17 @@ inline std::vector<double> sorted_unique(std::vector<double> times) {
   return merged;
 }
 
+// sorted_unique on a vector in place (same times kept), for a per-patient grid that reuses its
+// capacity: the per-patient loop does not allocate once the workspace has grown.
+inline void sort_unique_in_place(std::vector<double>& times) {
+  std::sort(times.begin(), times.end());
+  std::size_t n = 0;
+  for (double t : times) {
+    if (n == 0 || t - times[n - 1] > 1e-9) times[n++] = t;
+  }
+  times.resize(n);
+}
+
 inline int grid_index(const std::vector<double>& grid, double t) {
   return static_cast<int>(std::lower_bound(grid.begin(), grid.end(), t - 1e-9) - grid.begin());
 }

@@ -1,7 +1,8 @@
 #!/usr/bin/python3
 """Interoperability of the results file (spec section 3, docs/results-format.md).
 
-Runs the real `ketasim run` on configs/default.yaml and configs/sweep.yaml, then opens each file
+Runs the real `ketasim run` on configs/default.yaml and configs/sweep.yaml (and event-data.yaml,
+esketamine-sampling.yaml for patient_id, dose_duration_h, ipred_*/dv_*), then opens each file
 with xarray (h5netcdf and netcdf4 engines), h5py and R (hdf5r and ncdf4 through
 tools/read_results.R) and checks the contract and that every reader computes the same per-arm
 remission rates as the table `ketasim run` printed.
@@ -42,7 +43,7 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "tools"))
 import ketasim_analysis as ka  # noqa: E402
 
 ENGINES = ("h5netcdf", "netcdf4")
-BASE_DIMS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time"}
+BASE_DIMS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time"}
 ROOT_ATTRS = ("software", "software_version", "git_commit", "created", "command_line", "seed", "rng",
               "config_yaml", "config_json", "Conventions", "primary_visit_d", "remission_threshold")
 WILSON_SLACK_PCT = 0.05  # tolerate z = 1.96 vs 1.95996... in the printed CI bounds
@@ -204,8 +205,12 @@ class ContractChecks:
                     self.assertEqual(var.dims, tuple(sweep) + ("arm", "time"), name)
                 elif name.startswith("conc_"):
                     self.assertEqual(var.dims, per_arm + ("time",), name)
-                elif re.match(r"(cmax|tmax|auc)_", name):
+                elif re.match(r"(cmax|tmax|auc)_", name) or name.startswith("dose_"):
                     self.assertEqual(var.dims, per_arm + ("dose",), name)
+                elif re.match(r"(ipred|dv)_", name):
+                    self.assertEqual(var.dims, per_arm + ("sample_time",), name)
+                elif name == "patient_id":
+                    self.assertEqual(var.dims, ("patient",), name)
                 self.assertTrue(set(var.dims) <= BASE_DIMS | set(sweep), f"{name}: {var.dims}")
             for dim in ds.dims:  # every dimension is a coordinate variable, not a bare netCDF dim
                 self.assertIn(dim, ds.coords, f"{engine}: dimension {dim} has no coordinate values")
@@ -367,6 +372,45 @@ class DefaultRun(ContractChecks, unittest.TestCase):
         with xr.open_dataset(self.path, engine="h5netcdf") as ds:
             self.assertEqual(ds.sizes["patient"], 200)
             self.assertEqual(ka.sweep_dims(ds), [], "default.yaml is not a sweep")
+
+
+class EventDataRun(ContractChecks, unittest.TestCase):
+    """Doses from an event data set: patient_id and dose_duration_h in every reader."""
+    config = "event-data.yaml"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ketasim_interop_events_")
+        cls.path = os.path.join(cls.tmp, "events.h5")
+        cls.printed = run_ketasim(cls.config, cls.path)
+
+    def selected_point(self):
+        return {}
+
+    def test_new_variables(self):
+        for engine, ds in self.datasets():
+            self.assertEqual(ds["patient_id"].values[:3].tolist(), [1001, 1002, 1003], engine)
+            self.assertIn("dose_duration_h", ds.data_vars, engine)
+
+
+class SampledObservationsRun(ContractChecks, unittest.TestCase):
+    """Simulated observations: ipred_* and dv_* along sample_time in every reader."""
+    config = "esketamine-sampling.yaml"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ketasim_interop_sampling_")
+        cls.path = os.path.join(cls.tmp, "sampling.h5")
+        cls.printed = run_ketasim(cls.config, cls.path, "--patients", "100")
+
+    def selected_point(self):
+        return {}
+
+    def test_new_variables(self):
+        for engine, ds in self.datasets():
+            self.assertEqual(ds["dv_esketamine"].dims, ("arm", "patient", "sample_time"), engine)
+            self.assertEqual(ds["sample_time"].attrs["units"], "h", engine)
+            self.assertEqual(ds.sizes["sample_time"], 8, engine)
 
 
 class SweepRun(ContractChecks, unittest.TestCase):

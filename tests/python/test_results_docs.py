@@ -18,7 +18,7 @@ import h5py
 
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KETASIM_EXE = os.environ.get("KETASIM_EXE") or os.path.join(SOURCE_DIR, "build", "ketasim")
-DIMENSIONS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time"}
+DIMENSIONS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time"}
 
 
 def schema():
@@ -50,26 +50,31 @@ class ResultsDocs(unittest.TestCase):
             self.assertEqual(docs[name]["dtype"], entry["dtype"], name)
 
     def test_a_results_file_holds_only_schema_variables(self):
+        # The golden trial enables every output but draws its cohort; the second study takes its
+        # patients from an event data set (patient_id) and samples observations (ipred/dv).
         code = schema()
+        studies = [os.path.join(SOURCE_DIR, "tests", "golden", "trial-small.yaml"),
+                   os.path.join(SOURCE_DIR, "tests", "data", "residual", "events.yaml")]
+        owners = {}
         with tempfile.TemporaryDirectory() as tmp:
-            path = os.path.join(tmp, "g.h5")
-            subprocess.run([KETASIM_EXE, "run", os.path.join(SOURCE_DIR, "tests", "golden", "trial-small.yaml"), "-o", path,
-                            "--quiet"], check=True)
-            with h5py.File(path, "r") as f:
-                names = [n for n in f if n not in DIMENSIONS and n != "dose_mg_per_kg"]
-                for name in names:
-                    self.assertTrue(any(matches(t, name) for t in code), f"{name} is not in the schema")
-                # Each file variable belongs to its most specific template (conc_x_mean is not conc_{output}).
-                owner = {n: max((t for t in code if matches(t, n)), key=len) for n in names}
-                for template, entry in code.items():
-                    hits = [n for n in names if owner[n] == template]
-                    self.assertTrue(hits, f"{template} missing from a file that enables every output")
-                    for n in hits:
+            for k, study in enumerate(studies):
+                path = os.path.join(tmp, f"g{k}.h5")
+                subprocess.run([KETASIM_EXE, "run", study, "-o", path, "--quiet"], check=True)
+                with h5py.File(path, "r") as f:
+                    names = [n for n in f if n not in DIMENSIONS and n != "dose_mg_per_kg"]
+                    for name in names:
+                        self.assertTrue(any(matches(t, name) for t in code), f"{name} is not in the schema")
+                    # Each file variable belongs to its most specific template (conc_x_mean is not conc_{output}).
+                    owner = {n: max((t for t in code if matches(t, n)), key=len) for n in names}
+                    for n, template in owner.items():
+                        owners.setdefault(template, []).append(n)
                         dims = [d.lstrip("/") for d in (f[n].dims[i][0].name for i in range(f[n].ndim))]
-                        expected = [d for d in entry["dims"]]
-                        if "arm" in expected:
+                        expected = list(code[template]["dims"])
+                        if "arm" in expected and "dose_mg_per_kg" in f:
                             expected.insert(expected.index("arm"), "dose_mg_per_kg")
                         self.assertEqual(dims, expected, n)
+        for template in code:
+            self.assertIn(template, owners, f"{template} missing from files that enable every output")
 
 
 class PythonWriterFollowsTheSchema(unittest.TestCase):

@@ -104,6 +104,17 @@ struct OutputDef {
   std::vector<int> moieties;
 };
 
+// Observation (residual) error of a reported output, for simulated DV (docs/model-format.md):
+// DV = IPRED + sqrt(additive^2 + (proportional x IPRED)^2) x eps (additive, proportional or both:
+// combined), or DV = IPRED x exp(log_additive x eps) (log-additive, "exponential"), eps ~ N(0, 1).
+struct ResidualErrorDef {
+  int output = 0;                   // index into PkModel::outputs
+  double additive_ng_per_ml = 0.0;  // SD
+  double proportional = 0.0;        // SD as a fraction of IPRED
+  double log_additive = 0.0;        // SD on the log scale
+  std::string source;
+};
+
 struct PkModel {
   std::string name;
   std::string drug;
@@ -118,6 +129,7 @@ struct PkModel {
   std::vector<RouteDef> routes;
   std::vector<CovariateEffect> covariates;
   std::vector<VariabilityDef> variability;
+  std::vector<ResidualErrorDef> residual_error;  // at most one per output
   Eigen::MatrixXd omega;           // variability.size() squared
   Eigen::MatrixXd omega_cholesky;  // lower triangular, omega = L L^T
   bool linear = true;              // no Michaelis-Menten flow

@@ -30,6 +30,22 @@ struct Regimen {
   double start_h = 0.0;
   std::vector<SchedulePhase> phases;
   double adherence_probability = 1.0;  // each scheduled session is taken with this probability
+  // `regimen: {data: events.csv}`: every patient's doses come from an event data set (NONMEM-style,
+  // population/population_file.hpp) instead of `schedule`; resolved against the config file.
+  std::string data_path;
+  bool from_data() const { return !data_path.empty(); }
+};
+
+// One dose record of an event data set after ADDL/II expansion: AMT (mg) at TIME (h), over
+// `duration_h` (0: bolus, else a zero-order infusion from RATE or DUR). `line` is the record's line
+// in the file, for messages.
+struct RecordedDose {
+  double time_h = 0.0;
+  double amount_mg = 0.0;
+  double duration_h = 0.0;
+  int cmt = 0;  // NONMEM CMT (1-based model compartment), 0 when not given
+  int line = 0;
+  bool additional = false;  // laid out from the record's ADDL/II, not a record of its own
 };
 
 // One administration: an IV dose, or one intranasal device.
@@ -54,6 +70,12 @@ std::vector<Session> expand_sessions(const Regimen& regimen);
 // Administrations for a patient of `weight_kg`; `taken[i]` false skips session i (adherence).
 void expand_doses(const Regimen& regimen, const std::vector<Session>& sessions, double weight_kg,
                   const std::vector<char>* taken, std::vector<Dose>& out);
+// Administrations of recorded doses (sorted by time) through the regimen's route: an IV record with a
+// duration is an iv_infusion, without one an iv_bolus; an intranasal record is AMT / device_dose
+// devices `device_interval_h` apart. `sessions` receives one session per record (for NCA and the
+// results file). Both outputs are cleared first and reuse their capacity.
+void expand_recorded_doses(const Regimen& regimen, const RecordedDose* records, std::size_t n,
+                           std::vector<Session>& sessions, std::vector<Dose>& out);
 // Time after which nothing more is given (last session start + its duration/devices).
 double regimen_end_h(const Regimen& regimen, const std::vector<Session>& sessions);
 

@@ -24,9 +24,14 @@ struct CohortConfig {
   // false: every random effect is zero (PK etas, response-model effects) for typical-value
   // scenarios; covariates, adherence, dropout and visit noise still vary.
   bool variability = true;
+  // true when arms dose from an event data set (arms[i].regimen.data): that file is the cohort
+  // (population_file holds its path, one patient per ID) and read by load_event_csv.
+  bool event_data = false;
 };
 
 // Reads `cohort:` (problems go to the node's Diagnostics). `config_path` anchors relative paths.
-CohortConfig parse_cohort(const InputNode& node, const std::string& config_path);
+// With `event_data` the patients come from the arms' event data set: `patients` defaults to every
+// ID in it and `population_file` is an error (covariates go in the event data set).
+CohortConfig parse_cohort(const InputNode& node, const std::string& config_path, bool event_data = false);
 
 }  // namespace ketasim::population

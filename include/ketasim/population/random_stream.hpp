@@ -20,6 +20,7 @@ enum class Stream : std::uint64_t {
   dropout = 6,
   response_process = 7,  // a response structure's own event times (benefit_v2: relapse events)
   optimize_bootstrap = 8,  // `optimize`: paired bootstrap samples (the "patient" counter is the replicate)
+  residual_error = 9,      // observation error of simulated DV (outputs.sampling_times)
 };
 
 // One generator per (seed, stream, patient). Philox4x64-10 keyed by {seed, stream}, counter

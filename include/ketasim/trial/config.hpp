@@ -74,6 +74,9 @@ struct StudyConfig {
   double output_step_h = 1.0;
   std::vector<double> output_after_each_dose_h;  // offsets after every session, merged into the time axis
   std::vector<double> output_times_h;            // extra output times (h since day 0)
+  // Sampling times (h since day 0, sorted, unique) of simulated observations: IPRED and DV with
+  // the arm model's residual error (outputs.sampling_times); empty: none.
+  std::vector<double> sampling_times_h;
   bool store_response_state = false;             // occupancy, benefit state and expected MADRS at visits
   enum class SolverChoice { automatic, exact, ode } solver = SolverChoice::automatic;
   pk::OdeTolerances tolerances;

@@ -17,7 +17,7 @@ namespace ketasim::trial {
 
 // A file the study was built from, for provenance in the results file.
 struct InputFile {
-  std::string role;    // config, pk_model, response_model, population
+  std::string role;    // config, pk_model, response_model, population, event_data
   std::string path;
   std::string sha256;
   std::string text;
@@ -48,5 +48,9 @@ Study load_study(const std::string& path, const std::string& text, const std::ve
 void check_response_model(const StudyConfig& config, const response::ResponseModel& model, Diagnostics& problems);
 void check_population(const std::vector<StudyConfig>& points, const population::PopulationTable& table,
                       const Logger* log);
+// An event data set against the arms that dose from it: CMT where the arm's route doses, a route
+// the model has for each record (IV: bolus without RATE/DUR, infusion with), whole intranasal
+// devices, no record after the end of the study. ADDL doses after the end are dropped from `table`.
+void check_event_doses(const std::vector<StudyConfig>& points, population::PopulationTable& table);
 
 }  // namespace ketasim::trial
