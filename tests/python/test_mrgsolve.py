@@ -61,7 +61,7 @@ def mrgsolve_missing():
     proc = subprocess.run(["Rscript", "-e", "suppressPackageStartupMessages(library(mrgsolve))"],
                           capture_output=True, text=True, timeout=120)
     if proc.returncode != 0:
-        return "R cannot load mrgsolve: " + (proc.stderr.strip().splitlines() or ["?"])[-1]
+        return "R cannot load mrgsolve: " + (proc.stderr.strip().splitlines() or ["?"])[0]
     return None
 
 
