@@ -22,7 +22,11 @@ Tolerance: ketasim stores concentrations as float32 (relative rounding 6e-8) and
 linear model by its own method; mrgsolve's LSODA at rtol 1e-10 adds ~1e-9 relative error. RTOL = 1e-5
 leaves two orders of magnitude over both, while a 1% error in any one parameter or a dose off by
 one output step shifts concentrations by far more than 1e-5. ATOL = 1e-6 ng/mL covers the pre-dose
-zero at TIME 0 (Cmax here is ~1,000 ng/mL, the lowest trough ~10 ng/mL).
+zero at TIME 0 and the troughs: P1 clears within days (CL 75 L/h), so concentrations peak at ~200
+ng/mL and fall to ~1e-12 ng/mL before the next dose, where mrgsolve's values are at the level of its
+atol (they reach -2e-12) and relative differences mean nothing. Measured on 2026-12-02 (mrgsolve
+1.0.0): largest |difference| 4.4e-6 ng/mL (at the peaks: float32 rounding), largest
+|difference| / bound 0.005.
 
 Environment (set by ctest): KETASIM_EXE, KETASIM_SOURCE_DIR, KETASIM_BUILD_DIR.
 """
@@ -93,7 +97,7 @@ class MrgsolveOracle(unittest.TestCase):
         cls.r = run(["Rscript", ORACLE_R, cls.sim_csv, params_csv, cls.out_csv])
         with open(cls.out_csv) as f:
             rows = list(csv.DictReader(f))
-        cls.mrg = {k: np.array([float(r[k]) for r in rows]) for k in ("ID", "time", "CP", "IPRED")}
+        cls.mrg = {k: np.array([float(r[k]) for r in rows]) for k in ("ID", "TIME", "CP", "IPRED")}
 
     @classmethod
     def tearDownClass(cls):
@@ -107,7 +111,7 @@ class MrgsolveOracle(unittest.TestCase):
     def test_every_concentration_record_simulated(self):
         self.assertEqual(self.mrg["ID"].size, PATIENTS * GRID_POINTS)
         for p in range(PATIENTS):
-            t = self.mrg["time"][self.mrg["ID"] == p + 1]
+            t = self.mrg["TIME"][self.mrg["ID"] == p + 1]
             np.testing.assert_array_equal(t, np.arange(GRID_POINTS, dtype=float))
 
     def test_carried_ipred_is_the_stored_concentration(self):
@@ -121,9 +125,11 @@ class MrgsolveOracle(unittest.TestCase):
         err = np.abs(ipred - cp)
         bound = RTOL * np.abs(cp) + ATOL
         worst = int(np.argmax(err / bound))
-        print(f"mrgsolve vs ketasim: {cp.size} points, max |diff| {err.max():.3g} ng/mL, "
-              f"max relative {np.max(err[cp > 0] / cp[cp > 0]):.3g}; "
-              f"worst at ID {self.mrg['ID'][worst]:g} TIME {self.mrg['time'][worst]:g} h "
+        above = cp > 1e-3
+        print(f"mrgsolve vs ketasim: {cp.size} points, max |diff| {err.max():.3g} ng/mL, max relative "
+              f"{np.max(err[above] / cp[above]):.3g} where mrgsolve > 1e-3 ng/mL, max |diff|/bound "
+              f"{np.max(err / bound):.3g}; "
+              f"worst at ID {self.mrg['ID'][worst]:g} TIME {self.mrg['TIME'][worst]:g} h "
               f"(ketasim {ipred[worst]:.7g}, mrgsolve {cp[worst]:.7g})")
         self.assertTrue((err <= bound).all(),
                         f"{int((err > bound).sum())} points outside RTOL {RTOL} + ATOL {ATOL}")

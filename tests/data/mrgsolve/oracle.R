@@ -52,6 +52,6 @@ $CAPTURE CP
 '
 mod <- mcode("ketasim_p1_oracle", code, quiet = TRUE)
 out <- mrgsim(mod, data = data, carry_out = "DVID,IPRED", obsonly = TRUE,
-              rtol = 1e-10, atol = 1e-12, maxsteps = 1e6, digits = NULL)
+              rtol = 1e-10, atol = 1e-12, maxsteps = 1e6)
 out <- as.data.frame(out)
-write.csv(out[, c("ID", "time", "CP", "IPRED")], args[3], row.names = FALSE)
+write.csv(out[, c("ID", "TIME", "CP", "IPRED")], args[3], row.names = FALSE)
