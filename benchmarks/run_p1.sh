@@ -16,7 +16,14 @@
 #
 # Usage: benchmarks/run_p1.sh [path/to/ketasim]    (default: $KETASIM_EXE, else build/ketasim)
 # Environment: RUNS (default 3), SIZES (default "1000 10000 100000"), THREADS (default "1 2"),
-#              OUT (scratch folder, default /tmp/ketasim-p1), DEFAULT_PATIENTS (default 10000).
+#              OUT (scratch folder, default /tmp/ketasim-p1), DEFAULT_PATIENTS (default 10000),
+#              MRGSOLVE_SIZES (default: the SIZES up to 10,000), MRGSOLVE=0 to leave the peer out.
+#
+# Peer: when R can load mrgsolve (optional, not in Debian: docs/testing.md), the same P1 workload
+# also runs through benchmarks/p1_mrgsolve.R (same population rows, regimen and hourly grid,
+# LSODA rtol 1e-6, one thread, CP written as CSV), whole process `Rscript ...`, median of RUNS,
+# after one untimed run that compiles the model into $OUT/mrgsolve-cache; then a side-by-side
+# table of ketasim and mrgsolve. Without mrgsolve the script says so and prints ketasim only.
 # Quote the machine's load with the numbers: timings on a shared machine drift.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -54,14 +61,21 @@ fi
 
 median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2}'; }
 
+declare -A wall_of  # "LABEL N THREADS" -> median wall s, for the side-by-side table
+
 # measure LABEL N THREADS ARGS...: RUNS runs; prints the medians of wall time and peak RSS.
+# ARGS are ketasim's, or (label P1-mrgsolve) the whole command line, which writes $out/result.h5.
 measure() {
   local label="$1" n="$2" threads="$3"
   shift 3
   local walls=() rss=()
   for ((r = 0; r < runs; r++)); do
     rm -f "$out/result.h5"
-    /usr/bin/time -f "%e %M" -o "$out/time.txt" "$exe" run "$@" --threads "$threads" -o "$out/result.h5" --quiet >/dev/null
+    if [ "$label" = P1-mrgsolve ]; then
+      /usr/bin/time -f "%e %M" -o "$out/time.txt" "$@" 2>>"$out/mrgsolve.log" >/dev/null
+    else
+      /usr/bin/time -f "%e %M" -o "$out/time.txt" "$exe" run "$@" --threads "$threads" -o "$out/result.h5" --quiet >/dev/null
+    fi
     read -r w m <"$out/time.txt"
     walls+=("$w")
     rss+=("$m")
@@ -72,6 +86,7 @@ measure() {
   size=$(stat -c %s "$out/result.h5")
   awk -v l="$label" -v n="$n" -v t="$threads" -v w="$wall_med" -v m="$rss_med" -v s="$size" -v all="${walls[*]}" \
     'BEGIN {printf "%-14s %8d %7d %9.2f %10.0f %9.0f %9.0f   (%s)\n", l, n, t, w, n / w, m / 1024, s / 1e6, all}'
+  wall_of["$label $n $threads"]="$wall_med"
   rm -f "$out/result.h5"
 }
 
@@ -90,4 +105,43 @@ for n in $sizes; do
 done
 for t in $threads_list; do
   measure default "$default_patients" "$t" configs/default.yaml --patients "$default_patients"
+done
+
+# ---- peer: mrgsolve on the same P1 workload (optional) ----
+if [ "${MRGSOLVE:-1}" = 0 ]; then
+  exit 0
+fi
+if ! command -v Rscript >/dev/null || ! Rscript -e 'suppressPackageStartupMessages(library(mrgsolve))' >/dev/null 2>&1; then
+  echo "# peer: mrgsolve is not installed (R cannot load it): ketasim only. docs/testing.md says how to install it."
+  exit 0
+fi
+mrg_sizes="${MRGSOLVE_SIZES:-$(for n in $sizes; do [ "$n" -le 10000 ] && printf '%s ' "$n"; done)}"
+pop10k="$(realpath -m "$here/../shared/benchmarks/p1_population_10000.csv")"  # what configs/p1-benchmark.yaml reads
+[ -s "$pop10k" ] || { echo "run_p1.sh: no population file at $pop10k" >&2; exit 1; }
+mrg_cache="$out/mrgsolve-cache"
+: >"$out/mrgsolve.log"
+# Untimed warm-up: compiles the model once into the cache (a C++ compile, not part of the workload).
+Rscript "$here/benchmarks/p1_mrgsolve.R" "$pop10k" 10 "$out/result.h5" "$mrg_cache" 2>>"$out/mrgsolve.log" >/dev/null
+rm -f "$out/result.h5"
+echo "# peer: mrgsolve $(Rscript -e 'cat(as.character(packageVersion("mrgsolve")))') (R $(Rscript -e 'cat(as.character(getRversion()))')), benchmarks/p1_mrgsolve.R, 1 thread, CSV output (file_MB is the CSV); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+for n in $mrg_sizes; do
+  case "$n" in
+    10000|1000) pop="$pop10k" ;;
+    100000) pop="$pop100k" ;;
+    *) pop="$pop10k" ;;
+  esac
+  measure P1-mrgsolve "$n" 1 Rscript "$here/benchmarks/p1_mrgsolve.R" "$pop" "$n" "$out/result.h5" "$mrg_cache"
+done
+echo "# phases of the timed mrgsolve runs (load model / simulate / write), from $out/mrgsolve.log:"
+{ grep '^p1_mrgsolve.R' "$out/mrgsolve.log" || true; } | tail -n +2 | sed 's/^/#   /'
+
+echo "# side by side, P1, whole process, median wall s (ratio = mrgsolve / ketasim):"
+printf '%8s %14s %14s %14s %12s %12s\n' N ketasim_1thr ketasim_2thr mrgsolve_1thr ratio_1thr ratio_2thr
+for n in $mrg_sizes; do
+  k1="${wall_of["P1 $n 1"]:-}"
+  k2="${wall_of["P1 $n 2"]:-}"
+  m="${wall_of["P1-mrgsolve $n 1"]:-}"
+  awk -v n="$n" -v k1="$k1" -v k2="$k2" -v m="$m" 'function r(a, b) {return (a != "" && b != "" && b > 0) ? sprintf("%.1f", a / b) : "-"}
+    function f(x) {return x == "" ? "-" : sprintf("%.2f", x)}
+    BEGIN {printf "%8d %14s %14s %14s %12s %12s\n", n, f(k1), f(k2), f(m), r(m, k1), r(m, k2)}'
 done
