@@ -44,6 +44,14 @@ def main():
         if t["study"] not in studies:
             studies.append(t["study"])
     held = a.study or studies
+    # Guard: `--evaluate` of the full fit must give back what the fit recorded (4 significant
+    # digits), or the held-out predictions below would not be of the model they claim to be.
+    check = os.path.join(a.work, "full_evaluate.yaml")
+    cv.variant(a.calibration, check, start_model=full_path, outputs=[{"name": "unused", "path": full_path + ".unused"}])
+    for name, row in cv.evaluate(a.exe, check)[0].items():
+        recorded = float(in_sample[name]["achieved"])
+        if abs(row[2] - recorded) > 1e-3 * max(abs(recorded), 1e-2):
+            raise SystemExit(f"{name}: --evaluate of {full_path} gives {row[2]}, the fit recorded {recorded}")
     opt = {"max_evaluations": a.evaluations, "restarts": 0}
     if a.patients:
         opt["patients"] = a.patients

@@ -20,9 +20,14 @@ def absolute(base_file, rel):
 
 
 def variant(calibration_path, out_path, keep=None, start_model=None, optimizer=None, outputs=None):
-    """keep(target) -> bool selects targets; start_model and output paths are absolute or None."""
+    """keep(target) -> bool selects targets; start_model and output paths are absolute or None. With a
+    start_model, the parameters' `start:` values are dropped so the fit starts at that model's values."""
     cal = load(calibration_path)
     cal["start_model"] = start_model or absolute(calibration_path, cal["start_model"])
+    if start_model:
+        # Start from (or evaluate) the given model's values: `start:` in the file would override them.
+        for p in cal["parameters"].values():
+            p.pop("start", None)
     cal["outputs"] = outputs if outputs is not None else [
         {"name": o["name"], "path": absolute(calibration_path, o["path"])} for o in cal["outputs"]]
     targets = []
