@@ -318,6 +318,8 @@ def main():
     lines.append("build/ketasim calibrate calibrations/trd-2026.yaml      # the fit (writes models/response/default.yaml, trd-2026.yaml)")
     lines.append("/usr/bin/python3 tools/validation_report.py              # this report and docs/figures/validation_*.png")
     lines.append("```\n")
+    lines.append("Response structure `benefit_v2` (issue 10): its calibration, the issue's property tests and the "
+                 "leave-one-study-out cross-validation are in [validation-v2.md](validation-v2.md).\n")
     lines.append(f"Model: `{os.path.relpath(model_path)}` ({model.get('provenance', '')}). "
                  f"Calibration file: `{cal_rel}`. Every target below was re-simulated by `ketasim run` with "
                  f"{args.patients} virtual patients per arm and seed {seed} -- patients the fit never saw (the fit used "

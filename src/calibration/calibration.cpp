@@ -16,6 +16,7 @@
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/interrupt.hpp"
 #include "ketasim/core/yaml_input.hpp"
+#include "ketasim/trial/endpoint_rules.hpp"
 #include "ketasim/trial/engine.hpp"
 
 namespace ketasim::calibration {
@@ -49,6 +50,15 @@ const char* endpoint_name(Endpoint endpoint) {
     case Endpoint::mean_change: return "mean_change";
   }
   return "?";
+}
+
+const char* objective_kind_name(ObjectiveKind kind) { return kind == ObjectiveKind::expected ? "expected" : "counts"; }
+
+double visit_noise_sd(double ou_sd_points, double ou_half_life_h, double rater_sd_points, double t_h) {
+  if (!(t_h > 0.0)) return 0.0;  // day 0 is the entry assessment itself (the baseline, no noise)
+  const double theta = std::log(2.0) / ou_half_life_h;
+  const double ou_var = ou_sd_points * ou_sd_points * -std::expm1(-2.0 * theta * t_h);
+  return std::sqrt(ou_var + rater_sd_points * rater_sd_points);
 }
 
 double round_significant(double value, int digits) {
@@ -144,9 +154,16 @@ CalibrationSpec load_calibration(const std::string& path) {
   if (root.has("parameters") && spec.parameters.empty()) root.child("parameters").fail("expected at least one parameter to fit");
 
   const InputNode optimizer = root.required("optimizer");
-  optimizer.check_keys({"algorithm", "max_evaluations", "relative_tolerance", "objective_tolerance", "initial_step",
+  optimizer.check_keys({"objective", "algorithm", "max_evaluations", "relative_tolerance", "objective_tolerance", "initial_step",
                         "restarts", "patients", "seed"});
   auto& o = spec.optimizer;
+  // Smooth by default for benefit_v2 (issue 10); counts otherwise, so v1 calibrations replay.
+  o.objective = have_start && start_model.structure_name == "benefit_v2"
+                    ? ObjectiveKind::expected
+                    : ObjectiveKind::counts;
+  if (const auto v = optimizer.optional("objective")) {
+    o.objective = v->choice({"counts", "expected"}) == "expected" ? ObjectiveKind::expected : ObjectiveKind::counts;
+  }
   if (const auto v = optimizer.optional("algorithm")) {
     o.algorithm = v->text();
     const nlopt_algorithm a = nlopt_algorithm_from_string(o.algorithm.c_str());
@@ -302,40 +319,86 @@ response::ResponseModel Objective::model_with(const std::vector<double>& values)
 }
 
 std::vector<TargetResult> Objective::evaluate(const std::vector<double>& values) const {
+  return evaluate(values, spec_.optimizer.objective);
+}
+
+std::vector<TargetResult> Objective::evaluate(const std::vector<double>& values, ObjectiveKind kind) const {
   const response::ResponseModel model = model_with(values);
   std::vector<TargetResult> results(spec_.targets.size());
+  const auto noise_parameter = [&](const char* name) {
+    const double* v = model.parameters.find(name);
+    if (!v) throw RuntimeFailure(std::string("calibrate: objective 'expected' needs response-model parameter '") + name + "'");
+    return *v;
+  };
   for (const Study& s : studies_) {
-    const trial::TrialSummary summary = trial::simulate_endpoints(s.config, model, s.population.get());
+    const std::size_t n_visits = s.config.endpoints.visits_d.size();
+    // objective: expected. Per arm and visit, the sums over ok patients that replace the counts.
+    std::vector<double> p_response, p_remission, e_change;
+    std::function<void(const trial::PatientVisits&)> visitor;
+    if (kind == ObjectiveKind::expected) {
+      const double ou_sd = noise_parameter("ou_sd_points"), ou_half_life = noise_parameter("ou_half_life"),
+                   rater_sd = noise_parameter("rater_sd_points");
+      std::vector<double> sd(n_visits);
+      for (std::size_t v = 0; v < n_visits; ++v) {
+        sd[v] = visit_noise_sd(ou_sd, ou_half_life, rater_sd, s.config.endpoints.visits_d[v] * 24.0);
+      }
+      std::vector<char> needed(s.config.arms.size() * n_visits, 0);
+      for (std::size_t j = 0; j < s.targets.size(); ++j) {
+        needed[s.arm_index[j] * n_visits + s.visit_index[j]] = 1;
+        if (s.versus_index[j] >= 0) needed[s.versus_index[j] * n_visits + s.visit_index[j]] = 1;
+      }
+      p_response.assign(needed.size(), 0.0);
+      p_remission.assign(needed.size(), 0.0);
+      e_change.assign(needed.size(), 0.0);
+      const trial::EndpointRules rules(s.config.endpoints);
+      visitor = [&, sd, needed, rules](const trial::PatientVisits& p) {
+        for (int v = 0; v < p.n_visits; ++v) {
+          const std::size_t i = static_cast<std::size_t>(p.arm) * n_visits + v;
+          if (!needed[i]) continue;
+          if (std::isnan(p.madrs[v])) {  // left the study: the imputed flags, no change (as `run`)
+            p_response[i] += p.response_by_visit[v];
+            p_remission[i] += p.remission_by_visit[v];
+            continue;
+          }
+          // Day 0 is the baseline assessment itself (sd 0, score = baseline).
+          const double mu = sd[v] > 0.0 ? static_cast<double>(p.expected[v]) : static_cast<double>(p.madrs[v]);
+          p_response[i] += rules.responder_probability(p.baseline, mu, sd[v]);
+          p_remission[i] += rules.remitter_probability(mu, sd[v]);
+          e_change[i] += trial::EndpointRules::expected_observed_score(mu, sd[v]) - p.baseline;
+        }
+      };
+    }
+    const trial::TrialSummary summary = trial::simulate_endpoints(s.config, model, s.population.get(), visitor);
+    // The simulated value of one arm at one visit, as the objective kind defines it.
+    const auto arm_value = [&](int a, int visit, Endpoint endpoint) {
+      const trial::ArmSummary& arm = summary.arms[a];
+      const trial::VisitSummary& v = arm.visits[visit];
+      if (arm.n == 0) return kNaN;
+      const double n = static_cast<double>(arm.n);
+      const double observed = static_cast<double>(std::max<long long>(v.observed, 1));
+      const std::size_t i = static_cast<std::size_t>(a) * n_visits + visit;
+      const bool smooth = kind == ObjectiveKind::expected;
+      switch (endpoint) {
+        case Endpoint::response: return (smooth ? p_response[i] : static_cast<double>(v.responders)) / n;
+        case Endpoint::remission: return (smooth ? p_remission[i] : static_cast<double>(v.remitters)) / n;
+        case Endpoint::mean_change: return (smooth ? e_change[i] : v.sum_change) / observed;
+      }
+      return kNaN;
+    };
     for (std::size_t j = 0; j < s.targets.size(); ++j) {
       const Target& t = spec_.targets[s.targets[j]];
-      const trial::ArmSummary& arm = summary.arms[s.arm_index[j]];
-      const trial::VisitSummary& v = arm.visits[s.visit_index[j]];
       TargetResult& r = results[s.targets[j]];
-      r.patients = arm.n;
-      const double n = std::max<long long>(arm.n, 1);
-      switch (t.endpoint) {
-        case Endpoint::response: r.simulated = static_cast<double>(v.responders) / n; break;
-        case Endpoint::remission: r.simulated = static_cast<double>(v.remitters) / n; break;
-        case Endpoint::mean_change: r.simulated = v.sum_change / std::max<long long>(v.observed, 1); break;
-      }
-      if (arm.n == 0) r.simulated = kNaN;
-      if (s.versus_index[j] >= 0) {  // arm minus the comparator arm, same endpoint and visit
-        const trial::ArmSummary& other = summary.arms[s.versus_index[j]];
-        const trial::VisitSummary& w = other.visits[s.visit_index[j]];
-        const double m = std::max<long long>(other.n, 1);
-        switch (t.endpoint) {
-          case Endpoint::response: r.simulated -= static_cast<double>(w.responders) / m; break;
-          case Endpoint::remission: r.simulated -= static_cast<double>(w.remitters) / m; break;
-          case Endpoint::mean_change: r.simulated -= w.sum_change / std::max<long long>(w.observed, 1); break;
-        }
-        if (other.n == 0) r.simulated = kNaN;
-      }
+      r.patients = summary.arms[s.arm_index[j]].n;
+      r.simulated = arm_value(s.arm_index[j], s.visit_index[j], t.endpoint);
+      // arm minus the comparator arm, same endpoint and visit
+      if (s.versus_index[j] >= 0) r.simulated -= arm_value(s.versus_index[j], s.visit_index[j], t.endpoint);
       r.residual = (r.simulated - t.observed) / t.se;
       r.within_tolerance = std::abs(r.simulated - t.observed) <= t.tolerance;
     }
   }
   return results;
 }
+
 
 double Objective::sum_of_squares(const std::vector<TargetResult>& results) const {
   double sum = 0.0;
@@ -529,6 +592,7 @@ void write_calibrated_model(const CalibrationSpec& spec, const CalibrationResult
   cal["objective"]["start"] = yaml_text(result.start_objective);
   cal["objective"]["fitted"] = yaml_text(result.objective);
   cal["objective"]["definition"] = "sum over targets of weight x ((simulated - observed) / SE)^2";
+  cal["objective"]["kind"] = objective_kind_name(spec.optimizer.objective);
   for (std::size_t i = 0; i < spec.parameters.size(); ++i) {
     const FittedParameter& p = spec.parameters[i];
     YAML::Node n(YAML::NodeType::Map);

@@ -27,13 +27,59 @@ void print_targets(const calibration::CalibrationSpec& spec, const calibration::
   out << std::defaultfloat;
 }
 
+// `--profile PARAM`: the objective of both kinds along one parameter (others at their start),
+// on a uniform grid of the optimiser's scaled space (log for scale: log).
+int profile_command(const calibration::CalibrationSpec& spec, const CalibrateOptions& o, std::ostream& out) {
+  std::size_t index = spec.parameters.size();
+  for (std::size_t i = 0; i < spec.parameters.size(); ++i) {
+    if (spec.parameters[i].name == o.profile) index = i;
+  }
+  if (index == spec.parameters.size()) throw InputError(std::vector<std::string>{"calibrate --profile: '" + o.profile + "' is not a fitted parameter of " + spec.path});
+  if (o.points < 2) throw InputError(std::vector<std::string>{"calibrate --points: expected at least 2"});
+  const calibration::Objective objective(spec);
+  const auto& p = spec.parameters[index];
+  std::vector<double> values;
+  for (const auto& q : spec.parameters) values.push_back(q.start);
+  out << "# profile of " << p.name << " (" << p.unit << "), other parameters at start; objective = sum weight x residual^2\n";
+  out << p.name << "\tcounts\texpected\n";
+  for (int k = 0; k < o.points; ++k) {
+    const double x = static_cast<double>(k) / (o.points - 1);
+    values[index] = p.log_scale ? std::exp(std::log(p.lower) + x * (std::log(p.upper) - std::log(p.lower)))
+                                : p.lower + x * (p.upper - p.lower);
+    const double counts = objective.sum_of_squares(objective.evaluate(values, calibration::ObjectiveKind::counts));
+    const double expected = objective.sum_of_squares(objective.evaluate(values, calibration::ObjectiveKind::expected));
+    out << std::setprecision(6) << values[index] / p.to_canonical << "\t" << counts << "\t" << expected << std::endl;
+  }
+  return 0;
+}
+
+// `--evaluate`: the targets at the start values, tab-separated (for tools/calibration_loso.py).
+int evaluate_command(const calibration::CalibrationSpec& spec, std::ostream& out) {
+  const calibration::Objective objective(spec);
+  std::vector<double> values;
+  for (const auto& q : spec.parameters) values.push_back(q.start);
+  const auto results = objective.evaluate(values);
+  out << "target\tobserved\tse\tsimulated\tresidual\twithin_tolerance\n";
+  for (std::size_t k = 0; k < spec.targets.size(); ++k) {
+    const auto& t = spec.targets[k];
+    out << std::setprecision(6) << t.name << "\t" << t.observed << "\t" << t.se << "\t" << results[k].simulated << "\t"
+        << results[k].residual << "\t" << (results[k].within_tolerance ? "yes" : "no") << "\n";
+  }
+  out << "objective\t" << objective.sum_of_squares(results) << "\t" << calibration::objective_kind_name(spec.optimizer.objective)
+      << "\n";
+  return 0;
+}
+
 }  // namespace
 
-int calibrate_command(const std::string& path, std::ostream& out) {
+int calibrate_command(const std::string& path, std::ostream& out, const CalibrateOptions& options) {
   const calibration::CalibrationSpec spec = calibration::load_calibration(path);
+  if (!options.profile.empty()) return profile_command(spec, options, out);
+  if (options.evaluate) return evaluate_command(spec, out);
   out << "calibration " << spec.name << ": " << spec.parameters.size() << " parameters, " << spec.targets.size()
       << " targets, " << spec.optimizer.algorithm << ", at most " << spec.optimizer.max_evaluations << " evaluations, "
-      << spec.optimizer.patients << " patients per study, seed " << spec.optimizer.seed << "\n";
+      << spec.optimizer.patients << " patients per study, seed " << spec.optimizer.seed << ", objective "
+      << calibration::objective_kind_name(spec.optimizer.objective) << "\n";
   const auto result = calibration::calibrate(spec, [&](int evaluation, double objective, const std::vector<double>& values) {
     out << "  eval " << std::setw(4) << evaluation << "  objective " << std::setprecision(6) << objective << "  [";
     for (std::size_t i = 0; i < values.size(); ++i) {

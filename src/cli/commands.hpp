@@ -26,7 +26,12 @@ int run_command(const trial::Study& study, const RunOptions& options, std::ostre
 int optimize_command(const trial::Study& study, const RunOptions& options, std::ostream& out);
 int summary_command(const std::string& results_path, std::ostream& out);
 // Fits response-model parameters to trial targets (spec 5.4); see calibrations/*.yaml.
-int calibrate_command(const std::string& calibration_path, std::ostream& out);
+struct CalibrateOptions {
+  std::string profile;  // a fitted parameter: print the objective along it instead of fitting
+  int points = 21;
+  bool evaluate = false;  // print the targets at the start values instead of fitting
+};
+int calibrate_command(const std::string& calibration_path, std::ostream& out, const CalibrateOptions& options = {});
 
 // Command-line numbers in the project's own words: "--patients: expected 1 to ..., found '0'".
 // An empty text means the option was not given (0 is returned). Throws InputError.

@@ -72,6 +72,12 @@ int main(int argc, char** argv) {
   std::string calibration_path;
   auto* calibrate = app.add_subcommand("calibrate", "Fit response-model parameters to trial targets");
   calibrate->add_option("calibration", calibration_path, "Calibration file (YAML)")->required();
+  cli::CalibrateOptions calibrate_options;
+  calibrate->add_option("--profile", calibrate_options.profile,
+                        "Print the objective (counts and expected) along one fitted parameter, others at start; no fit");
+  calibrate->add_option("--points", calibrate_options.points, "Grid points of --profile (default 21)");
+  calibrate->add_flag("--evaluate", calibrate_options.evaluate,
+                      "Evaluate the targets at the start values (no fit, nothing written)");
 
   auto* schema = app.add_subcommand("schema", "Print the results-file schema (every variable, its dims, units) as JSON");
 
@@ -94,7 +100,7 @@ int main(int argc, char** argv) {
     const int threads = static_cast<int>(cli::parse_count_option("--threads", threads_text, 1, limits::kMaxThreads,
                                                                  "worker threads (more threads than cores only add overhead)"));
     if (!seed_text.empty()) cli::parse_seed_option(seed_text);
-    if (calibrate->parsed()) return cli::calibrate_command(calibration_path, std::cout);
+    if (calibrate->parsed()) return cli::calibrate_command(calibration_path, std::cout, calibrate_options);
     std::vector<trial::Override> overrides;
     for (const auto& s : sets) overrides.push_back(trial::parse_override(s));
     if (patients > 0) overrides.push_back({"cohort.patients", std::to_string(patients)});

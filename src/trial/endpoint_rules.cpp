@@ -15,6 +15,44 @@ double EndpointRules::dropout_probability(double t0_d, double t1_d, double remai
   return -std::expm1(-per_week * (t1_d - t0_d) / 7.0);
 }
 
+namespace {
+constexpr int kMaxScore = 60;  // the MADRS scale (response::observe_scores clamps to 0-60)
+// P(mu + sd Z < x) for sd > 0.
+double below(double x, double mu, double sd) { return 0.5 * std::erfc(-(x - mu) / (sd * std::sqrt(2.0))); }
+}  // namespace
+
+double EndpointRules::score_probability(int k, double mu, double sd) {
+  if (k < 0 || k > kMaxScore) return 0.0;
+  if (!(sd > 0.0)) return std::clamp(std::round(mu), 0.0, static_cast<double>(kMaxScore)) == k ? 1.0 : 0.0;
+  // std::round sends [k - 0.5, k + 0.5) to k for k >= 1 (halves away from zero); everything
+  // below 0.5 ends at 0 and everything from 59.5 up at 60 after the clamp.
+  const double lo = k == 0 ? 0.0 : below(k - 0.5, mu, sd);
+  const double hi = k == kMaxScore ? 1.0 : below(k + 0.5, mu, sd);
+  return std::max(0.0, hi - lo);
+}
+
+double EndpointRules::expected_observed_score(double mu, double sd) {
+  double sum = 0.0;
+  for (int k = 1; k <= kMaxScore; ++k) sum += k * score_probability(k, mu, sd);
+  return sum;
+}
+
+double EndpointRules::responder_probability(double baseline, double mu, double sd) const {
+  double p = 0.0;
+  for (int k = 0; k <= kMaxScore; ++k) {
+    if (responder(baseline, k)) p += score_probability(k, mu, sd);
+  }
+  return std::min(p, 1.0);
+}
+
+double EndpointRules::remitter_probability(double mu, double sd) const {
+  double p = 0.0;
+  for (int k = 0; k <= kMaxScore; ++k) {
+    if (remitter(k)) p += score_probability(k, mu, sd);
+  }
+  return std::min(p, 1.0);
+}
+
 void EndpointRules::evaluate(const double* visits_d, int n_visits, int primary_visit, double baseline,
                              const double* scores, const double* stay_uniform, PatientEndpoints& out) const {
   constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();

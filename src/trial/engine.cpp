@@ -595,10 +595,11 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
 }
 
 TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& rm,
-                                const population::PopulationTable* population) {
+                                const population::PopulationTable* population,
+                                const std::function<void(const PatientVisits&)>& each_patient) {
   std::vector<StudyConfig> quiet{config};
   quiet[0].concentration = ConcentrationOutput::none;  // nothing but endpoints is needed
-  quiet[0].store_response_state = false;
+  quiet[0].store_response_state = static_cast<bool>(each_patient);  // the visitor needs `expected`
   const Engine engine(quiet, rm, population);
   const Layout& l = engine.layout();
   const std::size_t n_visits = l.visits_d.size();
@@ -617,6 +618,11 @@ TrialSummary simulate_endpoints(const StudyConfig& config, const response::Respo
         if (b.status[ap] != status_ok) continue;
         ++arm.n;
         const double baseline = b.baseline[ap];
+        if (each_patient) {
+          const std::size_t v0 = ap * n_visits;
+          each_patient({a, baseline, &b.expected[v0], &b.madrs[v0], &b.response_by_visit[v0], &b.remission_by_visit[v0],
+                        static_cast<int>(n_visits)});
+        }
         for (std::size_t v = 0; v < n_visits; ++v) {
           VisitSummary& vs = arm.visits[v];
           // The flags EndpointRules set, imputation included: the rates `run` reports.

@@ -50,7 +50,18 @@ struct Target {
   std::string source;
 };
 
+// What a rate target's simulated value is:
+// - counts: the fraction of virtual patients whose flag is set (the rates `run` reports). With
+//   common random numbers this is piecewise constant in the parameters (steps of one patient).
+// - expected: per patient still in the study, the probability of the flag given the noise-free
+//   expected score and the visit noise (EndpointRules::responder_probability and friends), and
+//   for a mean change the expected observed score; smooth in the parameters. Dropouts keep their
+//   imputed flags (path-dependent, as counts) and leave the mean change as in `run`.
+enum class ObjectiveKind { counts, expected };
+const char* objective_kind_name(ObjectiveKind kind);
+
 struct OptimizerSettings {
+  ObjectiveKind objective = ObjectiveKind::counts;  // default: expected for benefit_v2 start models
   std::string algorithm = "LN_BOBYQA";
   int max_evaluations = 200;
   double relative_tolerance = 1e-4;  // on the parameters (NLopt xtol_rel, in the scaled space)
@@ -108,7 +119,8 @@ struct CalibrationResult {
 class Objective {
  public:
   explicit Objective(const CalibrationSpec& spec);
-  std::vector<TargetResult> evaluate(const std::vector<double>& values) const;
+  std::vector<TargetResult> evaluate(const std::vector<double>& values) const;  // spec's objective kind
+  std::vector<TargetResult> evaluate(const std::vector<double>& values, ObjectiveKind kind) const;
   double sum_of_squares(const std::vector<TargetResult>& results) const;
   response::ResponseModel model_with(const std::vector<double>& values) const;
   const response::ResponseModel& start_model() const { return start_model_; }
@@ -125,6 +137,11 @@ class Objective {
   response::ResponseModel start_model_;
   std::vector<Study> studies_;
 };
+
+// The total SD of the visit noise at time t_h (hours since day 0) in response::observe_scores:
+// an OU process started at 0 on day 0 (stationary SD ou_sd, half-life ou_half_life_h) plus rater
+// error: sqrt(ou_sd^2 (1 - exp(-2 theta t)) + rater_sd^2), theta = ln 2 / half-life.
+double visit_noise_sd(double ou_sd_points, double ou_half_life_h, double rater_sd_points, double t_h);
 
 // Runs the fit. `progress` (may be empty) is called after every evaluation.
 CalibrationResult calibrate(const CalibrationSpec& spec,

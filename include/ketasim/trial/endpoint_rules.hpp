@@ -28,6 +28,18 @@ class EndpointRules {
   bool remitter(double score) const { return score <= c_.remission_threshold; }
   bool relapse_score(double score) const { return score >= c_.relapse_threshold; }
 
+  // Smooth versions of the two per-visit rules, for calibration objectives. The observed score is
+  // clamp(round(mu + sd Z), 0, 60) with Z standard normal (response::observe_scores: mu is the
+  // noise-free expected score, sd the visit's total noise SD, OU and rater error together).
+  // score_probability(k) is P(observed == k) for k = 0..60; the rule probabilities are the sum
+  // of score_probability(k) over the integer scores k for which responder() / remitter() above is
+  // true, so each rule keeps exactly one definition. sd = 0 gives the indicator of the rule at
+  // clamp(round(mu)).
+  static double score_probability(int k, double mu, double sd);
+  static double expected_observed_score(double mu, double sd);  // E[observed], the same distribution
+  double responder_probability(double baseline, double mu, double sd) const;
+  double remitter_probability(double mu, double sd) const;
+
   // The probability of leaving between visits t0 < t1 (days) for a patient still in the study,
   // whose last assessment left `remaining` = score / baseline of their symptoms (clipped to [0, 1]):
   // hazard per week rate_per_week + lack_of_improvement_per_week * remaining, constant in between.

@@ -54,8 +54,20 @@ struct TrialSummary {
   std::vector<double> visits_d;
   std::vector<ArmSummary> arms;
 };
+// Optional visitor of simulate_endpoints: every ok patient in every arm, in patient order, with
+// the noise-free expected score at each visit (for the smooth calibration objective).
+struct PatientVisits {
+  int arm = 0;
+  double baseline = 0.0;
+  const float* expected = nullptr;             // [n_visits] noise-free expected score
+  const float* madrs = nullptr;                // [n_visits] observed; NaN after the patient left
+  const std::int8_t* response_by_visit = nullptr;   // [n_visits] flags after imputation
+  const std::int8_t* remission_by_visit = nullptr;
+  int n_visits = 0;
+};
 TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& response_model,
-                                const population::PopulationTable* population = nullptr);
+                                const population::PopulationTable* population = nullptr,
+                                const std::function<void(const PatientVisits&)>& each_patient = {});
 
 // Per patient and arm, the flags and sessions behind an endpoint, without writing a file: what
 // `optimize` needs to compute any objective and to bootstrap over the same patients.
