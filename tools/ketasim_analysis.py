@@ -969,6 +969,14 @@ def vpc_bins(x, n_bins=None):
     return edges
 
 
+def vpc_source(ds, moiety):
+    """(variable, time axis) the VPC samples: dv_<moiety> on sample_time when stored, so the
+    simulated percentiles include residual error as observed data do; else conc_<moiety> on time."""
+    if f"dv_{moiety}" in ds and "sample_time" in ds[f"dv_{moiety}"].dims:
+        return f"dv_{moiety}", "sample_time"
+    return MOIETY_PREFIX + moiety, "time"
+
+
 def vpc_statistics(ds, observed, arm, moiety, n_bins=None, replicates=200, by="tad", seed=1, point=None):
     """Observed 5/50/95th percentiles per bin and the simulated ones with 95% CIs.
 
@@ -992,10 +1000,13 @@ def vpc_statistics(ds, observed, arm, moiety, n_bins=None, replicates=200, by="t
                              for b in range(n_b)] for q in BAND_PERCENTILES])
     x_mid = np.array([np.median(obs_x[bins == b]) if (bins == b).any() else np.nan for b in range(n_b)])
 
-    conc = ds[MOIETY_PREFIX + moiety].sel(point).sel(arm=arm)
+    # Simulated observations: DV (with the model's residual error) at the sampling times when the
+    # file has them (outputs.sampling_times), else the noise-free concentrations on the time axis.
+    source, axis = vpc_source(ds, moiety)
+    conc = ds[source].sel(point).sel(arm=arm)
     ok = ok_mask(ds).sel(point).sel(arm=arm).values
-    values = conc.transpose("patient", "time").values[ok].astype(float)
-    grid = ds["time"].values.astype(float)
+    values = conc.transpose("patient", axis).values[ok].astype(float)
+    grid = ds[axis].values.astype(float)
     ids = obs["ID"].to_numpy()
     unique_ids, id_index = np.unique(ids, return_inverse=True)
     if values.shape[0] < unique_ids.size:
@@ -1052,7 +1063,9 @@ def figure_vpc(ds, observed, moiety, opts, bins=None, replicates=200, by="tad"):
             ax.set_xlim(*opts.time_window)
         ax.set_title(arm, color=c, fontweight="bold")
         ax.set_xlabel("Time after dose (h)" if by == "tad" else "Time after first dose (h)")
-        ax.set_ylabel(f"{moiety} ({ds[MOIETY_PREFIX + moiety].attrs.get('units', 'ng/mL')})")
+        source = vpc_source(ds, moiety)[0]
+        ax.set_ylabel(f"{moiety} ({ds[source].attrs.get('units', 'ng/mL')})" +
+                      (": simulated DV with residual error" if source.startswith("dv_") else ": simulated without residual error"))
         ax.grid(alpha=0.3)
     handles, labels = axes[0].get_legend_handles_labels()
     order = ["observed data", "observed median", "observed 5th", "simulated median", "simulated median: 95% CI",
@@ -1073,15 +1086,16 @@ def plot_vpc(ds, observed, outdir, opts=None, moiety=None, bins=None, replicates
     os.makedirs(outdir, exist_ok=True)
     if not opts.point:
         opts.point = sweep_points(ds)[0]
-    full = [m for m in moieties(ds) if MOIETY_PREFIX + m in ds]
+    full = [m for m in moieties(ds) if MOIETY_PREFIX + m in ds or f"dv_{m}" in ds]
     if not full:
-        raise SystemExit("a VPC needs every patient's concentrations: run with outputs.concentration: full")
+        raise SystemExit("a VPC needs every patient's concentrations (outputs.concentration: full) or DV at "
+                         "sampling times (outputs.sampling_times with a residual-error model)")
     if moiety is None:
         if "ARM" in observed:
             arms = [a for a in selected_arms(ds, opts.arms) if a in set(observed["ARM"])]
         else:
             arms = selected_arms(ds, opts.arms)
-        with_data = [m for m in full if all(bool(ds[MOIETY_PREFIX + m].sel(arm=a).notnull().any()) for a in arms)]
+        with_data = [m for m in full if all(bool(ds[vpc_source(ds, m)[0]].sel(arm=a).notnull().any()) for a in arms)]
         if len(with_data) != 1:
             raise SystemExit(f"--moiety: pick one of {', '.join(with_data or full)}")
         moiety = with_data[0]

@@ -1,4 +1,5 @@
-// libFuzzer harness: the study config loader, with --set overrides and sweep expansion.
+// libFuzzer harness: the study loader every command uses (trial/study.hpp: config, --set
+// overrides, sweep and optimize blocks with their expansion, models, response model).
 // Input: YAML text; comment lines "#set key.path=value" inside it are also applied as --set
 // overrides, so every shipped config is a valid seed and the fuzzer can grow overrides too.
 // Bad input must end in ketasim::InputError; any other exception, crash, hang or sanitizer
@@ -12,7 +13,7 @@
 
 #include "ketasim/core/error.hpp"
 #include "ketasim/trial/config.hpp"
-#include "ketasim/trial/sweep.hpp"
+#include "ketasim/trial/study.hpp"
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
   using namespace ketasim;
@@ -27,10 +28,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
   }
   try {
-    const trial::StudyConfig config =
-        trial::parse_study_config(std::string(KETASIM_SOURCE_DIR) + "/configs/fuzz.yaml", text, overrides);
-    const trial::SweepPlan plan = trial::parse_sweep(config);
-    trial::expand_sweep(config, overrides, plan, nullptr);
+    trial::load_study(std::string(KETASIM_SOURCE_DIR) + "/configs/fuzz.yaml", text, overrides);
   } catch (const InputError&) {
   }
   return 0;
