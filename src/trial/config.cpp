@@ -481,11 +481,13 @@ StudyConfig parse_study_tree(const std::string& path, const std::string& text, Y
   bool event_data = false;
   {
     const YAML::Node& read_only = tree;  // const lookups: a missing key must not be added to the tree
+    // A missing key gives a zombie node whose IsSequence()/IsMap() throw (found by fuzz_config):
+    // test IsDefined() first.
     const YAML::Node arm_list = read_only.IsMap() ? read_only["arms"] : YAML::Node();
-    if (arm_list.IsSequence()) {
+    if (arm_list.IsDefined() && arm_list.IsSequence()) {
       for (const auto& arm : arm_list) {
-        const YAML::Node regimen = arm.IsMap() ? arm["regimen"] : YAML::Node();
-        if (regimen.IsMap() && regimen["data"].IsDefined()) event_data = true;
+        const YAML::Node regimen = arm.IsDefined() && arm.IsMap() ? arm["regimen"] : YAML::Node();
+        if (regimen.IsDefined() && regimen.IsMap() && regimen["data"].IsDefined()) event_data = true;
       }
     }
   }

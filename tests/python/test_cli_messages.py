@@ -27,6 +27,24 @@ class CliMessages(unittest.TestCase):
             self.assertIn(fragment, proc.stderr)
         self.assertLess(len(proc.stderr), 400, "one short message, not a dump")
 
+    def test_config_without_arms(self):
+        # fuzz_config found this: a missing `arms` key crashed the event-data peek (exit 2,
+        # "invalid node") instead of the parser's own message.
+        import re
+        import tempfile
+        with open(DEFAULT, encoding="utf-8") as f:
+            text = re.sub(r"^arms:\n(?:[ #].*\n|\n)*", "", f.read(), flags=re.M)
+        self.assertNotIn("\narms:", text)
+        with tempfile.NamedTemporaryFile("w", suffix=".yaml", dir=os.path.dirname(DEFAULT), delete=False) as f:
+            f.write(text)
+        try:
+            for command in ("check", "run"):
+                proc = ketasim(command, f.name)
+                self.assertEqual(proc.returncode, 1, proc.stderr)
+                self.assertIn("key 'arms': required key is missing", proc.stderr)
+        finally:
+            os.remove(f.name)
+
     def test_patients_zero(self):
         self.assert_input_error(ketasim("run", DEFAULT, "--patients", "0"), "--patients", "from 1 to", "found '0'")
 
