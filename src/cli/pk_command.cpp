@@ -11,6 +11,7 @@
 #include <ostream>
 
 #include "commands.hpp"
+#include "ketasim/trial/optimize.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/limits.hpp"
 #include "ketasim/pk/exposure.hpp"
@@ -188,6 +189,25 @@ void print_pk(const trial::StudyConfig& config, const trial::ArmConfig& arm, std
 
 }  // namespace
 
+// `optimize:` candidates and which of them meet the constraints (what `optimize` will evaluate).
+void print_optimize_candidates(const trial::Study& study, std::ostream& out) {
+  const trial::OptimizeSpec& spec = *study.optimize;
+  const std::vector<trial::StudyConfig> candidates = trial::expand_sweep(study.config, spec.candidates);
+  std::size_t feasible = 0;
+  std::ostringstream failing;
+  for (std::size_t c = 0; c < candidates.size(); ++c) {
+    const std::string why = trial::constraint_violation(spec, candidates[c].arms[spec.arm_index].regimen);
+    if (why.empty()) {
+      ++feasible;
+    } else {
+      failing << "  " << spec.candidates.points[c].label << ": " << why << "\n";
+    }
+  }
+  out << "Optimize: arm '" << spec.arm << "', objective " << trial::objective_name(spec.objective) << " at day "
+      << spec.visit_d << ", " << candidates.size() << " candidates, " << feasible << " meet the constraints\n"
+      << failing.str() << "\n";
+}
+
 int check_command(const trial::Study& study, std::ostream& out) {
   const trial::StudyConfig& config = study.config;
   out << "Config " << config.path << ": study '" << config.name << "', " << config.duration_h / 24.0 << " days, ";
@@ -211,6 +231,7 @@ int check_command(const trial::Study& study, std::ostream& out) {
       print_schedule(arm, out, study.population.get());
       out << "\n";
     }
+    if (study.optimize) print_optimize_candidates(study, out);
     out << "OK\n";
     return 0;
   }

@@ -63,7 +63,7 @@ class OptimizeTest(unittest.TestCase):
                 t += every
             scheduled = sum(1 for t in times if t <= 84)
             self.assertEqual(float(ds["sessions_scheduled"][c]), scheduled)
-            self.assertEqual(int(ds["feasible"][c]), int(scheduled <= 16))
+            self.assertEqual(int(ds["feasible"][c]), int(scheduled <= 14))
 
     def test_best_runner_up_and_pareto_front_recomputed(self):
         ds = self.ds
