@@ -34,6 +34,8 @@ class Reader {
   }
 
   void open() {
+    struct stat info {};
+    if (stat(path_.c_str(), &info) == 0) file_bytes_ = static_cast<hsize_t>(info.st_size);
     // No HDF5 error stacks on stderr: every failure below becomes one message.
     H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
     // Before libhdf5 reads anything: a damaged global heap would make it loop forever.
@@ -128,6 +130,40 @@ class Reader {
     return out;
   }
 
+  bool chunks_within(hid_t dataset, const std::vector<hsize_t>& dims) const {
+    const Hdf5Handle plist{H5Dget_create_plist(dataset), H5Pclose};
+    if (!plist.valid()) return false;
+    if (H5Pget_layout(plist.get()) != H5D_CHUNKED) return true;
+    std::vector<hsize_t> chunk(dims.size());
+    if (H5Pget_chunk(plist.get(), static_cast<int>(chunk.size()), chunk.data()) != static_cast<int>(chunk.size())) return false;
+    for (std::size_t i = 0; i < dims.size(); ++i) {
+      if (chunk[i] == 0 || chunk[i] > std::max<hsize_t>(dims[i], 1)) return false;
+    }
+    // Each stored chunk lies inside the file: libhdf5 allocates a chunk's stored size before it
+    // reads it, so a damaged size in the chunk index would be an allocation of any size.
+    // Looked up by coordinate (an index lookup each; H5Dget_chunk_info by rank walks the index).
+    std::vector<hsize_t> offset(dims.size(), 0);
+    bool more = !dims.empty() && std::all_of(dims.begin(), dims.end(), [](hsize_t d) { return d > 0; });
+    while (more) {
+      haddr_t address = 0;
+      hsize_t stored_bytes = 0;
+      unsigned filter_mask = 0;
+      if (H5Dget_chunk_info_by_coord(dataset, offset.data(), &filter_mask, &address, &stored_bytes) < 0) return false;
+      // A chunk not written has no address; all_chunks_written() reports that case.
+      if (address != HADDR_UNDEF && (stored_bytes > file_bytes_ || address > file_bytes_ - stored_bytes)) return false;
+      more = false;
+      for (std::size_t i = dims.size(); i-- > 0;) {
+        offset[i] += chunk[i];
+        if (offset[i] < dims[i]) {
+          more = true;
+          break;
+        }
+        offset[i] = 0;
+      }
+    }
+    return true;
+  }
+
   // A chunked dataset holds every chunk its shape needs (H5Dget_space_status cannot tell: with
   // compression the stored size is always below the full size).
   static bool all_chunks_written(hid_t dataset, const std::vector<hsize_t>& dims) {
@@ -156,6 +192,12 @@ class Reader {
     const Hdf5Handle type{H5Dget_type(dataset.get()), H5Tclose};
     if (!type.valid() || H5Tget_class(type.get()) != stored_class) {
       reject(name, std::string("expected ") + (stored_class == H5T_INTEGER ? "integer" : "floating-point") + " values");
+    }
+    // ketasim's chunks never exceed the dataset along any axis; a damaged layout message with a
+    // larger chunk makes libhdf5 allocate the whole chunk inside H5Dread (3.6 GB for a 40-patient
+    // file, found by fuzz_results), so refuse it before reading.
+    if (!chunks_within(dataset.get(), dims)) {
+      reject(name, "its chunks are larger than the dataset or the file (damaged file?)");
     }
     std::vector<T> out(static_cast<std::size_t>(elements(expected, name)));
     // ketasim writes every chunk of every per-patient dataset: a chunk missing from the index
@@ -249,6 +291,7 @@ class Reader {
   }
 
   std::string path_;
+  hsize_t file_bytes_ = 0;
   Hdf5Handle file_;
 };
 

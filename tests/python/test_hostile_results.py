@@ -140,6 +140,11 @@ class HostileResultsTest(unittest.TestCase):
         path = os.path.join(SOURCE_DIR, "tests", "fuzz", "crashes", "results", "hdf5-global-heap-hang.h5")
         self.assert_refused(path, "damaged HDF5 file", "global heap collection at byte 2048")
 
+    def test_chunk_sizes_beyond_the_file_are_refused_before_reading(self):
+        # fuzz_results: a damaged chunk index made libhdf5 allocate 3.6 GB inside H5Dread.
+        path = os.path.join(SOURCE_DIR, "tests", "fuzz", "crashes", "results", "oom-chunk-larger-than-dataset.h5")
+        self.assert_refused(path, "chunks are larger than the dataset or the file")
+
     def test_byte_corrupted_copies_never_crash_or_change_the_table(self):
         with open(self.plain, "rb") as f:
             original = f.read()
