@@ -22,6 +22,9 @@ struct RunOptions {
   std::string command_line;
 };
 int run_command(const trial::Study& study, const RunOptions& options, std::ostream& out);
+// The results path of `run` and `optimize`: `given` (-o), whose folder must exist, or
+// `default_path` under results/, whose folders are created. Throws InputError.
+std::string prepare_output_path(const std::string& given, const std::string& default_path);
 // Best regimen over the `optimize:` block's candidates (trial/optimize.hpp, docs/optimize.md).
 int optimize_command(const trial::Study& study, const RunOptions& options, std::ostream& out);
 int summary_command(const std::string& results_path, std::ostream& out);

@@ -9,7 +9,6 @@
 #include <iomanip>
 #include <iostream>
 #include <sstream>
-#include <sys/stat.h>
 
 #include "commands.hpp"
 #include "utc_time.hpp"
@@ -192,14 +191,7 @@ int optimize_command(const trial::Study& study, const RunOptions& options, std::
   }
   const trial::OptimizeSpec& spec = *study.optimize;
   const std::string output =
-      options.output_path.empty() ? "results/" + study.config.name + "-optimize.h5" : options.output_path;
-  const auto slash = output.find_last_of('/');
-  const std::string folder = slash == std::string::npos ? "." : (slash == 0 ? "/" : output.substr(0, slash));
-  struct stat info {};
-  if (options.output_path.empty() && stat(folder.c_str(), &info) != 0) ::mkdir(folder.c_str(), 0775);
-  if (stat(folder.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-    throw InputError(SourceLocation{output, "", 0, 0}, "the output folder '" + folder + "' does not exist (-o)");
-  }
+      prepare_output_path(options.output_path, "results/" + study.config.name + "-optimize.h5");
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   install_interrupt_handlers();

@@ -254,22 +254,26 @@ void ensure_parent_folder(const std::string& path) {
 
 }  // namespace
 
+std::string prepare_output_path(const std::string& given, const std::string& default_path) {
+  if (given.empty()) {
+    ensure_parent_folder(default_path);  // the default results/ folder is ours to create
+    return default_path;
+  }
+  // A folder the user named must exist: a typo should not create a tree of folders.
+  const auto slash = given.find_last_of('/');
+  const std::string folder = slash == std::string::npos ? "." : (slash == 0 ? "/" : given.substr(0, slash));
+  struct stat info {};
+  if (stat(folder.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
+    throw InputError(SourceLocation{given, "", 0, 0}, "the output folder '" + folder + "' does not exist (-o)");
+  }
+  return given;
+}
+
 int run_command(const trial::Study& study, const RunOptions& options, std::ostream& out) {
   const trial::StudyConfig& config = study.config;
   const trial::SweepPlan& plan = study.sweep;
   const response::ResponseModel& response_model = *study.response_model;
-  const std::string output = options.output_path.empty() ? "results/" + config.name + ".h5" : options.output_path;
-  if (options.output_path.empty()) {
-    ensure_parent_folder(output);  // the default results/ folder is ours to create
-  } else {
-    // A folder the user named must exist: a typo should not create a tree of folders.
-    const auto slash = output.find_last_of('/');
-    const std::string folder = slash == std::string::npos ? "." : (slash == 0 ? "/" : output.substr(0, slash));
-    struct stat info {};
-    if (stat(folder.c_str(), &info) != 0 || !S_ISDIR(info.st_mode)) {
-      throw InputError(SourceLocation{output, "", 0, 0}, "the output folder '" + folder + "' does not exist (-o)");
-    }
-  }
+  const std::string output = prepare_output_path(options.output_path, "results/" + config.name + ".h5");
   // The thread count is set here and nowhere else; results do not depend on it.
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
