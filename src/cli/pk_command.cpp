@@ -187,16 +187,15 @@ void print_pk(const trial::StudyConfig& config, const trial::ArmConfig& arm, std
   out << "\n";
 }
 
-}  // namespace
-
 // `optimize:` candidates and which of them meet the constraints (what `optimize` will evaluate).
 void print_optimize_candidates(const trial::Study& study, std::ostream& out) {
   const trial::OptimizeSpec& spec = *study.optimize;
   const std::vector<trial::StudyConfig> candidates = trial::expand_sweep(study.config, spec.candidates);
+  const std::vector<std::string> violations = trial::candidate_violations(spec, candidates);
   std::size_t feasible = 0;
   std::ostringstream failing;
   for (std::size_t c = 0; c < candidates.size(); ++c) {
-    const std::string why = trial::constraint_violation(spec, candidates[c].arms[spec.arm_index].regimen);
+    const std::string& why = violations[c];
     if (why.empty()) {
       ++feasible;
     } else {
@@ -207,6 +206,8 @@ void print_optimize_candidates(const trial::Study& study, std::ostream& out) {
       << spec.visit_d << ", " << candidates.size() << " candidates, " << feasible << " meet the constraints\n"
       << failing.str() << "\n";
 }
+
+}  // namespace
 
 int check_command(const trial::Study& study, std::ostream& out) {
   const trial::StudyConfig& config = study.config;

@@ -265,6 +265,12 @@ std::string constraint_violation(const OptimizeSpec& spec, const pk::Regimen& re
   return "";
 }
 
+std::vector<std::string> candidate_violations(const OptimizeSpec& spec, const std::vector<StudyConfig>& candidates) {
+  std::vector<std::string> out;
+  for (const auto& c : candidates) out.push_back(constraint_violation(spec, c.arms[spec.arm_index].regimen));
+  return out;
+}
+
 namespace {
 
 // One arm's per-patient numbers behind every objective, over its ok patients.
@@ -413,6 +419,7 @@ OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
   OptimizeResult result;
   const std::vector<StudyConfig> configs = expand_sweep(study.config, spec.candidates);
   const int total = static_cast<int>(configs.size());
+  const std::vector<std::string> violations = candidate_violations(spec, configs);
   std::vector<std::vector<double>> replicate_values(configs.size());
   std::vector<std::vector<std::uint32_t>> samples;
   std::vector<PatientValues> values(configs.size());
@@ -438,7 +445,7 @@ OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
     r.label = spec.candidates.points[c].label;
     r.overrides = spec.candidates.points[c].overrides;
     const pk::Regimen& regimen = configs[c].arms[spec.arm_index].regimen;
-    r.infeasible_because = constraint_violation(spec, regimen);
+    r.infeasible_because = violations[c];
     r.feasible = r.infeasible_because.empty();
     const auto sessions = pk::expand_sessions(regimen);
     r.sessions_scheduled = regimen.dose > 0.0 ? static_cast<double>(std::count_if(

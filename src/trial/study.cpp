@@ -298,12 +298,12 @@ Study load_study(const std::string& path, const std::string& text, const std::ve
         // Every candidate is a validated config (a bad value names its candidates entry).
         const std::vector<StudyConfig> candidates = expand_sweep(study.config, spec->candidates);
         // Constraints are on the scheduled sessions, known before anything is simulated.
+        const std::vector<std::string> violations = candidate_violations(*spec, candidates);
         std::string why;
         bool any_feasible = false;
         for (std::size_t c = 0; c < candidates.size(); ++c) {
-          const std::string v = constraint_violation(*spec, candidates[c].arms[spec->arm_index].regimen);
-          any_feasible |= v.empty();
-          if (!v.empty() && c < 5) why += "; " + spec->candidates.points[c].label + ": " + v;
+          any_feasible |= violations[c].empty();
+          if (!violations[c].empty() && c < 5) why += "; " + spec->candidates.points[c].label + ": " + violations[c];
         }
         if (!any_feasible) {
           d.add(spec->constraints_location, "no candidate meets the constraints (" +

@@ -71,6 +71,8 @@ OptimizeSpec parse_optimize(const StudyConfig& config, Diagnostics& problems);
 // Scheduled sessions of an arm's regimen against the constraints: empty when they are met,
 // otherwise why not ("14 sessions in the first 84 d, more than 12").
 std::string constraint_violation(const OptimizeSpec& spec, const pk::Regimen& regimen);
+// The same for every candidate (expand_sweep of spec.candidates), in order.
+std::vector<std::string> candidate_violations(const OptimizeSpec& spec, const std::vector<StudyConfig>& candidates);
 
 // One candidate: its value and the numbers behind it, over the candidate arm's ok patients.
 struct CandidateResult {
