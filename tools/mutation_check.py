@@ -77,9 +77,13 @@ def copy_tree(scratch):
         if not os.path.isfile(source):
             continue
         os.makedirs(os.path.dirname(target), exist_ok=True)
-        # Keep unchanged files' mtimes so the reused build folder stays incremental.
+        # Unchanged files keep their mtimes so the reused build folder stays incremental; a changed
+        # file gets the time of the copy. (copy2 kept the source's older mtime: after a run killed
+        # mid-mutant, the restored file looked older than the mutant's object file, make did not
+        # rebuild it, and the "unmutated" baseline ran the mutant.)
         if not os.path.exists(target) or open(source, "rb").read() != open(target, "rb").read():
-            shutil.copy2(source, target)
+            shutil.copyfile(source, target)
+            shutil.copymode(source, target)
     # Configs refer to ../shared (the shared benchmark and reference files beside the clone).
     shared, link = os.path.join(os.path.dirname(ROOT), "shared"), os.path.join(scratch, "shared")
     if os.path.isdir(shared) and not os.path.lexists(link):

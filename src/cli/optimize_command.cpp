@@ -47,6 +47,16 @@ void print_result(const trial::Study& study, const trial::OptimizeSpec& spec, co
       << spec.visit_d << " (" << (trial::objective_maximized(o) ? "higher" : "lower") << " is better), "
       << study.config.cohort.patients << " patients per candidate (same patients for every candidate), 95% paired "
       << "bootstrap CIs (" << spec.bootstrap << " replicates)\n";
+  if (spec.search.continuous) {
+    out << "Search: NLopt " << spec.search.algorithm << " over";
+    for (const auto& v : spec.search.variables) {
+      out << " " << v.name << " in [" << v.lower << ", " << v.upper << "]" << (v.unit == "1" ? "" : " " + v.unit);
+      if (v.step > 0.0) out << " step " << v.step;
+    }
+    out << ", at most " << spec.search.max_evaluations << " candidates per "
+        << (spec.candidates.dimensions.empty() ? "search" : "discrete candidate") << "; " << r.candidates.size()
+        << " evaluated, in search order\n";
+  }
   std::size_t width = 10;
   for (const auto& c : r.candidates) width = std::max(width, c.label.size() + 2);
   const std::string cost_head = spec.costs.given ? "cost/patient (" + spec.costs.currency + ")" : "";
@@ -126,15 +136,39 @@ void write_file(const trial::Study& study, const trial::OptimizeSpec& spec, cons
     const auto& dim = spec.candidates.dimensions[d];
     if (dim.labels.empty()) {
       std::vector<double> values(n);
-      for (std::size_t c = 0; c < n; ++c) values[c] = dim.values[spec.candidates.points[c].index[d]];
+      for (std::size_t c = 0; c < n; ++c) values[c] = dim.values[spec.candidates.points[r.candidates[c].discrete].index[d]];
       const int v = file.create_variable(io::VariableSpec(dim.name, {"candidate"}, io::ElementType::float64, dim.units,
                                                           "decision variable " + dim.key));
       file.write(v, {0}, {n}, values.data());
     } else {
       std::vector<std::string> values(n);
-      for (std::size_t c = 0; c < n; ++c) values[c] = dim.labels[spec.candidates.points[c].index[d]];
+      for (std::size_t c = 0; c < n; ++c) values[c] = dim.labels[spec.candidates.points[r.candidates[c].discrete].index[d]];
       file.add_string_variable(dim.name, "candidate", values, "decision variable (scenario)");
     }
+  }
+  for (std::size_t k = 0; k < spec.search.variables.size(); ++k) {
+    const auto& var = spec.search.variables[k];
+    std::vector<double> values(n);
+    for (std::size_t c = 0; c < n; ++c) values[c] = r.candidates[c].search_values[k];
+    const int v = file.create_variable(io::VariableSpec(var.name, {"candidate"}, io::ElementType::float64, var.unit,
+                                                        "searched decision variable " + var.key));
+    file.write(v, {0}, {n}, values.data());
+  }
+  if (spec.search.continuous) {
+    file.set_attribute("search_method", "nlopt");
+    file.set_attribute("search_algorithm", spec.search.algorithm);
+    file.set_attribute("search_max_evaluations", static_cast<std::int64_t>(spec.search.max_evaluations));
+    std::vector<std::int64_t> order(n);  // evaluation order within each discrete candidate's search
+    std::vector<std::int64_t> discrete(n);
+    for (std::size_t c = 0; c < n; ++c) {
+      discrete[c] = r.candidates[c].discrete;
+      order[c] = c > 0 && discrete[c] == discrete[c - 1] ? order[c - 1] + 1 : 0;
+    }
+    io::VariableSpec vs("search_step", {"candidate"}, io::ElementType::int64, "1",
+                        "order in which the search evaluated this candidate (0 first) within its discrete candidate");
+    file.write(file.create_variable(vs), {0}, {n}, order.data());
+  } else {
+    file.set_attribute("search_method", "grid");
   }
   const std::string cost_unit = spec.costs.given ? spec.costs.currency : "1";
   struct Column {

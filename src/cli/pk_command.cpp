@@ -203,8 +203,23 @@ void print_optimize_candidates(const trial::Study& study, std::ostream& out) {
     }
   }
   out << "Optimize: arm '" << spec.arm << "', objective " << trial::objective_name(spec.objective) << " at day "
-      << spec.visit_d << ", " << candidates.size() << " candidates, " << feasible << " meet the constraints\n"
-      << failing.str() << "\n";
+      << spec.visit_d << ", " << candidates.size() << (spec.search.continuous ? " discrete" : "") << " candidates, "
+      << feasible << " meet the constraints\n"
+      << failing.str();
+  if (spec.search.continuous) {
+    // What the search may choose from: the corners of its box for every discrete candidate.
+    const auto corners = trial::corner_configs(study.config, spec);
+    const auto corner_violations = trial::candidate_violations(spec, corners);
+    const auto feasible_corners = std::count(corner_violations.begin(), corner_violations.end(), std::string());
+    out << "Search: NLopt " << spec.search.algorithm << ", at most " << spec.search.max_evaluations
+        << " evaluations per discrete candidate, over";
+    for (const auto& v : spec.search.variables) {
+      out << " " << v.key << " in [" << v.lower << ", " << v.upper << "]" << (v.unit == "1" ? "" : " " + v.unit);
+      if (v.step > 0.0) out << " step " << v.step;
+    }
+    out << "; " << feasible_corners << " of " << corners.size() << " corners of the search box meet the constraints\n";
+  }
+  out << "\n";
 }
 
 }  // namespace

@@ -1,9 +1,11 @@
 #include "ketasim/trial/optimize.hpp"
 
+#include <nlopt.h>
 #include <tbb/parallel_for.h>
 
 #include <algorithm>
 #include <atomic>
+#include <cctype>
 #include <cmath>
 #include <memory>
 #include <mutex>
@@ -11,6 +13,7 @@
 #include <sstream>
 
 #include "ketasim/core/error.hpp"
+#include "ketasim/core/units.hpp"
 #include "ketasim/pk/model.hpp"
 #include "ketasim/pk/regimen.hpp"
 #include "ketasim/population/random_stream.hpp"
@@ -21,6 +24,7 @@ namespace ketasim::trial {
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+constexpr double kInf = std::numeric_limits<double>::infinity();
 
 struct ObjectiveInfo {
   Objective objective;
@@ -78,7 +82,220 @@ CostSpec parse_costs(const InputNode& node) {
   return costs;
 }
 
+// NLopt algorithms that need no derivatives, draw no random numbers (NLopt's generator is one
+// global state: a stochastic algorithm would make parallel searches depend on their timing) and
+// cope with a lattice's steps. Model-based local methods (LN_BOBYQA, LN_COBYLA) are left out: the
+// rounding makes the objective piecewise constant, their smooth models stall on its steps, and on
+// the closed-form test (tests/trial/test_optimize.cpp) they stopped 1 and 13 lattice steps short.
+constexpr const char* kSearchAlgorithms[] = {"GN_DIRECT_L", "GN_DIRECT", "GN_DIRECT_L_NOSCAL", "LN_SBPLX",
+                                             "LN_NELDERMEAD"};
+constexpr std::size_t kMaxSearchVariables = 4;
+// NLopt's DIRECT takes finite values best: a point that must not win gets a large finite one.
+constexpr double kWorst = 1e30;
+
+bool identifier(const std::string& s) {
+  if (s.empty() || std::isdigit(static_cast<unsigned char>(s.front()))) return false;
+  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
+}
+
+SearchSpec parse_search(const InputNode& node) {
+  SearchSpec search;
+  node.check_keys({"method", "algorithm", "max_evaluations", "variables"});
+  const std::string method = node.required("method").choice({"grid", "nlopt"});
+  search.continuous = method == "nlopt";
+  if (!search.continuous) {
+    for (const char* key : {"algorithm", "max_evaluations", "variables"}) {
+      if (node.has(key)) node.child(key).fail("only meaningful with `method: nlopt`");
+    }
+    return search;
+  }
+  if (const auto a = node.optional("algorithm")) {
+    search.algorithm = a->text();
+    const auto known = std::find_if(std::begin(kSearchAlgorithms), std::end(kSearchAlgorithms),
+                                    [&](const char* name) { return search.algorithm == name; });
+    if (known == std::end(kSearchAlgorithms)) {
+      std::string list;
+      for (const char* name : kSearchAlgorithms) list += (list.empty() ? "" : ", ") + std::string(name);
+      a->fail("expected a deterministic derivative-free NLopt algorithm (" + list + "), found '" + search.algorithm + "'");
+    }
+  }
+  if (const auto m = node.optional("max_evaluations")) {
+    const long long n = m->integer();
+    if (n < 2 || n > 10000) m->fail("expected 2 to 10000 evaluations");
+    search.max_evaluations = static_cast<int>(n);
+  }
+  const InputNode variables = node.required("variables");
+  const auto entries = variables.sequence();
+  if (variables.is_sequence() && (entries.empty() || entries.size() > kMaxSearchVariables)) {
+    variables.fail("expected 1 to " + std::to_string(kMaxSearchVariables) + " variables");
+  }
+  for (const auto& entry : entries) {
+    if (!entry.is_map()) {
+      entry.fail("expected a mapping {key: ..., range: [from, to], step: ..., unit: ..., name: ...}");
+      continue;
+    }
+    entry.check_keys({"key", "name", "range", "step", "unit"});
+    SearchVariable v;
+    std::ostringstream origin;
+    const SourceLocation where = entry.location();
+    origin << entry.key_path() << " at " << where.file << ':' << where.line << ':' << where.column;
+    v.origin = origin.str();
+    const InputNode key = entry.required("key");
+    v.key = key.text();
+    if (key.is_scalar() && (v.key.empty() || v.key.rfind("arms.", 0) == 0 || v.key == "name" ||
+                            v.key.find("..") != std::string::npos || v.key.front() == '.' || v.key.back() == '.')) {
+      key.fail("expected a dotted key of the optimized arm such as regimen.dose, found '" + v.key + "'");
+    }
+    for (const auto& other : search.variables) {
+      if (other.key == v.key) key.fail("'" + v.key + "' is searched twice");
+    }
+    // Range and step: numbers with one unit ([7d, 28d], step: 1d), or bare numbers with `unit`.
+    const InputNode range = entry.required("range");
+    const auto ends = range.sequence();
+    std::string unit;
+    if (const auto u = entry.optional("unit")) {
+      unit = u->text();
+      if (u->is_scalar() && unit != "1" && !parse_unit(unit)) {
+        u->fail("unknown unit '" + unit + "'; expected a unit such as mg, mg/kg, d, h, min (or 1)");
+      }
+    }
+    if (range.is_sequence() && ends.size() != 2) range.fail("expected [from, to]");
+    std::optional<Quantity> from, to, step;
+    if (ends.size() == 2) {
+      from = parse_quantity(ends[0].text());
+      to = parse_quantity(ends[1].text());
+      if (!from || !to || from->unit != to->unit) {
+        range.fail("expected two numbers with one unit (e.g. [7d, 28d], or bare numbers with `unit`)");
+        from.reset();
+      } else if (!from->unit.empty() && !unit.empty()) {
+        entry.child("unit").fail("the range carries a unit ('" + from->unit + "') and so does `unit`: give it in one place");
+      } else if (!(to->value > from->value)) {
+        range.fail("expected from < to (an empty range has nothing to search)");
+      }
+    }
+    if (const auto st = entry.optional("step")) {
+      step = parse_quantity(st->text());
+      if (!step || (from && step->unit != from->unit)) {
+        st->fail("expected a number in the range's unit");
+      } else if (!(step->value > 0.0)) {
+        st->fail("expected a positive step");
+      } else if (from && to && step->value > to->value - from->value) {
+        st->fail("the step is larger than the range: use a grid entry for a single value");
+      } else {
+        v.step = step->value;
+      }
+    }
+    if (from && to) {
+      v.lower = from->value;
+      v.upper = to->value;
+      unit = unit.empty() ? from->unit : unit;
+    }
+    v.unit = unit.empty() ? "1" : unit;
+    if (const auto n = entry.optional("name")) {
+      v.name = n->text();
+      if (n->is_scalar() && !identifier(v.name)) n->fail("expected a name of letters, digits and _, found '" + v.name + "'");
+    } else {
+      for (char c : v.key) v.name += c == '.' ? '_' : c;
+    }
+    search.variables.push_back(v);
+  }
+  return search;
+}
+
+std::string value_text(double x) {
+  std::ostringstream os;
+  os.precision(12);
+  os << x;
+  return os.str();
+}
+
 }  // namespace
+
+std::vector<double> lattice_values(const SearchSpec& search, const std::vector<double>& values) {
+  std::vector<double> out(values.size());
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const SearchVariable& v = search.variables[i];
+    double x = std::clamp(values[i], v.lower, v.upper);
+    if (v.step > 0.0) {
+      // lower + k step (not accumulated), the largest k that stays within the range
+      const double top = std::floor((v.upper - v.lower) / v.step + 1e-9);
+      x = v.lower + std::clamp(std::round((x - v.lower) / v.step), 0.0, top) * v.step;
+    }
+    out[i] = std::stod(value_text(x));  // the value as the override writes it
+  }
+  return out;
+}
+
+std::vector<Override> search_overrides(const OptimizeSpec& spec, const std::vector<double>& values) {
+  std::vector<Override> out;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    const SearchVariable& v = spec.search.variables[i];
+    const std::string text = value_text(values[i]) + (v.unit == "1" ? "" : " " + v.unit);
+    out.emplace_back("arms." + std::to_string(spec.arm_index) + "." + v.key, text,
+                     v.origin + ", value " + text);
+  }
+  return out;
+}
+
+std::vector<std::vector<double>> lattice_search(const SearchSpec& search,
+                                                const std::function<double(const std::vector<double>&)>& cost) {
+  const std::size_t n = search.variables.size();
+  std::vector<std::vector<double>> evaluated;
+  std::map<std::vector<double>, double> seen;  // lattice point -> its cost
+  struct Context {
+    const SearchSpec* search;
+    const std::function<double(const std::vector<double>&)>* cost;
+    std::vector<std::vector<double>>* evaluated;
+    std::map<std::vector<double>, double>* seen;
+    nlopt_opt opt;
+  };
+  nlopt_opt opt = nlopt_create(nlopt_algorithm_from_string(search.algorithm.c_str()), static_cast<unsigned>(n));
+  if (!opt) throw std::runtime_error("NLopt could not create " + search.algorithm);
+  std::vector<double> lower(n), upper(n), x(n), step(n), tolerance(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const SearchVariable& v = search.variables[i];
+    lower[i] = v.lower;
+    upper[i] = v.upper;
+    x[i] = 0.5 * (v.lower + v.upper);  // local algorithms start mid-range
+    step[i] = 0.25 * (v.upper - v.lower);
+    // Converged when steps are within half a lattice spacing (or 1e-4 of the range without one).
+    tolerance[i] = v.step > 0.0 ? 0.5 * v.step : 1e-4 * (v.upper - v.lower);
+  }
+  Context context{&search, &cost, &evaluated, &seen, opt};
+  nlopt_set_lower_bounds(opt, lower.data());
+  nlopt_set_upper_bounds(opt, upper.data());
+  nlopt_set_initial_step(opt, step.data());
+  nlopt_set_xtol_abs(opt, tolerance.data());
+  // Requests that round to a lattice point already seen are free; this bounds them too.
+  nlopt_set_maxeval(opt, 20 * search.max_evaluations);
+  nlopt_set_min_objective(
+      opt,
+      [](unsigned dim, const double* point, double*, void* data) -> double {
+        auto& c = *static_cast<Context*>(data);
+        const std::vector<double> at = lattice_values(*c.search, std::vector<double>(point, point + dim));
+        const auto it = c.seen->find(at);
+        if (it != c.seen->end()) return it->second;
+        if (static_cast<int>(c.evaluated->size()) >= c.search->max_evaluations) {
+          nlopt_force_stop(c.opt);
+          return kWorst;
+        }
+        const double value = (*c.cost)(at);
+        const double bounded = std::isfinite(value) ? std::min(value, kWorst) : kWorst;
+        c.evaluated->push_back(at);
+        c.seen->emplace(at, bounded);
+        return bounded;
+      },
+      &context);
+  double best = 0.0;
+  const nlopt_result status = nlopt_optimize(opt, x.data(), &best);
+  nlopt_destroy(opt);
+  // Stopping at the evaluation budget, or because steps fell below the lattice, is the normal end;
+  // anything else is a defect worth reporting rather than a silently partial search.
+  if (status < 0 && status != NLOPT_FORCED_STOP && status != NLOPT_ROUNDOFF_LIMITED) {
+    throw std::runtime_error("NLopt " + search.algorithm + " failed (code " + std::to_string(status) + ")");
+  }
+  return evaluated;
+}
 
 const char* objective_name(Objective objective) { return info(objective).name; }
 bool objective_maximized(Objective objective) { return info(objective).maximized; }
@@ -95,7 +312,9 @@ OptimizeSpec parse_optimize(const StudyConfig& config, Diagnostics& problems) {
                  "`ketasim optimize` needs an `optimize:` block (docs/optimize.md)");
     return spec;
   }
-  node.check_keys({"arm", "candidates", "objective", "visit", "constraints", "fresh_seed", "bootstrap", "reference"});
+  node.check_keys({"arm", "candidates", "search", "objective", "visit", "constraints", "fresh_seed", "bootstrap",
+                   "reference"});
+  if (const auto s = node.optional("search")) spec.search = parse_search(*s);
   const YAML::Node sweep = root.IsMap() ? root["sweep"] : YAML::Node();
   if (sweep.IsDefined() && !sweep.IsNull()) {
     InputNode(sweep, file, "sweep", &problems).fail("`optimize` and `sweep` cannot be combined: candidates are the optimize block's");
@@ -125,8 +344,10 @@ OptimizeSpec parse_optimize(const StudyConfig& config, Diagnostics& problems) {
     }
   }
 
-  // Candidates: a sweep block whose keys are relative to the optimized arm.
-  const InputNode candidates = node.required("candidates");
+  // Candidates: a sweep block whose keys are relative to the optimized arm. With a continuous
+  // search they are optional: without them the search runs once, on the arm as written.
+  const InputNode candidates = spec.search.continuous ? node.child("candidates") : node.required("candidates");
+  if (!candidates.defined()) spec.candidates.points.push_back({});
   if (candidates.is_map()) {
     if (candidates.has("arms")) candidates.child("arms").fail("candidates always apply to `optimize.arm`; remove `arms`");
     YAML::Node relative(YAML::NodeType::Map);
@@ -137,6 +358,13 @@ OptimizeSpec parse_optimize(const StudyConfig& config, Diagnostics& problems) {
     if (spec.arm_index >= 0) {
       spec.candidates = parse_sweep_block(InputNode(relative, file, "optimize.candidates", &problems), arm_names);
       spec.candidates.effective = config.effective;
+      for (const auto& v : spec.search.variables) {
+        for (const auto& d : spec.candidates.dimensions) {
+          if (d.key == v.key) {
+            node.child("search").fail("'" + v.key + "' is both a grid entry of `candidates` and a search variable");
+          }
+        }
+      }
     }
   } else if (candidates.defined()) {
     candidates.fail("expected a mapping with `grid:` and/or `scenarios:` (as in `sweep:`)");
@@ -412,40 +640,123 @@ void fill(CandidateResult& c, const OptimizeSpec& spec, const PatientValues& v,
 
 }  // namespace
 
+namespace {
+
+// One simulated candidate: its config and the per-patient values behind every objective.
+struct Evaluation {
+  CandidateResult head;  // label, overrides, discrete point, search values
+  StudyConfig config;
+  PatientValues values;
+  PatientValues reference;  // the reference arm's (unchanged by candidates: kept from the first)
+};
+
+std::string search_label(const OptimizeSpec& spec, const std::string& discrete_label, const std::vector<double>& values) {
+  std::string label = discrete_label;
+  for (std::size_t i = 0; i < values.size(); ++i) {
+    label += (label.empty() ? "" : " ") + spec.search.variables[i].name + "=" + value_text(values[i]);
+  }
+  return label;
+}
+
+Evaluation evaluate(const Study& study, const OptimizeSpec& spec, int discrete, const std::vector<double>& values) {
+  Evaluation e;
+  const SweepPoint& point = spec.candidates.points[static_cast<std::size_t>(discrete)];
+  e.head.discrete = discrete;
+  e.head.search_values = values;
+  e.head.label = search_label(spec, point.label, values);
+  e.head.overrides = point.overrides;
+  const std::vector<Override> searched = search_overrides(spec, values);
+  e.head.overrides.insert(e.head.overrides.end(), searched.begin(), searched.end());
+  std::vector<Override> all = study.config.overrides;
+  all.insert(all.end(), e.head.overrides.begin(), e.head.overrides.end());
+  e.config = parse_study_config(study.config.path, study.config.yaml_text, all);
+  const PatientOutcomes o = simulate_outcomes(e.config, *study.response_model, study.population.get());
+  e.values = patient_values(o, spec.arm_index, spec, e.config.arms[spec.arm_index].regimen);
+  if (spec.reference_index >= 0) {
+    e.reference = patient_values(o, spec.reference_index, spec, study.config.arms[spec.reference_index].regimen);
+  }
+  return e;
+}
+
+// The value the search minimizes: the objective (negated when maximized), +inf when it must not win.
+double search_cost(const OptimizeSpec& spec, const Evaluation& e) {
+  if (!constraint_violation(spec, e.config.arms[spec.arm_index].regimen).empty()) return kInf;
+  const double value = objective_value(spec.objective, means(e.values, nullptr));
+  if (std::isnan(value)) return kInf;
+  return objective_maximized(spec.objective) ? -value : value;
+}
+
+}  // namespace
+
+std::vector<std::vector<double>> search_corners(const SearchSpec& search) {
+  const std::size_t n = search.variables.size();
+  std::vector<std::vector<double>> corners;
+  for (std::size_t mask = 0; mask < (std::size_t{1} << n); ++mask) {
+    std::vector<double> x(n);
+    for (std::size_t i = 0; i < n; ++i) x[i] = (mask >> i) & 1 ? search.variables[i].upper : search.variables[i].lower;
+    corners.push_back(lattice_values(search, x));
+  }
+  return corners;
+}
+
+std::vector<StudyConfig> corner_configs(const StudyConfig& base, const OptimizeSpec& spec) {
+  std::vector<StudyConfig> out;
+  if (!spec.search.continuous) return out;
+  const auto corners = search_corners(spec.search);
+  for (const auto& point : spec.candidates.points) {
+    for (const auto& corner : corners) {
+      std::vector<Override> all = base.overrides;
+      all.insert(all.end(), point.overrides.begin(), point.overrides.end());
+      const auto searched = search_overrides(spec, corner);
+      all.insert(all.end(), searched.begin(), searched.end());
+      out.push_back(parse_study_config(base.path, base.yaml_text, all));
+    }
+  }
+  return out;
+}
+
 OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
                         const std::function<void(int done, int total)>& on_progress) {
-  const response::ResponseModel& model = *study.response_model;
-  const population::PopulationTable* population = study.population.get();
   OptimizeResult result;
-  const std::vector<StudyConfig> configs = expand_sweep(study.config, spec.candidates);
-  const int total = static_cast<int>(configs.size());
-  const std::vector<std::string> violations = candidate_violations(spec, configs);
-  std::vector<std::vector<double>> replicate_values(configs.size());
-  std::vector<std::vector<std::uint32_t>> samples;
-  std::vector<PatientValues> values(configs.size());
-  PatientValues reference;
-  // Candidates in parallel (each also runs its patients in parallel); results land by index, so
-  // the answer does not depend on the order they finish in. Infeasible candidates are simulated
-  // too, so users see what a constraint costs.
+  const int discrete_total = static_cast<int>(spec.candidates.points.size());
+  std::vector<std::vector<Evaluation>> by_discrete(static_cast<std::size_t>(discrete_total));
+  // Discrete candidates in parallel (each also runs its patients in parallel); results land by
+  // index, and each search is sequential and deterministic, so the answer does not depend on the
+  // order they finish in. Infeasible candidates are simulated too, so users see what a constraint
+  // costs.
+  const int total = spec.search.continuous ? discrete_total * spec.search.max_evaluations : discrete_total;
   std::atomic<int> done{0};
   std::mutex progress_mutex;
-  tbb::parallel_for(0, total, [&](int c) {
-    const PatientOutcomes o = simulate_outcomes(configs[c], model, population);
-    values[c] = patient_values(o, spec.arm_index, spec, configs[c].arms[spec.arm_index].regimen);
-    if (c == 0 && spec.reference_index >= 0) {
-      reference = patient_values(o, spec.reference_index, spec, study.config.arms[spec.reference_index].regimen);
+  auto progress = [&] {
+    if (!on_progress) return;
+    const std::lock_guard<std::mutex> lock(progress_mutex);
+    on_progress(++done, total);
+  };
+  tbb::parallel_for(0, discrete_total, [&](int d) {
+    auto& out = by_discrete[static_cast<std::size_t>(d)];
+    if (!spec.search.continuous) {
+      out.push_back(evaluate(study, spec, d, {}));
+      progress();
+      return;
     }
-    if (on_progress) {
-      const std::lock_guard<std::mutex> lock(progress_mutex);
-      on_progress(++done, total);
-    }
+    lattice_search(spec.search, [&](const std::vector<double>& values) {
+      out.push_back(evaluate(study, spec, d, values));
+      progress();
+      return search_cost(spec, out.back());
+    });
   });
-  for (int c = 0; c < total; ++c) {
-    CandidateResult r;
-    r.label = spec.candidates.points[c].label;
-    r.overrides = spec.candidates.points[c].overrides;
-    const pk::Regimen& regimen = configs[c].arms[spec.arm_index].regimen;
-    r.infeasible_because = violations[c];
+  std::vector<Evaluation> evaluations;
+  for (auto& list : by_discrete) {
+    for (auto& e : list) evaluations.push_back(std::move(e));
+  }
+  const int n_candidates = static_cast<int>(evaluations.size());
+  std::vector<std::vector<double>> replicate_values(evaluations.size());
+  std::vector<std::vector<std::uint32_t>> samples;
+  for (int c = 0; c < n_candidates; ++c) {
+    const Evaluation& e = evaluations[static_cast<std::size_t>(c)];
+    CandidateResult r = e.head;
+    const pk::Regimen& regimen = e.config.arms[spec.arm_index].regimen;
+    r.infeasible_because = constraint_violation(spec, regimen);
     r.feasible = r.infeasible_because.empty();
     const auto sessions = pk::expand_sessions(regimen);
     r.sessions_scheduled = regimen.dose > 0.0 ? static_cast<double>(std::count_if(
@@ -457,18 +768,18 @@ OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
                        std::string("no cost for route ") + pk::route_name(regimen.route) + " (candidate '" + r.label + "')");
     }
     if (c == 0 && spec.reference_index >= 0) {
-      const Means m = means(reference, nullptr);
+      const Means m = means(e.reference, nullptr);
       result.reference_remission = m.remission;
       if (spec.costs.given) result.reference_cost_per_patient = m.cost;
     }
     // Paired bootstrap: the positions index ok patients, the same set in every candidate when no
     // simulation failed (failures are reported by `run`; here they only shrink the sample).
-    if (samples.empty()) samples = bootstrap_samples(study.config.seed, values[c].size(), spec.bootstrap);
-    if (values[c].size() == samples.front().size()) {
-      fill(r, spec, values[c], samples, replicate_values[c]);
+    if (samples.empty()) samples = bootstrap_samples(study.config.seed, e.values.size(), spec.bootstrap);
+    if (e.values.size() == samples.front().size()) {
+      fill(r, spec, e.values, samples, replicate_values[c]);
     } else {
-      const auto own = bootstrap_samples(study.config.seed, values[c].size(), spec.bootstrap);
-      fill(r, spec, values[c], own, replicate_values[c]);
+      const auto own = bootstrap_samples(study.config.seed, e.values.size(), spec.bootstrap);
+      fill(r, spec, e.values, own, replicate_values[c]);
     }
     if (spec.reference_index >= 0 && spec.costs.given) {
       r.incremental_cost_per_remission =
@@ -478,7 +789,7 @@ OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
   }
 
   // Best and runner-up among feasible candidates; ties go to the earlier candidate.
-  for (int c = 0; c < total; ++c) {
+  for (int c = 0; c < n_candidates; ++c) {
     const CandidateResult& r = result.candidates[c];
     if (!r.feasible || std::isnan(r.objective)) continue;
     if (result.best < 0 || better(spec.objective, r.objective, result.candidates[result.best].objective)) {
@@ -504,12 +815,12 @@ OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
   }
 
   // Pareto front among feasible candidates: remission up, burden (cost if given, else sessions) down.
-  for (int c = 0; c < total; ++c) {
+  for (int c = 0; c < n_candidates; ++c) {
     CandidateResult& r = result.candidates[c];
     if (!r.feasible) continue;
     const auto burden = [&](const CandidateResult& x) { return spec.costs.given ? x.cost_per_patient : x.sessions_taken; };
     bool dominated = false;
-    for (int d = 0; d < total && !dominated; ++d) {
+    for (int d = 0; d < n_candidates && !dominated; ++d) {
       const CandidateResult& o = result.candidates[d];
       if (d == c || !o.feasible) continue;
       dominated = o.remission >= r.remission && burden(o) <= burden(r) &&
@@ -520,9 +831,9 @@ OptimizeResult optimize(const Study& study, const OptimizeSpec& spec,
 
   // The winner (and the runner-up) on fresh patients: a seed the search never saw.
   auto fresh = [&](int c) {
-    StudyConfig config = configs[c];
+    StudyConfig config = evaluations[static_cast<std::size_t>(c)].config;
     config.seed = spec.fresh_seed;
-    const PatientOutcomes o = simulate_outcomes(config, model, population);
+    const PatientOutcomes o = simulate_outcomes(config, *study.response_model, study.population.get());
     const PatientValues v = patient_values(o, spec.arm_index, spec, config.arms[spec.arm_index].regimen);
     CandidateResult r = result.candidates[c];
     std::vector<double> ignored;

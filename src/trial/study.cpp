@@ -295,15 +295,20 @@ Study load_study(const std::string& path, const std::string& text, const std::ve
     auto spec = std::make_shared<OptimizeSpec>(parse_optimize(study.config, d));
     if (d.empty()) {
       try {
-        // Every candidate is a validated config (a bad value names its candidates entry).
-        const std::vector<StudyConfig> candidates = expand_sweep(study.config, spec->candidates);
+        // Every candidate is a validated config (a bad value names its candidates entry); with a
+        // continuous search, every discrete candidate at every corner of the search box.
+        const std::vector<StudyConfig> candidates = spec->search.continuous ? corner_configs(study.config, *spec)
+                                                                            : expand_sweep(study.config, spec->candidates);
         // Constraints are on the scheduled sessions, known before anything is simulated.
         const std::vector<std::string> violations = candidate_violations(*spec, candidates);
+        const std::size_t corners = spec->search.continuous ? search_corners(spec->search).size() : 1;
         std::string why;
         bool any_feasible = false;
         for (std::size_t c = 0; c < candidates.size(); ++c) {
           any_feasible |= violations[c].empty();
-          if (!violations[c].empty() && c < 5) why += "; " + spec->candidates.points[c].label + ": " + violations[c];
+          if (!violations[c].empty() && c < 5) {
+            why += "; " + spec->candidates.points[c / corners].label + (corners > 1 ? " (corner " + std::to_string(c % corners) + ")" : "") + ": " + violations[c];
+          }
         }
         if (!any_feasible) {
           d.add(spec->constraints_location, "no candidate meets the constraints (" +

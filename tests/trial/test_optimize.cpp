@@ -8,7 +8,10 @@
 #include <tbb/global_control.h>
 
 #include <catch2/catch.hpp>
+#include <array>
 #include <cmath>
+#include <functional>
+#include <set>
 #include <fstream>
 #include <string>
 #include <vector>
@@ -230,4 +233,219 @@ TEST_CASE("Bad optimize blocks name the file, key and line", "[optimize]") {
   CHECK_THAT(problems(head + "  objective: remission\n  visit_typo: 3\n" + kCandidates),
              Catch::Contains("visit_typo"));
   CHECK_THAT(problems("", kCosts), Catch::Contains("`costs` is read by `ketasim optimize` only"));
+}
+
+// ---- Continuous search (optimize.search, method nlopt) ----------------------------------------
+
+namespace {
+
+trial::SearchSpec search_of(const std::string& algorithm, int max_evaluations,
+                            std::vector<std::array<double, 3>> boxes) {  // {lower, upper, step}
+  trial::SearchSpec s;
+  s.continuous = true;
+  s.algorithm = algorithm;
+  s.max_evaluations = max_evaluations;
+  for (const auto& b : boxes) {
+    trial::SearchVariable v;
+    v.lower = b[0];
+    v.upper = b[1];
+    v.step = b[2];
+    s.variables.push_back(v);
+  }
+  return s;
+}
+
+// Brute force over the whole lattice: the optimum the search must find, computed without it.
+std::vector<double> lattice_argmin(const trial::SearchSpec& s, const std::function<double(const std::vector<double>&)>& f) {
+  std::vector<std::vector<double>> axes;
+  for (const auto& v : s.variables) {
+    std::vector<double> axis;
+    for (long k = 0; v.lower + k * v.step <= v.upper + 1e-9 * v.step; ++k) axis.push_back(v.lower + k * v.step);
+    axes.push_back(axis);
+  }
+  std::vector<double> best, x(axes.size());
+  double best_value = std::numeric_limits<double>::infinity();
+  std::function<void(std::size_t)> walk = [&](std::size_t d) {
+    if (d == axes.size()) {
+      if (f(x) < best_value) {
+        best_value = f(x);
+        best = x;
+      }
+      return;
+    }
+    for (double a : axes[d]) {
+      x[d] = a;
+      walk(d + 1);
+    }
+  };
+  walk(0);
+  return best;
+}
+
+std::vector<double> best_of(const std::vector<std::vector<double>>& evaluated,
+                            const std::function<double(const std::vector<double>&)>& f) {
+  std::vector<double> best = evaluated.front();
+  for (const auto& x : evaluated) {
+    if (f(x) < f(best)) best = x;
+  }
+  return best;
+}
+
+}  // namespace
+
+TEST_CASE("lattice_search finds the closed-form optimum of cost per remission on a dose lattice", "[optimize]") {
+  // Remission R(d) = d / (d + D50) (an Emax curve) and cost per patient a + b d give cost per
+  // remission (a + b d)(d + D50) / d, minimal at d* = sqrt(a D50 / b): here sqrt(400 * 0.6 / 300)
+  // = 0.894 mg/kg, so 0.89 on a 0.01 lattice from 0.05 (f(0.89) < f(0.90) by direct evaluation).
+  const double a = 400.0, b = 300.0, d50 = 0.6;
+  const auto f = [&](const std::vector<double>& x) { return (a + b * x[0]) * (x[0] + d50) / x[0]; };
+  CHECK(std::sqrt(a * d50 / b) == Approx(0.894427191));
+  for (const char* algorithm : {"GN_DIRECT_L", "GN_DIRECT", "GN_DIRECT_L_NOSCAL", "LN_SBPLX", "LN_NELDERMEAD"}) {
+    INFO(algorithm);
+    const trial::SearchSpec s = search_of(algorithm, 40, {{0.05, 2.0, 0.01}});
+    REQUIRE(lattice_argmin(s, f)[0] == Approx(0.89).margin(1e-12));
+    std::vector<std::vector<double>> calls;
+    const auto evaluated = trial::lattice_search(s, [&](const std::vector<double>& x) {
+      calls.push_back(x);
+      return f(x);
+    });
+    CHECK(evaluated == calls);  // every evaluated point reached the cost function, once
+    CHECK(evaluated.size() <= 40);
+    std::set<std::vector<double>> distinct(evaluated.begin(), evaluated.end());
+    CHECK(distinct.size() == evaluated.size());
+    for (const auto& x : evaluated) {
+      CHECK(x[0] >= 0.05);
+      CHECK(x[0] <= 2.0);
+      const double k = (x[0] - 0.05) / 0.01;
+      CHECK(std::abs(k - std::round(k)) < 1e-6);  // on the lattice
+    }
+    CHECK(best_of(evaluated, f)[0] == Approx(0.89).margin(1e-12));
+  }
+}
+
+TEST_CASE("lattice_search: two variables, an infeasible region, and a budget", "[optimize]") {
+  // Bowl with its minimum at (3.7, 12) on a (0.1, 1) lattice; points with x0 > 5 are infeasible.
+  const auto f = [](const std::vector<double>& x) {
+    if (x[0] > 5.0) return std::numeric_limits<double>::infinity();
+    return (x[0] - 3.7) * (x[0] - 3.7) + 0.01 * (x[1] - 12.0) * (x[1] - 12.0) + 0.3 * (x[0] - 3.7) * (x[1] - 12.0) / 10.0;
+  };
+  const trial::SearchSpec s = search_of("GN_DIRECT_L", 60, {{0.0, 8.0, 0.1}, {7.0, 28.0, 1.0}});
+  const auto expected = lattice_argmin(s, f);
+  CHECK(expected[0] == Approx(3.7).margin(1e-9));
+  CHECK(expected[1] == Approx(12.0).margin(1e-9));
+  const auto evaluated = trial::lattice_search(s, f);
+  CHECK(evaluated.size() <= 60);
+  const auto best = best_of(evaluated, f);
+  CHECK(best[0] == Approx(3.7).margin(1e-9));
+  CHECK(best[1] == Approx(12.0).margin(1e-9));
+  // A budget of 3 distinct points stops the search after exactly 3.
+  CHECK(trial::lattice_search(search_of("GN_DIRECT_L", 3, {{0.0, 8.0, 0.1}, {7.0, 28.0, 1.0}}), f).size() == 3);
+  // A lattice smaller than the budget: every point at most once (here 5 points).
+  CHECK(trial::lattice_search(search_of("GN_DIRECT_L", 50, {{1.0, 5.0, 1.0}}), [](const std::vector<double>& x) {
+          return std::abs(x[0] - 2.0);
+        }).size() <= 5);
+}
+
+namespace {
+const char* kSearch =
+    "  search:\n"
+    "    method: nlopt\n"
+    "    max_evaluations: 7\n"
+    "    variables: [{key: regimen.schedule.0.count, name: sessions, range: [2, 14], step: 1}]\n";
+}
+
+TEST_CASE("optimize's continuous search finds the closed-form optimum, within constraints", "[optimize]") {
+  Fixture f;
+  SECTION("cost per remission: minimal at the saturation S = 10") {
+    const trial::Study study = oracle_study(
+        f, oracle_config(std::string("optimize:\n  arm: treatment\n  objective: cost_per_remission\n  visit: 84d\n") +
+                             kSearch,
+                         kCosts));
+    REQUIRE(study.optimize->search.continuous);
+    const trial::OptimizeResult r = trial::optimize(study, *study.optimize);
+    REQUIRE(r.best >= 0);
+    // 7 of the 13 lattice points: the search, not exhaustion, has to find the optimum.
+    CHECK(r.candidates.size() == 7);
+    for (const auto& c : r.candidates) {
+      const int s = static_cast<int>(c.search_values.at(0));
+      INFO(c.label);
+      CHECK(c.label == "sessions=" + std::to_string(s));
+      CHECK(c.objective == Approx(cost_of(s) / remission_of(s)).epsilon(1e-12));
+    }
+    CHECK(r.candidates[r.best].search_values[0] == 10.0);
+    CHECK(r.best_fresh.objective == Approx(3200.0).epsilon(1e-12));
+  }
+  SECTION("remission with at most 6 sessions: the budget binds at S = 6") {
+    const trial::Study study = oracle_study(
+        f, oracle_config(std::string("optimize:\n  arm: treatment\n  objective: remission\n  visit: 84d\n") + kSearch +
+                             "  constraints: {max_sessions: 6, sessions_within: 84d}\n",
+                         ""));
+    const trial::OptimizeResult r = trial::optimize(study, *study.optimize);
+    CHECK(r.candidates.size() <= 7);
+    for (const auto& c : r.candidates) CHECK(c.feasible == (c.search_values[0] <= 6));
+    CHECK(r.candidates[r.best].search_values[0] == 6.0);
+    CHECK(r.candidates[r.best].objective == Approx(0.6).epsilon(1e-12));
+  }
+}
+
+TEST_CASE("optimize's continuous search is the same at 1 and 2 threads", "[optimize]") {
+  Fixture f;
+  const std::string config = f.write(
+      "search.yaml",
+      oracle_config(std::string("optimize:\n  arm: treatment\n  objective: days_in_remission\n  visit: 84d\n") +
+                        "  candidates: {scenarios: [{name: weekly, set: {regimen.schedule.0.every: 7d}}, {name: twice_weekly, set: {regimen.schedule.0.every: 3.5d}}]}\n"
+                        "  search: {method: nlopt, max_evaluations: 6, variables: "
+                        "[{key: regimen.dose, range: [0.1, 1.0], step: 0.05, unit: mg/kg}]}\n",
+                    ""));
+  const trial::Study study = trial::load_study(config, {{"cohort.patients", "40"}});
+  auto run = [&](int threads) {
+    tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
+    return trial::optimize(study, *study.optimize);
+  };
+  const trial::OptimizeResult one = run(1), two = run(2);
+  REQUIRE(one.candidates.size() == two.candidates.size());
+  for (std::size_t c = 0; c < one.candidates.size(); ++c) {
+    CHECK(one.candidates[c].label == two.candidates[c].label);
+    CHECK(one.candidates[c].objective == two.candidates[c].objective);
+    CHECK(one.candidates[c].objective_lower == two.candidates[c].objective_lower);
+  }
+  CHECK(one.best == two.best);
+  CHECK(one.best_fresh.objective == two.best_fresh.objective);
+  // Each scenario's search, in order: the first candidates are the weekly ones.
+  CHECK(one.candidates.front().label.rfind("scenario=weekly regimen_dose=", 0) == 0);
+  CHECK(one.candidates.back().label.rfind("scenario=twice_weekly regimen_dose=", 0) == 0);
+}
+
+TEST_CASE("Bad optimize.search blocks name the file, key and line", "[optimize]") {
+  Fixture f;
+  auto problems = [&](const std::string& search) {
+    const std::string path = f.write("bad.yaml", oracle_config("optimize:\n  arm: treatment\n  visit: 84d\n  objective: remission\n" + search, ""));
+    try {
+      trial::load_study(path);
+    } catch (const InputError& e) {
+      return std::string(e.what());
+    }
+    return std::string("accepted");
+  };
+  const std::string var = "    variables: [{key: regimen.dose, range: [0.2, 1.0], step: 0.05, unit: mg/kg}]\n";
+  CHECK(problems("  search:\n    method: nlopt\n" + var) == "accepted");
+  CHECK_THAT(problems("  search:\n    method: nlopt\n    variables: [{key: regimen.dose, range: [0.5, 0.5], unit: mg/kg}]\n"),
+             Catch::Contains("optimize.search.variables[0].range") && Catch::Contains("bad.yaml:26:") &&
+                 Catch::Contains("empty range"));
+  // Stochastic (GN_CRS2_LM) and model-based local algorithms (LN_BOBYQA, LN_COBYLA) are refused.
+  CHECK_THAT(problems("  search:\n    method: nlopt\n    algorithm: LN_BOBYQA\n" + var), Catch::Contains("LN_BOBYQA"));
+  CHECK_THAT(problems("  search:\n    method: nlopt\n    algorithm: GN_CRS2_LM\n" + var),
+             Catch::Contains("optimize.search.algorithm") && Catch::Contains("bad.yaml:26:") && Catch::Contains("GN_CRS2_LM"));
+  CHECK_THAT(problems("  search:\n    method: simplex\n" + var),
+             Catch::Contains("optimize.search.method") && Catch::Contains("simplex"));
+  CHECK_THAT(problems("  search:\n    method: grid\n" + var),
+             Catch::Contains("optimize.search.variables") && Catch::Contains("only meaningful with `method: nlopt`"));
+  CHECK_THAT(problems("  search:\n    method: nlopt\n    variables: [{key: regimen.dose, range: [0.2, 1.0], step: 2, unit: mg/kg}]\n"),
+             Catch::Contains("optimize.search.variables[0].step") && Catch::Contains("larger than the range"));
+  CHECK_THAT(problems("  search:\n    method: nlopt\n    variables: [{key: regimen.no_such_key, range: [1, 2]}]\n"),
+             Catch::Contains("no_such_key") && Catch::Contains("optimize.search.variables[0]"));
+  CHECK_THAT(problems(std::string(kCandidates) + "  search:\n    method: nlopt\n    variables: [{key: regimen.schedule.0.count, range: [2, 5], step: 1}]\n"),
+             Catch::Contains("both a grid entry") && Catch::Contains("optimize.search"));
+  CHECK_THAT(problems("  search:\n    method: nlopt\n" + var + "  constraints: {max_dose_per_session: [0.1 mg/kg]}\n"),
+             Catch::Contains("no candidate meets the constraints"));
 }

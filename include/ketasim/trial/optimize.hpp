@@ -6,6 +6,7 @@
 // is then re-simulated on fresh patients (another seed) so the value reported for it is not
 // inflated by having been picked as the best (the winner's curse).
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <map>
 #include <string>
@@ -42,10 +43,31 @@ struct CostSpec {
   std::string note;                              // sources, or that the figures are an example
 };
 
+// A decision variable searched continuously (`optimize.search.variables`): a key of the optimized
+// arm, its range, and the lattice clinics use (whole days, 0.05 mg/kg). A value is rounded to the
+// lattice before it is simulated, so every candidate is a regimen a clinic could give.
+struct SearchVariable {
+  std::string key;     // relative to the arm, e.g. regimen.dose
+  std::string name;    // the candidate coordinate's name in the results file
+  std::string unit;    // appended to the value in the override ("mg/kg"); "1" for a bare number
+  double lower = 0.0, upper = 0.0;
+  double step = 0.0;   // lattice spacing from `lower`; 0: not rounded
+  std::string origin;  // "optimize.search.variables[0] at file:line:col", for messages about a value
+};
+
+struct SearchSpec {
+  bool continuous = false;              // `method: nlopt`; otherwise every candidate is evaluated
+  std::string algorithm = "GN_DIRECT_L";  // a deterministic derivative-free NLopt algorithm
+  int max_evaluations = 30;             // distinct lattice points simulated per discrete candidate
+  std::vector<SearchVariable> variables;
+};
+
 struct OptimizeSpec {
   std::string arm;            // the arm whose regimen the candidates change
   int arm_index = -1;
-  SweepPlan candidates;       // a sweep block (grid and/or scenarios) applied to `arm`
+  SweepPlan candidates;       // a sweep block (grid and/or scenarios) applied to `arm`: the discrete
+                              // candidates (one point with no overrides when absent)
+  SearchSpec search;          // continuous variables searched within each discrete candidate
   Objective objective = Objective::remission;
   double visit_d = 0.0;       // one of the study's visits
   int visit_index = 0;
@@ -74,10 +96,33 @@ std::string constraint_violation(const OptimizeSpec& spec, const pk::Regimen& re
 // The same for every candidate (expand_sweep of spec.candidates), in order.
 std::vector<std::string> candidate_violations(const OptimizeSpec& spec, const std::vector<StudyConfig>& candidates);
 
+// The overrides of one searched point: the variables' values (rounded to their lattice) on the
+// optimized arm. `values` are in the variables' units.
+std::vector<Override> search_overrides(const OptimizeSpec& spec, const std::vector<double>& values);
+// Rounds values to each variable's lattice within its range (what is simulated).
+std::vector<double> lattice_values(const SearchSpec& search, const std::vector<double>& values);
+
+// The 2^k corners of the search box (on the lattice). The session and dose constraints are
+// monotone in a dose, a count or an interval, so some corner meets them when any point does.
+std::vector<std::vector<double>> search_corners(const SearchSpec& search);
+// Every discrete candidate at every corner, as validated configs (what `check` validates of a
+// continuous search before anything runs); empty without a continuous search.
+std::vector<StudyConfig> corner_configs(const StudyConfig& base, const OptimizeSpec& spec);
+
+// The continuous search of one discrete candidate: NLopt (`search.algorithm`) minimizes `cost`
+// over the variables' box, with every requested point rounded to the lattice; each distinct lattice
+// point is passed to `cost` once, at most `search.max_evaluations` of them. Returns the distinct
+// points in the order they were evaluated. `cost` gets lattice values; it returns +inf for a
+// point that must not win (infeasible, or no value).
+std::vector<std::vector<double>> lattice_search(const SearchSpec& search,
+                                                const std::function<double(const std::vector<double>&)>& cost);
+
 // One candidate: its value and the numbers behind it, over the candidate arm's ok patients.
 struct CandidateResult {
   std::string label;
   std::vector<Override> overrides;
+  int discrete = 0;                     // index into OptimizeSpec::candidates.points
+  std::vector<double> search_values;    // values of search.variables (empty without a search)
   bool feasible = false;
   std::string infeasible_because;
   long long patients_ok = 0;
