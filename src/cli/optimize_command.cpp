@@ -151,7 +151,7 @@ void write_file(const trial::Study& study, const trial::OptimizeSpec& spec, cons
     std::vector<double> values(n);
     for (std::size_t c = 0; c < n; ++c) values[c] = r.candidates[c].search_values[k];
     const int v = file.create_variable(io::VariableSpec(var.name, {"candidate"}, io::ElementType::float64, var.unit,
-                                                        "searched decision variable " + var.key));
+                                                        "decision variable " + var.key + " (searched)"));
     file.write(v, {0}, {n}, values.data());
   }
   if (spec.search.continuous) {

@@ -140,5 +140,91 @@ class OptimizeTest(unittest.TestCase):
         self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "x.h5")))
 
 
+SEARCH_CONFIG = os.path.join(SOURCE_DIR, "configs", "optimize-search.yaml")
+
+
+class SearchTest(unittest.TestCase):
+    """The continuous search example (`optimize.search`, NLopt over a lattice), checked from the file."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory(prefix="ketasim_search_")
+        cls.out = os.path.join(cls.tmp.name, "search.h5")
+        cls.proc = ketasim("optimize", SEARCH_CONFIG, "--patients", "120", "--quiet", "-o", cls.out)
+        assert cls.proc.returncode == 0, cls.proc.stderr
+        cls.ds = xr.open_dataset(cls.out, engine="h5netcdf")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ds.close()
+        cls.tmp.cleanup()
+
+    def test_candidates_are_distinct_lattice_points_within_the_budget(self):
+        ds = self.ds
+        self.assertEqual(ds.attrs["search_method"], "nlopt")
+        self.assertEqual(ds.attrs["search_algorithm"], "GN_DIRECT_L")
+        budget = int(ds.attrs["search_max_evaluations"])
+        ind, every = ds["induction_sessions"].values, ds["maintenance_interval_d"].values
+        self.assertEqual(ds["maintenance_interval_d"].attrs["units"], "d")
+        np.testing.assert_array_equal(ind, np.round(ind))  # step 1 from 4
+        np.testing.assert_array_equal(every, np.round(every))  # step 1 d from 7 d
+        self.assertTrue(np.all((ind >= 4) & (ind <= 10)) and np.all((every >= 7) & (every <= 28)))
+        scenarios = [str(s) for s in ds["scenario"].values]
+        self.assertEqual(list(dict.fromkeys(scenarios)), ["iv_ketamine_0.5mg_per_kg", "esketamine_84mg"])
+        for name in dict.fromkeys(scenarios):
+            rows = [c for c, s in enumerate(scenarios) if s == name]
+            self.assertEqual(rows, list(range(rows[0], rows[-1] + 1)))  # each scenario's search in one block
+            self.assertLessEqual(len(rows), budget)
+            self.assertGreater(len(rows), 5)
+            points = {(ind[c], every[c]) for c in rows}
+            self.assertEqual(len(points), len(rows))  # no lattice point simulated twice
+            np.testing.assert_array_equal(ds["search_step"].values[rows], np.arange(len(rows)))
+            for c in rows:
+                self.assertEqual(str(ds["candidate"].values[c]),
+                                 f"scenario={name} induction_sessions={ind[c]:g} maintenance_interval_d={every[c]:g}")
+
+    def test_best_is_the_cheapest_feasible_remission_and_feasibility_is_the_schedule(self):
+        ds = self.ds
+        for c in range(ds.sizes["candidate"]):
+            times = [3.5 * k for k in range(int(ds["induction_sessions"][c]))]
+            t = times[-1] + 3.5
+            while t < 84 - 1e-9:
+                times.append(t)
+                t += float(ds["maintenance_interval_d"][c])
+            self.assertEqual(int(ds["feasible"][c]), int(sum(1 for t in times if t <= 84) <= 14))
+        objective = ds["objective"].values
+        np.testing.assert_allclose(objective, ds["cost_per_patient"] / ds["remission_rate"], rtol=1e-12)
+        feasible = ds["feasible"].values == 1
+        order = [c for c in np.argsort(objective, kind="stable") if feasible[c]]
+        self.assertEqual(int(np.flatnonzero(ds["is_best"].values)[0]), order[0])
+        self.assertEqual(ds.attrs["best"], str(ds["candidate"].values[order[0]]))
+        self.assertIn("Search: NLopt GN_DIRECT_L", self.proc.stdout)
+
+    def test_figures_from_the_search(self):
+        figs = os.path.join(self.tmp.name, "figs")
+        proc = subprocess.run(["/usr/bin/python3", os.path.join(SOURCE_DIR, "tools", "ketasim_analysis.py"), "optimize",
+                               self.out, "-o", figs], capture_output=True, text=True, timeout=300)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        self.assertEqual([os.path.basename(p) for p in proc.stdout.split()],
+                         ["optimize_pareto.png", "optimize_objective.png"])
+
+    def test_bad_search_blocks_are_refused_by_check_and_optimize_alike(self):
+        cases = [("optimize.search.algorithm=LN_BOBYQA", "optimize.search.algorithm"),
+                 ("optimize.search.variables.1.range=[28d, 28d]", "empty range"),
+                 ("optimize.search.method=annealing", "optimize.search.method"),
+                 ("optimize.search.variables.0.key=regimen.no_such_key", "no_such_key")]
+        for override, fragment in cases:
+            results = []
+            for command in ("check", "optimize"):
+                proc = ketasim(command, SEARCH_CONFIG, "--set", override, "-q",
+                               *(["-o", os.path.join(self.tmp.name, "x.h5")] if command == "optimize" else []))
+                self.assertEqual(proc.returncode, 1, f"{command} {override}: {proc.stderr}")
+                self.assertIn(fragment, proc.stderr)
+                self.assertIn("optimize-search.yaml:", proc.stderr)
+                results.append(proc.stderr)
+            self.assertEqual(results[0], results[1])
+        self.assertFalse(os.path.exists(os.path.join(self.tmp.name, "x.h5")))
+
+
 if __name__ == "__main__":
     unittest.main()
