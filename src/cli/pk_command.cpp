@@ -73,9 +73,24 @@ void print_schedule(const trial::ArmConfig& arm, std::ostream& out, const popula
   const auto sessions = expand_sessions(arm.regimen);
   out << "Arm '" << arm.name << "': model " << arm.model->name << " (" << arm.model->drug << "), route "
       << route_name(arm.regimen.route) << ", background " << arm.background << ", "
-      << sessions.size() << " sessions";
+      << (arm.regimen.adaptive() ? "at most " : "") << sessions.size() << " sessions";
   if (arm.regimen.adherence_probability < 1.0) out << ", adherence " << arm.regimen.adherence_probability;
   out << "\n";
+  const auto& guided = arm.regimen.guided;
+  if (guided.enabled) {
+    out << "  response-guided: the last phase's interval starts at " << guided.intervals_h.front() / 24.0
+        << " d and stretches to";
+    for (std::size_t i = 1; i < guided.intervals_h.size(); ++i) out << (i > 1 ? ", " : " ") << guided.intervals_h[i] / 24.0 << " d";
+    out << " one step per session while in " << (guided.on_remission ? "remission" : "response")
+        << " at the latest visit, " << (guided.reset ? "back to the first" : "one step shorter") << " otherwise"
+        << " (below: every interval at its shortest)\n";
+  }
+  const auto& titration = arm.regimen.titration;
+  if (titration.enabled) {
+    out << "  titration: from day " << titration.from_h / 24.0 << ", the dose rises to " << titration.to_dose
+        << (arm.regimen.dose_per_kg ? " mg/kg" : " mg") << " at the first session without "
+        << (titration.unless_remission ? "remission" : "response") << " at the latest visit, and stays there\n";
+  }
   out << "  #    day     time_h  dose\n";
   for (std::size_t i = 0; i < sessions.size(); ++i) {
     out << "  " << std::setw(3) << i + 1 << "  " << std::setw(6) << std::fixed << std::setprecision(2)

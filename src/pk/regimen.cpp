@@ -118,6 +118,68 @@ void check_phase_devices(const InputNode& node, const Regimen& regimen, Schedule
   }
 }
 
+// `guided: {stretch_to: [14d], when: remission, otherwise: reset}`: the last phase (an `until`
+// phase) starts at its own `every` and may stretch to the listed longer intervals.
+void parse_guided(const InputNode& node, Regimen& regimen) {
+  node.check_keys({"stretch_to", "when", "otherwise"});
+  GuidedDosing& g = regimen.guided;
+  g.enabled = true;
+  if (regimen.phases.empty()) return;  // reported with the schedule
+  const SchedulePhase& phase = regimen.phases.back();
+  if (phase.until_h < 0.0) {
+    node.fail("response-guided dosing sets the intervals of the last schedule phase, which must run `until` a time "
+              "(not a `count`)");
+  }
+  g.intervals_h.push_back(phase.every_h);
+  const InputNode stretch = node.required("stretch_to");
+  for (const auto& v : stretch.is_sequence() ? stretch.sequence() : std::vector<InputNode>{stretch}) {
+    const double h = v.quantity(Dimension::time);
+    if (v.is_scalar() && !(h > g.intervals_h.back())) {
+      v.fail("expected intervals longer than the last phase's `every` and each longer than the one before");
+    }
+    g.intervals_h.push_back(h);
+  }
+  if (const auto w = node.optional("when")) g.on_remission = w->choice({"remission", "response"}) == "remission";
+  if (const auto o = node.optional("otherwise")) g.reset = o->choice({"reset", "step_down"}) == "reset";
+}
+
+// `titration: {to: 84 mg, from: 4d, unless: response}`.
+void parse_titration(const InputNode& node, Regimen& regimen) {
+  node.check_keys({"to", "from", "unless"});
+  Titration& t = regimen.titration;
+  t.enabled = true;
+  const InputNode to = node.required("to");
+  if (to.defined()) {
+    Regimen probe = regimen;  // parse_dose records the unit on the regimen; the regimen's must not change
+    t.to_dose = parse_dose(to, probe);
+    if (probe.dose_per_kg != regimen.dose_per_kg) {
+      to.fail("the titrated dose must use the regimen's dose unit");
+    } else if (!(t.to_dose > regimen.dose)) {
+      to.fail("expected a dose above the regimen's dose (titration only raises it)");
+    } else if (regimen.route == Route::intranasal && regimen.device_dose_mg > 0.0) {
+      const double devices = std::round(t.to_dose / regimen.device_dose_mg);
+      if (devices < 1.0 || std::fabs(devices * regimen.device_dose_mg - t.to_dose) > 1e-9 ||
+          devices > limits::kMaxDevicesPerSession) {
+        to.fail("an intranasal dose must be a whole number of devices of " + limits::format(regimen.device_dose_mg) +
+                " mg (at most " + std::to_string(limits::kMaxDevicesPerSession) + ")");
+      } else {
+        t.to_devices = static_cast<int>(devices);
+      }
+    }
+  }
+  if (const auto f = node.optional("from")) {
+    t.from_h = f->quantity(Dimension::time);
+    if (f->is_scalar() && !(t.from_h >= 0.0)) f->fail("expected a time >= 0");
+  }
+  if (const auto u = node.optional("unless")) t.unless_remission = u->choice({"response", "remission"}) == "remission";
+  for (const auto& phase : regimen.phases) {
+    if (phase.dose_override >= 0.0) {
+      node.fail("titration raises the regimen's dose; it cannot be combined with a phase `dose`");
+      break;
+    }
+  }
+}
+
 }  // namespace
 
 Regimen parse_regimen(const InputNode& node) {
@@ -141,7 +203,7 @@ Regimen parse_regimen(const InputNode& node) {
     return regimen;
   }
   node.check_keys({"route", "dose", "infusion_duration", "infusion_rate", "devices", "device_interval",
-                   "device_dose", "start", "schedule", "adherence"});
+                   "device_dose", "start", "schedule", "adherence", "guided", "titration"});
   Regimen regimen;
   const InputNode route = node.required("route");
   const std::string route_text = route.choice({"iv_infusion", "iv_bolus", "intranasal", "oral"});
@@ -218,13 +280,22 @@ Regimen parse_regimen(const InputNode& node) {
       node.child("infusion_duration").fail("the infusion is longer than the dosing interval");
     }
   }
+  if (const auto g = node.optional("guided")) parse_guided(*g, regimen);
+  if (const auto t = node.optional("titration")) parse_titration(*t, regimen);
   return regimen;
 }
 
 std::vector<Session> expand_sessions(const Regimen& regimen) {
+  double ignored = 0.0;
+  return expand_sessions(regimen, regimen.phases.size(), ignored);
+}
+
+std::vector<Session> expand_sessions(const Regimen& regimen, std::size_t n_phases, double& next_phase_start_h) {
   std::vector<Session> sessions;
   double next_h = regimen.start_h;
-  for (const SchedulePhase& phase : regimen.phases) {
+  next_phase_start_h = next_h;
+  for (std::size_t i = 0; i < n_phases && i < regimen.phases.size(); ++i) {
+    const SchedulePhase& phase = regimen.phases[i];
     if (!(phase.every_h > 0.0)) break;
     double dose = phase.dose_override >= 0.0 ? phase.dose_override : regimen.dose;
     int devices = regimen.devices_per_session;
@@ -248,6 +319,7 @@ std::vector<Session> expand_sessions(const Regimen& regimen) {
       last_h = t;
     }
     next_h = last_h + phase.every_h;
+    next_phase_start_h = next_h;
   }
   return sessions;
 }

@@ -54,6 +54,12 @@ struct ArmPlan {
   // Doses per patient from the event data set (population table) instead of `sessions`; grid_h,
   // output_index and visit_index are then built per patient (Engine::patient_schedule).
   bool from_data = false;
+  // Response-guided dosing or titration: each patient's sessions are decided at their visits
+  // (Engine::guided_schedule); `sessions` is then the most the schedule can give. `fixed_sessions`
+  // precede the guided phase, which starts at `guided_start_h`.
+  bool adaptive = false;
+  std::vector<pk::Session> fixed_sessions;
+  double guided_start_h = 0.0;
   std::vector<int> sample_index;  // grid index of each sampling time (regimen arms)
   std::vector<const pk::ResidualErrorDef*> residual;  // per model output, null without one
 };
@@ -180,6 +186,11 @@ class Engine {
         plan.solver = solver_for(point, *arm.model);
         plan.from_data = arm.regimen.from_data() && table_ && table_->events;
         if (!plan.from_data) plan.sessions = pk::expand_sessions(arm.regimen);
+        plan.adaptive = !plan.from_data && arm.regimen.adaptive();
+        if (plan.adaptive) {
+          const std::size_t n_fixed = arm.regimen.guided.enabled ? arm.regimen.phases.size() - 1 : arm.regimen.phases.size();
+          plan.fixed_sessions = pk::expand_sessions(arm.regimen, n_fixed, plan.guided_start_h);
+        }
         for (const auto& o : arm.model->outputs) plan.output_slot.push_back(slot_of(layout_.outputs, variable_suffix(o.name)));
         plan.residual.assign(arm.model->outputs.size(), nullptr);
         for (const auto& e : arm.model->residual_error) plan.residual[e.output] = &e;
@@ -256,6 +267,11 @@ class Engine {
     if (!plan.from_data) return {&plan.sessions, &plan.grid_h, &plan.output_index, &plan.visit_index, &plan.sample_index};
     const auto& records = table_->doses[patient.index];
     pk::expand_recorded_doses(plan.arm->regimen, records.data(), records.size(), ws.sessions, ws.doses);
+    return workspace_schedule(ws);
+  }
+
+  // The grid of the sessions in ws.sessions, laid out as plan() lays out an arm's.
+  Schedule workspace_schedule(Workspace& ws) const {
     const double duration_h = config_.duration_h;
     ws.grid_h.assign(layout_.output_times_h.begin(), layout_.output_times_h.end());
     for (const auto& s : ws.sessions) {
@@ -290,13 +306,6 @@ class Engine {
     const pk::PkModel& model = *plan.model;
     const std::size_t ap = static_cast<std::size_t>(a) * b.count + p;
     const std::size_t arm_patients = static_cast<std::size_t>(layout_.n_plans) * b.count;
-    const Schedule schedule = patient_schedule(plan, patient, ws);
-    const std::vector<pk::Session>& sessions = *schedule.sessions;
-    ws.taken.resize(sessions.size());
-    for (std::size_t s = 0; s < sessions.size(); ++s) {
-      // A data set records what was given: no adherence draw.
-      ws.taken[s] = plan.from_data || ws.session_uniforms[s] < plan.arm->regimen.adherence_probability;
-    }
     const int n_eta = static_cast<int>(model.variability.size());
     ws.eta.resize(n_eta);
     pk::correlate_random_effects(model, ws.z.data(), ws.eta.data());
@@ -317,9 +326,29 @@ class Engine {
     for (std::size_t k = 0; k < model.parameters.size(); ++k) {
       b.parameters[plan.parameter_slot[k] * arm_patients + ap] = ws.parameters[k];
     }
-    // Baseline and doses are recorded even for a failed PK so the patient stays visible.
     const double baseline = std::round(patient.baseline_madrs);
     b.baseline[ap] = static_cast<float>(baseline);
+    // Non-physical individual values (a CSV's CL = 0 or V1 = 1e-300) fail the patient, not the run.
+    const bool parameters_ok =
+        pk::implausible_parameter(model, ws.parameters).empty() && pk::build_kinetics(model, ws.parameters, ws.kinetics);
+    // What the patient is given: the arm's schedule, the data set's records, or (guided dosing,
+    // titration) sessions decided at the patient's own visits, which needs the exposure so far.
+    int status = 0;
+    Schedule schedule{};
+    if (plan.adaptive) {
+      ws.sessions.clear();
+      if (parameters_ok) status = guided_schedule(plan, patient, baseline, ws);
+      schedule = workspace_schedule(ws);
+    } else {
+      schedule = patient_schedule(plan, patient, ws);
+      ws.taken.resize(schedule.sessions->size());
+      for (std::size_t s = 0; s < schedule.sessions->size(); ++s) {
+        // A data set records what was given: no adherence draw.
+        ws.taken[s] = plan.from_data || ws.session_uniforms[s] < plan.arm->regimen.adherence_probability;
+      }
+    }
+    const std::vector<pk::Session>& sessions = *schedule.sessions;
+    // Doses are recorded even for a failed PK so the patient stays visible.
     const double weight = plan.arm->regimen.dose_per_kg ? patient.covariates.weight_kg : 1.0;
     for (std::size_t s = 0; s < sessions.size(); ++s) {
       const std::size_t k = ap * layout_.n_doses + s;
@@ -328,25 +357,61 @@ class Engine {
       b.dose_amount[k] = ws.taken[s] ? sessions[s].dose * weight : 0.0;
       if (layout_.store_dose_duration) b.dose_duration[k] = dose_duration_h(plan, patient, s, b.dose_amount[k]);
     }
-    // Non-physical individual values (a CSV's CL = 0 or V1 = 1e-300) fail the patient, not the run.
-    if (!pk::implausible_parameter(model, ws.parameters).empty() || !pk::build_kinetics(model, ws.parameters, ws.kinetics)) {
+    if (!parameters_ok) {
       b.status[ap] = status_invalid_parameters;
       return;
     }
+    if (status == 0) status = simulate_exposure(plan, patient, baseline, schedule, ws);
+    if (status != 0) {
+      b.status[ap] = static_cast<std::int8_t>(status);
+      return;
+    }
+    const int n_visits = static_cast<int>(layout_.visits_d.size());
+    if (!record_concentrations(plan, schedule, a, p, b, ws) ||
+        !std::all_of(ws.scores.begin(), ws.scores.end(), [](double s) { return s >= 0.0 && s <= 60.0; })) {
+      b.status[ap] = status_non_physical;
+      return;
+    }
+    const std::size_t visit0 = ap * n_visits;
+    PatientEndpoints out;
+    out.madrs = &b.madrs[visit0];
+    out.response_by_visit = &b.response_by_visit[visit0];
+    out.remission_by_visit = &b.remission_by_visit[visit0];
+    rules_.evaluate(layout_.visits_d.data(), n_visits, layout_.primary_visit, baseline, ws.scores.data(),
+                    ws.stay_uniforms.data(), out);
+    b.change[ap] = out.change;
+    b.response[ap] = out.response;
+    b.remission[ap] = out.remission;
+    b.relapse[ap] = out.relapse;
+    b.dropout_time[ap] = out.dropout_time_d;
+    derive_event_times(layout_.visits_d.data(), n_visits, out, &b.event_time[ap * kEventEndpoints],
+                       &b.event_observed[ap * kEventEndpoints]);
+    if (layout_.store_response_state) {
+      for (int v = 0; v < n_visits; ++v) {
+        b.occupancy[visit0 + v] = static_cast<float>(ws.occupancy[v]);
+        b.state[visit0 + v] = static_cast<float>(ws.state[v]);
+        b.expected[visit0 + v] = static_cast<float>(ws.expected[v]);
+      }
+    }
+  }
+
+  // PK on the schedule's grid, unbound concentrations and the response model's scores at every
+  // visit (ws.scores). Returns 0 or the patient's failure status.
+  int simulate_exposure(const ArmPlan& plan, const population::Patient& patient, double baseline,
+                        const Schedule& schedule, Workspace& ws) const {
+    const pk::PkModel& model = *plan.model;
     // (patient_schedule already laid out the doses of an arm that doses from a data set)
-    if (!plan.from_data) pk::expand_doses(plan.arm->regimen, plan.sessions, patient.covariates.weight_kg, &ws.taken, ws.doses);
-    if (pk::resolve_inputs(model, ws.parameters, ws.doses, ws.inputs) < 0.0) {
-      b.status[ap] = status_invalid_parameters;
-      return;
+    if (!plan.from_data) {
+      pk::expand_doses(plan.arm->regimen, *schedule.sessions, patient.covariates.weight_kg, &ws.taken, ws.doses);
     }
+    if (pk::resolve_inputs(model, ws.parameters, ws.doses, ws.inputs) < 0.0) return status_invalid_parameters;
     const std::vector<double>& grid_h = *schedule.grid_h;
     const int n_grid = static_cast<int>(grid_h.size());
     const int n_states = ws.kinetics.n_states;
     ws.states.resize(static_cast<std::size_t>(n_grid) * n_states);
     if (!pk::simulate_states(ws.kinetics, ws.inputs, grid_h.data(), n_grid, plan.solver, config_.tolerances,
                              ws.sim, ws.states.data())) {
-      b.status[ap] = status_solver_failure;
-      return;
+      return status_solver_failure;
     }
     // Unbound concentrations of every moiety on the grid: what the response model sees.
     const int n_moieties = static_cast<int>(plan.moieties.size());
@@ -381,32 +446,65 @@ class Engine {
     ws.occupancy.resize(n_visits);
     response::VisitScores scores{ws.scores.data(), ws.expected.data(), ws.state.data(), ws.occupancy.data()};
     rm_.structure->score(rm_, exposure, scores, ws.response_scratch);
-    if (!record_concentrations(plan, schedule, a, p, b, ws) ||
-        !std::all_of(ws.scores.begin(), ws.scores.end(), [](double s) { return s >= 0.0 && s <= 60.0; })) {
-      b.status[ap] = status_non_physical;
-      return;
-    }
-    const std::size_t visit0 = ap * n_visits;
-    PatientEndpoints out;
-    out.madrs = &b.madrs[visit0];
-    out.response_by_visit = &b.response_by_visit[visit0];
-    out.remission_by_visit = &b.remission_by_visit[visit0];
-    rules_.evaluate(layout_.visits_d.data(), n_visits, layout_.primary_visit, baseline, ws.scores.data(),
-                    ws.stay_uniforms.data(), out);
-    b.change[ap] = out.change;
-    b.response[ap] = out.response;
-    b.remission[ap] = out.remission;
-    b.relapse[ap] = out.relapse;
-    b.dropout_time[ap] = out.dropout_time_d;
-    derive_event_times(layout_.visits_d.data(), n_visits, out, &b.event_time[ap * kEventEndpoints],
-                       &b.event_observed[ap * kEventEndpoints]);
-    if (layout_.store_response_state) {
-      for (int v = 0; v < n_visits; ++v) {
-        b.occupancy[visit0 + v] = static_cast<float>(ws.occupancy[v]);
-        b.state[visit0 + v] = static_cast<float>(ws.state[v]);
-        b.expected[visit0 + v] = static_cast<float>(ws.expected[v]);
+    return 0;
+  }
+
+  // Response-guided dosing and titration (docs/config.md, regimen `guided` and `titration`): the
+  // sessions one patient is given, decided in time order into ws.sessions and ws.taken. A decision
+  // at a session reads the score at the latest visit at or before it, assessed before that
+  // session's dose: the exposure then comes from the sessions already decided, all earlier, and
+  // since neither the PK nor the response models look ahead, that score is also the one the final
+  // simulation of all sessions gives (tests/python/test_guided_dosing.py checks it on the file).
+  // Re-simulated only when a decision needs a visit later than the last simulation covered.
+  int guided_schedule(const ArmPlan& plan, const population::Patient& patient, double baseline, Workspace& ws) const {
+    const pk::Regimen& regimen = plan.arm->regimen;
+    const pk::GuidedDosing& guided = regimen.guided;
+    const pk::Titration& titration = regimen.titration;
+    const double until_h = guided.enabled ? regimen.phases.back().until_h : 0.0;
+    const double base_dose = regimen.dose;
+    const int base_devices = regimen.devices_per_session;
+    ws.taken.clear();
+    double next_h = plan.guided_start_h;
+    double simulated_until_h = -1.0;  // scores are final for visits at or before this time
+    int level = 0;
+    bool titrated = false;
+    for (std::size_t s = 0; s < max_sessions_; ++s) {
+      pk::Session session;
+      const bool guided_session = s >= plan.fixed_sessions.size();
+      if (!guided_session) {
+        session = plan.fixed_sessions[s];
+      } else {
+        if (!guided.enabled || next_h >= until_h - 1e-9) break;
+        session = {next_h, base_dose, base_devices};
+      }
+      const bool decides_interval = guided.enabled && guided_session;
+      const bool decides_dose = titration.enabled && !titrated && session.time_h >= titration.from_h - 1e-9;
+      int visit = -1;
+      for (std::size_t v = 0; v < visits_h_.size() && visits_h_[v] <= session.time_h + 1e-9; ++v) visit = static_cast<int>(v);
+      if ((decides_interval || decides_dose) && visit >= 0 && visits_h_[visit] > simulated_until_h) {
+        const int status = simulate_exposure(plan, patient, baseline, workspace_schedule(ws), ws);
+        if (status != 0) return status;
+        simulated_until_h = session.time_h;
+      }
+      auto rule_met = [&](bool remission) {
+        if (visit < 0) return false;
+        const double score = ws.scores[visit];
+        return remission ? rules_.remitter(score) : rules_.responder(baseline, score);
+      };
+      if (decides_dose && !rule_met(titration.unless_remission)) titrated = true;
+      if (titrated) {
+        session.dose = titration.to_dose;
+        session.devices = titration.to_devices;
+      }
+      ws.sessions.push_back(session);
+      ws.taken.push_back(ws.session_uniforms[s] < regimen.adherence_probability);
+      if (decides_interval) {
+        const int top = static_cast<int>(guided.intervals_h.size()) - 1;
+        level = rule_met(guided.on_remission) ? std::min(level + 1, top) : guided.reset ? 0 : std::max(level - 1, 0);
+        next_h = session.time_h + guided.intervals_h[level];
       }
     }
+    return 0;
   }
 
   // Concentrations at the output times, their batch sums and NCA per session. Returns false when

@@ -206,3 +206,62 @@ TEST_CASE("Absurd doses, intervals and counts are refused up front", "[pk][regim
   CHECK_THAT(parse("route: intranasal\ndose: 84 mg\ndevices: 100000\nschedule: [{every: 7d, count: 1}]\n").errors.at(0),
              Contains("expected 1 to 10 devices"));
 }
+
+TEST_CASE("Guided dosing and titration: parsed values, and the sessions before the guided phase", "[pk][regimen]") {
+  const Parsed p = parse(
+      "{route: intranasal, dose: 56 mg, schedule: [{every: 3.5d, count: 8}, {every: 7d, count: 4}, {every: 7d, until: 168d}],\n"
+      " guided: {stretch_to: [14d, 21d], when: response, otherwise: step_down},\n"
+      " titration: {to: 84 mg, from: 3.5d, unless: remission}}");
+  REQUIRE(p.errors.empty());
+  const Regimen& r = p.regimen;
+  CHECK(r.adaptive());
+  CHECK(r.guided.intervals_h == std::vector<double>{168.0, 336.0, 504.0});
+  CHECK_FALSE(r.guided.on_remission);
+  CHECK_FALSE(r.guided.reset);
+  CHECK(r.titration.to_dose == 84.0);
+  CHECK(r.titration.to_devices == 3);
+  CHECK(r.titration.from_h == 84.0);
+  CHECK(r.titration.unless_remission);
+  // The two fixed phases: days 0..24.5 twice weekly, then 28, 35, 42, 49; the guided phase starts
+  // one weekly interval after day 49, on day 56.
+  double next_h = 0.0;
+  const auto fixed = expand_sessions(r, 2, next_h);
+  CHECK(times_of(fixed) == concat(every(0.0, 84.0, 8), every(672.0, 168.0, 4)));
+  CHECK(next_h == 56.0 * 24.0);
+  // As written (every interval at its shortest) the schedule is the most it can give.
+  CHECK(expand_sessions(r).size() == 8 + 4 + 16);
+  // Defaults: remission, reset; titration unless response, from day 0.
+  const Parsed d = parse("{route: iv_infusion, dose: 0.5 mg/kg, infusion_duration: 40 min, schedule: [{every: 7d, until: 84d}],\n"
+                         " guided: {stretch_to: 28d}, titration: {to: 0.75 mg/kg}}");
+  REQUIRE(d.errors.empty());
+  CHECK(d.regimen.guided.on_remission);
+  CHECK(d.regimen.guided.reset);
+  CHECK(d.regimen.guided.intervals_h == std::vector<double>{168.0, 672.0});
+  CHECK(d.regimen.titration.to_dose == 0.75);
+  CHECK_FALSE(d.regimen.titration.unless_remission);
+}
+
+TEST_CASE("Guided dosing and titration errors name the key", "[pk][regimen]") {
+  const std::string head = "{route: intranasal, dose: 56 mg, schedule: [{every: 3.5d, count: 8}, {every: 7d, until: 84d}], ";
+  auto errors = [&](const std::string& tail) {
+    std::string all;
+    for (const auto& e : parse(head + tail).errors) all += e + "\n";
+    return all;
+  };
+  CHECK_THAT(errors("guided: {stretch_to: [7d]}}"), Contains("regimen.guided.stretch_to") && Contains("longer than"));
+  CHECK_THAT(errors("guided: {stretch_to: [21d, 14d]}}"), Contains("each longer than the one before"));
+  CHECK_THAT(errors("guided: {stretch_to: [14d], when: happiness}}"), Contains("regimen.guided.when"));
+  CHECK_THAT(errors("guided: {stretch_to: [14d], otherwise: panic}}"), Contains("regimen.guided.otherwise"));
+  CHECK_THAT(errors("guided: {}}"), Contains("regimen.guided.stretch_to"));
+  CHECK_THAT(errors("titration: {to: 70 mg}}"), Contains("regimen.titration.to") && Contains("whole number of devices"));
+  CHECK_THAT(errors("titration: {to: 56 mg}}"), Contains("above the regimen's dose"));
+  CHECK_THAT(errors("titration: {to: 1 mg/kg}}"), Contains("the regimen's dose unit"));
+  CHECK_THAT(errors("titration: {to: 84 mg, unless: tomorrow}}"), Contains("regimen.titration.unless"));
+  CHECK_THAT(parse("{route: intranasal, dose: 56 mg, schedule: [{every: 7d, count: 12}], guided: {stretch_to: [14d]}}")
+                 .errors.front(),
+             Contains("regimen.guided") && Contains("must run `until`"));
+  CHECK_THAT(parse("{route: intranasal, dose: 56 mg, schedule: [{every: 7d, count: 2, dose: 28 mg}, {every: 7d, until: 84d}],"
+                   " titration: {to: 84 mg}}")
+                 .errors.front(),
+             Contains("regimen.titration") && Contains("phase `dose`"));
+}

@@ -19,6 +19,27 @@ struct SchedulePhase {
   int devices_override = -1;
 };
 
+// Response-guided dosing (regimen key `guided`, docs/config.md): the last phase's interval is set
+// at each of its sessions by the patient's own score at the latest visit at or before the session
+// (assessed before dosing, as in the trials): one step longer along `intervals_h` while the rule
+// holds, back to the first (or one step shorter) when it does not.
+struct GuidedDosing {
+  bool enabled = false;
+  std::vector<double> intervals_h;  // the phase's own `every`, then `stretch_to`, increasing
+  bool on_remission = true;         // the rule: remission (else response) at that visit
+  bool reset = true;                // when it fails: back to the first interval (else one step shorter)
+};
+
+// Titration (regimen key `titration`): from `from_h` on, at the first session whose latest visit
+// does not meet the rule, the dose rises to `to_dose` and stays there.
+struct Titration {
+  bool enabled = false;
+  double to_dose = 0.0;      // in the regimen's dose unit (mg or mg/kg)
+  int to_devices = 1;        // intranasal: devices per session at the raised dose
+  double from_h = 0.0;
+  bool unless_remission = false;  // the rule: remission (else response, the default)
+};
+
 struct Regimen {
   Route route = Route::iv_infusion;
   double dose = 0.0;        // mg, or mg/kg when dose_per_kg
@@ -30,6 +51,9 @@ struct Regimen {
   double start_h = 0.0;
   std::vector<SchedulePhase> phases;
   double adherence_probability = 1.0;  // each scheduled session is taken with this probability
+  GuidedDosing guided;
+  Titration titration;
+  bool adaptive() const { return guided.enabled || titration.enabled; }
   // `regimen: {data: events.csv}`: every patient's doses come from an event data set (NONMEM-style,
   // population/population_file.hpp) instead of `schedule`; resolved against the config file.
   std::string data_path;
@@ -66,7 +90,11 @@ struct Session {
 };
 
 Regimen parse_regimen(const InputNode& node);
+// The sessions of the schedule as written. For a guided regimen that is the most it can give (every
+// interval at its shortest): the bound the results layout and session constraints use.
 std::vector<Session> expand_sessions(const Regimen& regimen);
+// The sessions of the first `n_phases` phases, and when the next phase would start.
+std::vector<Session> expand_sessions(const Regimen& regimen, std::size_t n_phases, double& next_phase_start_h);
 // Administrations for a patient of `weight_kg`; `taken[i]` false skips session i (adherence).
 void expand_doses(const Regimen& regimen, const std::vector<Session>& sessions, double weight_kg,
                   const std::vector<char>* taken, std::vector<Dose>& out);
