@@ -230,6 +230,39 @@ void print_power(const io::EndpointData& d, std::size_t point, std::ostream& out
   }
 }
 
+// Randomized withdrawal: per group, relapse after randomization in each arm among the patients
+// randomized to it, Kaplan-Meier medians, and the Cox hazard ratio of stop vs continue (the
+// file's withdrawal_* summaries).
+void print_withdrawal(const io::EndpointData& d, std::ostream& out) {
+  if (d.withdrawal_groups.empty()) return;
+  const auto& arms = d.withdrawal_arms;
+  std::ostringstream at;
+  at << d.withdrawal_at_d;
+  out << "randomized withdrawal at day " << at.str() << " (" << arms[0] << " : " << arms[1] << " = "
+      << d.withdrawal_ratio << "); relapse after randomization, Kaplan-Meier median days [95% CI], NR = not reached:\n";
+  for (std::size_t g = 0; g < d.withdrawal_groups.size(); ++g) {
+    out << "  " << d.withdrawal_groups[g] << ":";
+    for (std::size_t k = 0; k < 2; ++k) {
+      const std::size_t i = g * 2 + k;
+      const long long n = d.withdrawal_n[i], e = d.withdrawal_relapses[i];
+      std::ostringstream rate;
+      rate << std::fixed << std::setprecision(1) << (n ? 100.0 * e / n : NAN);
+      out << (k ? ";" : "") << " " << arms[k] << " " << e << "/" << n << " relapsed (" << rate.str() << "%), median "
+          << days_with_ci({d.withdrawal_median_d[i], d.withdrawal_median_lower_d[i], d.withdrawal_median_upper_d[i]});
+    }
+    std::ostringstream p, hr;
+    p << std::setprecision(2) << d.withdrawal_logrank_p[g];
+    if (std::isnan(d.withdrawal_hazard_ratio[g])) {
+      hr << "not estimable (no relapse in an arm)";
+    } else {
+      hr << std::fixed << std::setprecision(2) << d.withdrawal_hazard_ratio[g] << " [" << d.withdrawal_hazard_ratio_lower[g]
+         << ", " << d.withdrawal_hazard_ratio_upper[g] << "]";
+    }
+    out << "\n    hazard ratio " << arms[1] << " vs " << arms[0] << " (Cox, Efron ties, 95% CI): " << hr.str()
+        << "; log-rank p " << p.str() << "\n";
+  }
+}
+
 void print_table(const io::EndpointData& d, std::ostream& out) {
   out << "Study '" << d.study_name << "': " << d.n_patients << " patients per arm; primary visit day "
       << d.primary_visit_d << "; remission MADRS <= " << d.remission_threshold << "; 95% Wilson CIs\n";
@@ -238,6 +271,7 @@ void print_table(const io::EndpointData& d, std::ostream& out) {
     print_point_table(d, point, out);
     print_power(d, point, out);
   }
+  print_withdrawal(d, out);
 }
 
 void ensure_parent_folder(const std::string& path) {

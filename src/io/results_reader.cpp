@@ -385,6 +385,29 @@ EndpointData read_endpoints(const std::string& path, Provenance provenance) {
     }
   }
 
+  if (r.has_dataset("withdrawal_hazard_ratio") || r.has_dataset("withdrawal_group")) {
+    d.withdrawal_groups = r.labels("withdrawal_group");
+    d.withdrawal_arms = r.labels("withdrawal_arm");
+    if (d.withdrawal_groups.empty() || d.withdrawal_groups.size() > 64) r.reject("withdrawal_group", "1 to 64 labels expected");
+    if (d.withdrawal_arms.size() != 2) r.reject("withdrawal_arm", "expected 2 labels (continue, stop)");
+    const std::vector<hsize_t> by_arm{d.withdrawal_groups.size(), 2}, by_group{d.withdrawal_groups.size()};
+    d.withdrawal_n = r.values<std::int64_t>("withdrawal_n", by_arm, H5T_NATIVE_INT64, H5T_INTEGER);
+    d.withdrawal_relapses = r.values<std::int64_t>("withdrawal_relapses", by_arm, H5T_NATIVE_INT64, H5T_INTEGER);
+    for (std::size_t i = 0; i < d.withdrawal_n.size(); ++i) {
+      if (d.withdrawal_n[i] < 0 || d.withdrawal_relapses[i] < 0 || d.withdrawal_relapses[i] > d.withdrawal_n[i]) {
+        r.reject("withdrawal_relapses", "counts that are negative or more relapses than patients");
+      }
+    }
+    d.withdrawal_median_d = r.values<double>("withdrawal_km_median_d", by_arm, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.withdrawal_median_lower_d = r.values<double>("withdrawal_km_median_lower_d", by_arm, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.withdrawal_median_upper_d = r.values<double>("withdrawal_km_median_upper_d", by_arm, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.withdrawal_hazard_ratio = r.values<double>("withdrawal_hazard_ratio", by_group, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.withdrawal_hazard_ratio_lower = r.values<double>("withdrawal_hazard_ratio_lower", by_group, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.withdrawal_hazard_ratio_upper = r.values<double>("withdrawal_hazard_ratio_upper", by_group, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.withdrawal_logrank_p = r.values<double>("withdrawal_logrank_p", by_group, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.withdrawal_at_d = r.number_attribute("withdrawal_at_d", 0.0);
+    if (r.has_attribute("withdrawal_ratio")) d.withdrawal_ratio = r.text_attribute("withdrawal_ratio");
+  }
   if (r.has_attribute("study_name")) d.study_name = r.text_attribute("study_name");
   d.primary_visit_d = r.number_attribute("primary_visit_d", 0.0);
   d.remission_threshold = r.number_attribute("remission_threshold", 0.0);

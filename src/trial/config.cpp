@@ -438,7 +438,7 @@ StudyConfig parse_study_tree(const std::string& path, const std::string& text, Y
   config.effective = tree;
   config.overrides = overrides;
   const InputNode root(tree, std::make_shared<const std::string>(path), "", &diagnostics);
-  root.check_keys({"study", "cohort", "arms", "endpoints", "outputs", "solver", "sweep", "optimize", "costs"});
+  root.check_keys({"study", "cohort", "arms", "endpoints", "outputs", "solver", "sweep", "optimize", "costs", "withdrawal"});
   const InputNode study = root.required("study");
   study.check_keys({"name", "duration", "seed"});
   config.name = study.required("name").text();

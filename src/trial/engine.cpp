@@ -7,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <memory>
+#include <optional>
 
 #include "batch.hpp"
 #include "time_grid.hpp"
@@ -21,6 +22,7 @@
 #include "ketasim/trial/endpoint_rules.hpp"
 #include "power_counter.hpp"
 #include "time_to_event.hpp"
+#include "withdrawal_counter.hpp"
 #include "results_writer.hpp"
 
 namespace ketasim::trial {
@@ -649,6 +651,11 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
   std::vector<long long> count(l.outputs.size() * l.n_plans, 0);
   PowerCounter power(l, config.endpoints);
   SurvivalCounter survival(l);
+  std::optional<WithdrawalCounter> withdrawal;
+  if (study.withdrawal) {
+    withdrawal.emplace(*study.withdrawal, config.endpoints, l, config.seed);
+    withdrawal->define(file);
+  }
   RunStatistics stats;
   RunProgress progress{0, l.n_patients};
   for_each_batch(engine, config.batch_patients, [&](const Batch& b) {
@@ -662,6 +669,7 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
     for (auto s : b.status) stats.failed_patients += s != status_ok;
     power.add(b);
     survival.add(b);
+    if (withdrawal) withdrawal->add(b, file);
     progress.patients_done += b.count;
     if (on_progress) on_progress(progress);
   });
@@ -682,6 +690,7 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
     }
   }
   write_survival(l, study.sweep, vars, survival, file);
+  if (withdrawal) stats.withdrawal = withdrawal->finish(file);
   if (config.endpoints.power_replicates > 0) {
     for (int a = 0; a < l.n_plans; ++a) {
       const double response = power.power(a, l.n_arms, 0), remission = power.power(a, l.n_arms, 1);

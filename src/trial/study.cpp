@@ -9,6 +9,7 @@
 #include "ketasim/core/digest.hpp"
 #include "ketasim/core/limits.hpp"
 #include "ketasim/trial/optimize.hpp"
+#include "ketasim/trial/withdrawal.hpp"
 
 namespace ketasim::trial {
 
@@ -288,6 +289,18 @@ Study load_study(const std::string& path, const std::string& text, const std::ve
       append(problems, e.messages());
       config_ok = false;
     }
+  }
+  if (config_ok && study.config.effective.IsMap() && study.config.effective["withdrawal"].IsDefined() &&
+      !study.config.effective["withdrawal"].IsNull()) {
+    Diagnostics d;
+    auto spec = std::make_shared<WithdrawalSpec>(parse_withdrawal(study.config, d));
+    if (!study.sweep.dimensions.empty()) {
+      const YAML::Node w = study.config.effective["withdrawal"];
+      d.add(SourceLocation{study.config.path, "withdrawal", w.Mark().line + 1, w.Mark().column + 1},
+            "randomized withdrawal cannot be combined with a sweep (run one config per sweep point)");
+    }
+    if (d.empty()) study.withdrawal = spec;
+    append(problems, d.messages());
   }
   if (config_ok && study.config.effective.IsMap() && study.config.effective["optimize"].IsDefined() &&
       !study.config.effective["optimize"].IsNull()) {

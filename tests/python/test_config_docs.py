@@ -13,7 +13,7 @@ import unittest
 
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 PARSERS = ["src/trial/config.cpp", "src/pk/regimen.cpp", "src/trial/sweep.cpp", "src/population/cohort_config.cpp",
-           "src/trial/optimize.cpp"]
+           "src/trial/optimize.cpp", "src/trial/withdrawal.cpp"]
 
 
 def code_keys():

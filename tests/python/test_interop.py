@@ -2,7 +2,8 @@
 """Interoperability of the results file (spec section 3, docs/results-format.md).
 
 Runs the real `ketasim run` on configs/default.yaml and configs/sweep.yaml (and event-data.yaml,
-esketamine-sampling.yaml for patient_id, dose_duration_h, ipred_*/dv_*), then opens each file
+esketamine-sampling.yaml for patient_id, dose_duration_h, ipred_*/dv_*; sustain1-withdrawal.yaml
+for withdrawal_*), then opens each file
 with xarray (h5netcdf and netcdf4 engines), h5py and R (hdf5r and ncdf4 through
 tools/read_results.R) and checks the contract and that every reader computes the same per-arm
 remission rates as the table `ketasim run` printed.
@@ -43,7 +44,8 @@ sys.path.insert(0, os.path.join(SOURCE_DIR, "tools"))
 import ketasim_analysis as ka  # noqa: E402
 
 ENGINES = ("h5netcdf", "netcdf4")
-BASE_DIMS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time"}
+BASE_DIMS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time",
+             "withdrawal_group", "withdrawal_arm", "withdrawal_time"}
 ROOT_ATTRS = ("software", "software_version", "git_commit", "created", "command_line", "seed", "rng",
               "config_yaml", "config_json", "Conventions", "primary_visit_d", "remission_threshold")
 WILSON_SLACK_PCT = 0.05  # tolerate z = 1.96 vs 1.95996... in the printed CI bounds
@@ -411,6 +413,31 @@ class SampledObservationsRun(ContractChecks, unittest.TestCase):
             self.assertEqual(ds["dv_esketamine"].dims, ("arm", "patient", "sample_time"), engine)
             self.assertEqual(ds["sample_time"].attrs["units"], "h", engine)
             self.assertEqual(ds.sizes["sample_time"], 8, engine)
+
+
+class WithdrawalRun(ContractChecks, unittest.TestCase):
+    """Randomized withdrawal: withdrawal_* along withdrawal_group, withdrawal_arm, withdrawal_time."""
+    config = "sustain1-withdrawal.yaml"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ketasim_interop_withdrawal_")
+        cls.path = os.path.join(cls.tmp, "withdrawal.h5")
+        cls.printed = run_ketasim(cls.config, cls.path, "--patients", "300")
+
+    def selected_point(self):
+        return {}
+
+    def test_new_variables(self):
+        for engine, ds in self.datasets():
+            self.assertEqual(ds["withdrawal_km_survival"].dims, ("withdrawal_group", "withdrawal_arm", "withdrawal_time"),
+                             engine)
+            self.assertEqual(ds["withdrawal_relapse_time_d"].dims, ("withdrawal_arm", "patient"), engine)
+            self.assertEqual([str(g) for g in ds["withdrawal_group"].values], ["stable_remitters", "stable_responders"],
+                             engine)
+            self.assertEqual(ds["withdrawal_time"].attrs["units"], "d", engine)
+            n = ds["withdrawal_n"].values
+            self.assertEqual(int(n.sum()), int((ds["withdrawal_selected"].values >= 0).sum()), engine)
 
 
 class SweepRun(ContractChecks, unittest.TestCase):

@@ -18,7 +18,8 @@ import h5py
 
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KETASIM_EXE = os.environ.get("KETASIM_EXE") or os.path.join(SOURCE_DIR, "build", "ketasim")
-DIMENSIONS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time"}
+DIMENSIONS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time",
+              "withdrawal_group", "withdrawal_arm", "withdrawal_time"}
 
 
 def schema():
@@ -51,15 +52,18 @@ class ResultsDocs(unittest.TestCase):
 
     def test_a_results_file_holds_only_schema_variables(self):
         # The golden trial enables every output but draws its cohort; the second study takes its
-        # patients from an event data set (patient_id) and samples observations (ipred/dv).
+        # patients from an event data set (patient_id) and samples observations (ipred/dv); the
+        # third is a randomized withdrawal (withdrawal_*).
         code = schema()
         studies = [os.path.join(SOURCE_DIR, "tests", "golden", "trial-small.yaml"),
-                   os.path.join(SOURCE_DIR, "tests", "data", "residual", "events.yaml")]
+                   os.path.join(SOURCE_DIR, "tests", "data", "residual", "events.yaml"),
+                   os.path.join(SOURCE_DIR, "configs", "sustain1-withdrawal.yaml")]
         owners = {}
         with tempfile.TemporaryDirectory() as tmp:
             for k, study in enumerate(studies):
                 path = os.path.join(tmp, f"g{k}.h5")
-                subprocess.run([KETASIM_EXE, "run", study, "-o", path, "--quiet"], check=True)
+                extra = ["--patients", "200"] if "withdrawal" in study else []
+                subprocess.run([KETASIM_EXE, "run", study, "-o", path, "--quiet", *extra], check=True)
                 with h5py.File(path, "r") as f:
                     names = [n for n in f if n not in DIMENSIONS and n != "dose_mg_per_kg"]
                     for name in names:

@@ -26,6 +26,17 @@ struct EndpointData {
   // (arm, reference) index pairs of endpoints.comparisons (root attribute `comparisons`); files
   // without the attribute: every arm after the first vs the first.
   std::vector<std::pair<int, int>> comparisons;
+  // Randomized withdrawal (files with `withdrawal_*`; empty otherwise): group and arm labels
+  // (continue, stop), and per [group][arm] the randomized patients, relapses and the Kaplan-Meier
+  // median [lower, upper] of days to relapse; per group the Cox hazard ratio of stop vs continue
+  // [lower, upper] and the log-rank p.
+  std::vector<std::string> withdrawal_groups, withdrawal_arms;
+  double withdrawal_at_d = 0.0;
+  std::string withdrawal_ratio;
+  std::vector<std::int64_t> withdrawal_n, withdrawal_relapses;
+  std::vector<double> withdrawal_median_d, withdrawal_median_lower_d, withdrawal_median_upper_d;
+  std::vector<double> withdrawal_hazard_ratio, withdrawal_hazard_ratio_lower, withdrawal_hazard_ratio_upper,
+      withdrawal_logrank_p;
 };
 
 // Whether the root attributes `software` = "ketasim" and `software_version` (a known major.minor)

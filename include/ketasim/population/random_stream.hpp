@@ -21,6 +21,7 @@ enum class Stream : std::uint64_t {
   response_process = 7,  // a response structure's own event times (benefit_v2: relapse events)
   optimize_bootstrap = 8,  // `optimize`: paired bootstrap samples (the "patient" counter is the replicate)
   residual_error = 9,      // observation error of simulated DV (outputs.sampling_times)
+  withdrawal = 10,         // randomized withdrawal: which selected patients are randomized to stop
 };
 
 // One generator per (seed, stream, patient). Philox4x64-10 keyed by {seed, stream}, counter

@@ -5,11 +5,13 @@
 // endpoints from the one EndpointRules (trial/endpoint_rules.hpp).
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "ketasim/io/results_file.hpp"
 #include "ketasim/trial/study.hpp"
+#include "ketasim/trial/withdrawal.hpp"
 
 namespace ketasim::trial {
 
@@ -27,6 +29,7 @@ struct RunProgress {
 
 struct RunStatistics {
   long long failed_patients = 0;  // patient-arm pairs with a non-ok status
+  std::optional<WithdrawalResult> withdrawal;  // with a `withdrawal:` block
 };
 
 // Writes every dataset of the results schema (io/results_schema.hpp) into `file` (not committed

@@ -23,7 +23,8 @@ struct InputFile {
   std::string text;
 };
 
-struct OptimizeSpec;  // trial/optimize.hpp
+struct OptimizeSpec;    // trial/optimize.hpp
+struct WithdrawalSpec;  // trial/withdrawal.hpp
 
 struct Study {
   StudyConfig config;               // the base config (with --set overrides)
@@ -35,6 +36,8 @@ struct Study {
   // The `optimize:` and `costs:` blocks when the config has them (null otherwise), checked here so
   // that `check` and `optimize` agree.
   std::shared_ptr<const OptimizeSpec> optimize;
+  // The `withdrawal:` block (randomized withdrawal) when the config has one, null otherwise.
+  std::shared_ptr<const WithdrawalSpec> withdrawal;
 };
 
 // Throws InputError with every problem found (file, key path, line, what was expected).
