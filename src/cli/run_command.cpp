@@ -58,15 +58,38 @@ void print_comparison(const io::EndpointData& d, std::size_t point, const std::v
   const Interval rem = newcombe_difference_interval(x.remitters, x.n, y.remitters, y.n);
   const MeanDifference md = mean_difference(change[arm], change[reference]);
   const std::string label = "difference " + d.arms[arm] + " - " + d.arms[reference];
+  // ANCOVA of the change on arm and baseline over each arm's ok patients, as two separate groups.
+  const std::size_t n_patients = static_cast<std::size_t>(d.n_patients);
+  const std::size_t offset = point * d.arms.size() * n_patients;
+  std::vector<double> outcome[2], base[2];
+  long dropouts = 0;
+  for (int g = 0; g < 2; ++g) {
+    const std::size_t a = static_cast<std::size_t>(g == 0 ? arm : reference);
+    for (std::size_t p = 0; p < n_patients; ++p) {
+      const std::size_t i = offset + a * n_patients + p;
+      if (d.status[i] != 0) continue;
+      outcome[g].push_back(d.change[i]);
+      base[g].push_back(d.baseline[i]);
+      // dropout_time_d is the first visit missed: missing the primary visit is at or before it.
+      dropouts += !std::isnan(d.dropout_time_d[i]) && d.dropout_time_d[i] <= d.primary_visit_d;
+    }
+  }
+  const AncovaDifference ancova =
+      ancova_difference(outcome[0].data(), base[0].data(), static_cast<long>(outcome[0].size()), outcome[1].data(),
+                        base[1].data(), static_cast<long>(outcome[1].size()));
   out << std::fixed << std::setprecision(1) << label
       << " (parallel-group: independent Newcombe / Welch 95% CI, points): response "
       << 100.0 * (double(x.responders) / x.n - double(y.responders) / y.n) << " [" << 100.0 * resp.lower << ", "
       << 100.0 * resp.upper << "]; remission " << 100.0 * (double(x.remitters) / x.n - double(y.remitters) / y.n)
       << " [" << 100.0 * rem.lower << ", " << 100.0 * rem.upper << "]; mean MADRS change " << md.difference << " ["
       << md.ci_lower << ", " << md.ci_upper << "]\n";
+  out << label << " (ANCOVA of MADRS change on arm and baseline, LS means, t 95% CI, points): " << std::setprecision(2)
+      << ancova.difference << " [" << ancova.ci_lower << ", " << ancova.ci_upper << "]"
+      << (dropouts == 0 ? "; with no dropout this is the MMRM LS-mean difference at the primary visit\n"
+                        : "; " + std::to_string(dropouts) +
+                              " dropouts enter with their last score (LOCF), so this is not an MMRM\n")
+      << std::setprecision(1);
   // Paired: 2x2 tables over patients ok in both arms.
-  const std::size_t n_patients = static_cast<std::size_t>(d.n_patients);
-  const std::size_t offset = point * d.arms.size() * n_patients;
   long table[2][4] = {};  // [response, remission][both, arm only, reference only, neither]
   std::vector<double> differences;
   for (std::size_t p = 0; p < n_patients; ++p) {

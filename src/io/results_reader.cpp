@@ -354,6 +354,8 @@ EndpointData read_endpoints(const std::string& path, Provenance provenance) {
   d.remission = r.values<std::int8_t>("remission", dims, H5T_NATIVE_INT8, H5T_INTEGER);
   d.relapse = r.values<std::int8_t>("relapse", dims, H5T_NATIVE_INT8, H5T_INTEGER);
   d.change = r.values<float>("madrs_change", dims, H5T_NATIVE_FLOAT, H5T_FLOAT);
+  d.baseline = r.values<float>("baseline_madrs", dims, H5T_NATIVE_FLOAT, H5T_FLOAT);
+  d.dropout_time_d = r.values<double>("dropout_time_d", dims, H5T_NATIVE_DOUBLE, H5T_FLOAT);
 
   // Damaged data reads without an HDF5 error when it is not compressed: check what the table uses.
   const std::vector<int> flags = r.flag_values("status");
@@ -366,6 +368,7 @@ EndpointData read_endpoints(const std::string& path, Provenance provenance) {
       if ((*flag)[i] != 0 && (*flag)[i] != 1) r.reject("response/remission/relapse", "a flag that is not 0 or 1");
     }
     if (!(std::fabs(d.change[i]) <= 60.0f)) r.reject("madrs_change", "a change outside -60 to 60 for a patient with status ok");
+    if (!(d.baseline[i] >= 0.0f && d.baseline[i] <= 60.0f)) r.reject("baseline_madrs", "a score outside 0 to 60 for a patient with status ok");
   }
 
   if (r.has_dataset("event_time_d") || r.has_dataset("event_observed") || r.has_dataset("event_endpoint")) {

@@ -129,6 +129,45 @@ class Comparisons(unittest.TestCase):
             summary = subprocess.run([KETASIM_EXE, "summary", path], capture_output=True, text=True, check=True).stdout
             self.assertIn("difference midazolam - saline (paired", summary)
 
+    def test_ancova_equals_r_lm(self):
+        """The printed ANCOVA line against R's lm(change ~ arm + baseline) and confint on the file's
+        per-patient values (2 printed decimals: agreement to 0.005 + 1e-9), with and without dropout."""
+        import shutil
+        if shutil.which("Rscript") is None:
+            raise AssertionError("Rscript is missing: tools/setup.sh installs r-base-core")
+        for extra, dropout in ((), False), (("--set", "endpoints.dropout={rate_per_week: 2}"), True):
+            with tempfile.TemporaryDirectory() as tmp:
+                path = os.path.join(tmp, "a.h5")
+                printed = run("single-infusion.yaml", path, "--patients", "200", *extra)
+                with h5py.File(path, "r") as f:
+                    arms = [a.decode() if isinstance(a, bytes) else a for a in f["arm"][...]]
+                    status, change = f["status"][...], f["madrs_change"][...].astype(float)
+                    baseline = f["baseline_madrs"][...].astype(float)
+                for arm, ref in (("ketamine", "saline"), ("midazolam", "saline")):
+                    i, j = arms.index(arm), arms.index(ref)
+                    rows = [(c, 1, b) for c, b, s in zip(change[i], baseline[i], status[i]) if s == 0] + \
+                           [(c, 0, b) for c, b, s in zip(change[j], baseline[j], status[j]) if s == 0]
+                    data = os.path.join(tmp, "d.txt")
+                    with open(data, "w") as fh:
+                        fh.write("".join(f"{c!r} {g} {b!r}\n" for c, g, b in rows))
+                    r = subprocess.run(["Rscript", "-e",
+                                        f"d <- read.table('{data}', col.names = c('y', 'g', 'b')); "
+                                        "fit <- lm(y ~ g + b, data = d); ci <- confint(fit); "
+                                        "cat(sprintf('%.12g', c(coef(fit)['g'], ci['g', 1], ci['g', 2])))"],
+                                       capture_output=True, text=True)
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    want = [float(x) for x in r.stdout.split()]
+                    m = re.search(re.escape(f"difference {arm} - {ref} (ANCOVA of MADRS change on arm and baseline, "
+                                            "LS means, t 95% CI, points): ") + rf"{TRIPLE}; (.*)", printed)
+                    self.assertIsNotNone(m, printed)
+                    got = [float(x) for x in m.groups()[:3]]
+                    for g, w in zip(got, want):
+                        self.assertLessEqual(abs(g - w), 0.005 + 1e-9, f"{arm} - {ref}: {got} vs R {want}")
+                    if dropout:
+                        self.assertIn("dropouts enter with their last score (LOCF), so this is not an MMRM", m.group(4))
+                    else:
+                        self.assertIn("with no dropout this is the MMRM LS-mean difference", m.group(4))
+
     def test_default_is_every_arm_vs_the_first(self):
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "s.h5")

@@ -8,6 +8,8 @@
 #include <stdexcept>
 #include <vector>
 
+using ketasim::AncovaDifference;
+using ketasim::ancova_difference;
 using ketasim::Interval;
 using ketasim::MeanSummary;
 using ketasim::mean_difference;
@@ -265,4 +267,25 @@ TEST_CASE("standardized_difference is the difference over the pooled SD", "[stat
   CHECK(standardized_difference(a, b) == Approx(-7.0 / std::sqrt(101.0)).margin(1e-14));
   const MeanSummary none{1, 3.0, std::nan(""), 0, 0};
   CHECK(std::isnan(standardized_difference(a, none)));
+}
+
+TEST_CASE("ancova_difference equals R's lm(y ~ group + baseline) and confint", "[stats]") {
+  // Reference from R 4.2 (Debian r-base-core), printed with %.15g:
+  //   d <- data.frame(y = c(y1, y0), g = c(rep(1, 7), rep(0, 6)), b = c(b1, b0))
+  //   fit <- lm(y ~ g + b, data = d); coef(fit)["g"]; sqrt(vcov(fit)["g", "g"]); confint(fit)["g", ]
+  const double y1[] = {-20, -15, -22, -8, -17, -25, -12}, b1[] = {36, 30, 40, 28, 33, 41, 31};
+  const double y0[] = {-10, -6, -14, -3, -9, -12}, b0[] = {35, 29, 38, 30, 34, 37};
+  const AncovaDifference a = ancova_difference(y1, b1, 7, y0, b0, 6);
+  // Both sides solve the same 3x3 least-squares problem in double precision: agreement to ~1e-13.
+  CHECK(a.difference == Approx(-7.66159903751504).epsilon(1e-12));
+  CHECK(a.se == Approx(0.928205843527599).epsilon(1e-12));
+  CHECK(a.ci_lower == Approx(-9.72977054011957).epsilon(1e-12));
+  CHECK(a.ci_upper == Approx(-5.5934275349105).epsilon(1e-12));
+  CHECK(a.df == 10);
+  // Without a baseline effect and with equal baselines the estimate is the plain mean difference;
+  // a constant baseline makes the design singular: NaN, not a number from a singular solve.
+  const double flat[] = {30, 30, 30, 30};
+  const double ya[] = {1, 2, 3, 4}, yb[] = {0, 1, 2, 3};
+  CHECK(std::isnan(ancova_difference(ya, flat, 4, yb, flat, 4).difference));
+  CHECK(std::isnan(ancova_difference(ya, b1, 1, yb, b0, 2).difference));  // n < 4
 }

@@ -13,6 +13,8 @@ struct EndpointData {
   long long n_patients = 0;
   std::vector<std::int8_t> status, response, remission, relapse;  // [point][arm][patient]
   std::vector<float> change;                                       // [point][arm][patient]
+  std::vector<float> baseline;                                     // [point][arm][patient]
+  std::vector<double> dropout_time_d;                              // [point][arm][patient], NaN: stayed
   // Time-to-event data (files from 0.1 on have them; empty when absent): endpoint names, and per
   // [point][arm][patient][endpoint] the time (d) and -1 not at risk / 0 censored / 1 event.
   std::vector<std::string> event_endpoints;

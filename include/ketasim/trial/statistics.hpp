@@ -65,4 +65,21 @@ MeanDifference mean_difference(const MeanSummary& a, const MeanSummary& b,
 // paired differences, so it reads as in a parallel-group trial). NaN when either sd is NaN or both are 0.
 double standardized_difference(const MeanSummary& a, const MeanSummary& b);
 
+// ANCOVA of an outcome on group and a baseline covariate, y = b0 + b1 group + b2 baseline + e
+// (group 1 for the first sample, 0 for the second), as R's lm(y ~ group + baseline) with
+// confint: the LS-mean difference b1, its standard error from the residual variance on n - 3
+// degrees of freedom and a Student t interval. With complete data this is also the MMRM
+// LS-mean difference at the visit (unstructured covariance, visit-by-arm and visit-by-baseline
+// terms: the mixed model then reduces to one regression per visit). NaN when n < 4 or the design
+// is singular (no spread in baseline). Sums run in index order: bit-identical for the same input.
+struct AncovaDifference {
+  double difference;
+  double se;
+  double ci_lower;
+  double ci_upper;
+  long df;
+};
+AncovaDifference ancova_difference(const double* y1, const double* baseline1, long n1, const double* y0,
+                                   const double* baseline0, long n0, double level = 0.95);
+
 }  // namespace ketasim
