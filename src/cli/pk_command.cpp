@@ -12,6 +12,7 @@
 
 #include "commands.hpp"
 #include "ketasim/trial/optimize.hpp"
+#include "ketasim/trial/withdrawal.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/limits.hpp"
 #include "ketasim/pk/exposure.hpp"
@@ -237,6 +238,19 @@ void print_optimize_candidates(const trial::Study& study, std::ostream& out) {
   out << "\n";
 }
 
+// `withdrawal:` as the run will apply it.
+void print_withdrawal_design(const trial::WithdrawalSpec& w, std::ostream& out) {
+  std::ostringstream day;
+  day << w.at_d;
+  out << "Randomized withdrawal at day " << day.str() << ": '" << w.continue_arm << "' continues, '" << w.stop_arm
+      << "' stops, ratio " << w.ratio[0] << ":" << w.ratio[1] << "; groups (first match):";
+  for (const auto& g : w.groups) {
+    out << " " << g.name << " (" << (g.on_remission ? "remission" : "response") << " at >= " << g.at_least << " of the last "
+        << g.visits << " visits, the last " << g.last << " all)";
+  }
+  out << "; others " << (w.others_open_label ? "continue open label" : "leave") << "\n\n";
+}
+
 }  // namespace
 
 int check_command(const trial::Study& study, std::ostream& out) {
@@ -263,6 +277,7 @@ int check_command(const trial::Study& study, std::ostream& out) {
       out << "\n";
     }
     if (study.optimize) print_optimize_candidates(study, out);
+    if (study.withdrawal) print_withdrawal_design(*study.withdrawal, out);
     out << "OK\n";
     return 0;
   }
