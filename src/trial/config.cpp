@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <sstream>
 
@@ -438,7 +439,8 @@ StudyConfig parse_study_tree(const std::string& path, const std::string& text, Y
   config.effective = tree;
   config.overrides = overrides;
   const InputNode root(tree, std::make_shared<const std::string>(path), "", &diagnostics);
-  root.check_keys({"study", "cohort", "arms", "endpoints", "outputs", "solver", "sweep", "optimize", "costs", "withdrawal"});
+  root.check_keys({"study", "cohort", "arms", "endpoints", "outputs", "solver", "sweep", "optimize", "costs", "withdrawal",
+                   "response_parameters"});
   const InputNode study = root.required("study");
   study.check_keys({"name", "duration", "seed"});
   config.name = study.required("name").text();
@@ -538,6 +540,35 @@ StudyConfig parse_study_tree(const std::string& path, const std::string& text, Y
               " time points per patient; use a longer time_step");
   }
   if (const auto s = root.optional("solver")) parse_solver(*s, config);
+  if (const auto r = root.optional("response_parameters")) {
+    // Names and values here; whether the model has such a parameter, in that dimension and within
+    // its bounds, is checked against the model by the study loader.
+    // Dotted names (placebo.oral_antidepressant.max_typical) may be written flat or, as a sweep
+    // or --set key creates them, as nested mappings.
+    std::function<void(const InputNode&, const std::string&)> read = [&](const InputNode& node, const std::string& prefix) {
+      for (const auto& [key, value] : node.entries()) {
+        const std::string name = prefix.empty() ? key : prefix + "." + key;
+        if (value.is_map()) {
+          read(value, name);
+          continue;
+        }
+        const auto q = value.is_scalar() ? parse_quantity(value.text()) : std::nullopt;
+        if (!q) {
+          value.fail("expected a number, with the parameter's unit where it has one (e.g. 0.3 or 0.2 1/d)");
+          continue;
+        }
+        ResponseParameterValue v{name, q->value, q->unit, value.location(), ""};
+        for (const auto& o : overrides) {
+          if (o.key_path == "response_parameters." + name || o.key_path == "response_parameters" ||
+              ("response_parameters." + name).rfind(o.key_path + ".", 0) == 0) {
+            v.origin = o.origin.empty() ? "--set " + o.key_path + "=" + o.value : o.origin;
+          }
+        }
+        config.response_parameters.push_back(v);
+      }
+    };
+    read(*r, "");
+  }
   // The `sweep:` block is read by trial/sweep.hpp (the study loader reports its problems with these).
   if (!diagnostics.empty()) throw InputError(annotate_overrides(diagnostics.messages(), overrides));
   return config;

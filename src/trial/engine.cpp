@@ -20,6 +20,7 @@
 #include "ketasim/population/random_stream.hpp"
 #include "ketasim/response/structure.hpp"
 #include "ketasim/trial/endpoint_rules.hpp"
+#include "ketasim/trial/response_parameters.hpp"
 #include "power_counter.hpp"
 #include "time_to_event.hpp"
 #include "withdrawal_counter.hpp"
@@ -49,6 +50,7 @@ struct ArmPlan {
   std::vector<Moiety> moieties;
   std::vector<double> ki_um;  // per moiety, from the response model
   int background = 0;
+  const response::ResponseModel* rm = nullptr;  // the study's, or its point's with response_parameters
   // Population file columns feeding this arm's model (-1: not in the file).
   std::vector<int> eta_column;        // per variability term
   std::vector<int> parameter_column;  // per parameter
@@ -101,6 +103,17 @@ class Engine {
   Engine(const std::vector<StudyConfig>& points, const response::ResponseModel& rm,
          const population::PopulationTable* population)
       : points_(points), config_(points.front()), rm_(rm), table_(population), rules_(config_.endpoints) {
+    // A point with `response_parameters` runs its own copy of the model (the study loader has
+    // checked the values; a problem here is a caller that skipped it).
+    for (const StudyConfig& point : points_) {
+      if (point.response_parameters.empty()) {
+        point_models_.push_back(nullptr);
+        continue;
+      }
+      Diagnostics problems;
+      point_models_.push_back(std::make_unique<const response::ResponseModel>(with_response_parameters(rm_, point, problems)));
+      problems.throw_if_any();
+    }
     plan();
   }
 
@@ -180,10 +193,12 @@ class Engine {
       names.push_back(name);
       return static_cast<int>(names.size()) - 1;
     };
-    for (const StudyConfig& point : points_) {
+    for (std::size_t pt = 0; pt < points_.size(); ++pt) {
+      const StudyConfig& point = points_[pt];
       for (const auto& arm : point.arms) {
         ArmPlan plan;
         plan.arm = &arm;
+        plan.rm = point_models_[pt] ? point_models_[pt].get() : &rm_;
         plan.model = arm.model.get();
         plan.solver = solver_for(point, *arm.model);
         plan.from_data = arm.regimen.from_data() && table_ && table_->events;
@@ -447,7 +462,7 @@ class Engine {
     ws.state.resize(n_visits);
     ws.occupancy.resize(n_visits);
     response::VisitScores scores{ws.scores.data(), ws.expected.data(), ws.state.data(), ws.occupancy.data()};
-    rm_.structure->score(rm_, exposure, scores, ws.response_scratch);
+    plan.rm->structure->score(*plan.rm, exposure, scores, ws.response_scratch);
     return 0;
   }
 
@@ -591,6 +606,7 @@ class Engine {
   const std::vector<StudyConfig>& points_;
   const StudyConfig& config_;
   const response::ResponseModel& rm_;
+  std::vector<std::unique_ptr<const response::ResponseModel>> point_models_;  // null: rm_
   const population::PopulationTable* table_;
   EndpointRules rules_;
   Layout layout_;

@@ -10,6 +10,7 @@
 #include "ketasim/core/limits.hpp"
 #include "ketasim/trial/optimize.hpp"
 #include "ketasim/trial/withdrawal.hpp"
+#include "ketasim/trial/response_parameters.hpp"
 
 namespace ketasim::trial {
 
@@ -89,6 +90,7 @@ void raw_checks(const std::string& path, const std::string& text, const std::vec
 }  // namespace
 
 void check_response_model(const StudyConfig& config, const response::ResponseModel& model, Diagnostics& problems) {
+  with_response_parameters(model, config, problems);  // the values are checked against the model
   const SourceLocation where{model.path, "potency", 0, 0};
   for (std::size_t i = 0; i < config.arms.size(); ++i) {
     const ArmConfig& arm = config.arms[i];

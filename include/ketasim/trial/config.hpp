@@ -58,6 +58,17 @@ struct Override {
   std::string origin;
 };
 
+// One `response_parameters:` entry: a response-model parameter value that replaces the model
+// file's for this study (sweeping it makes it a dimension of the results). Checked against the
+// model by the study loader (trial/response_parameters.hpp).
+struct ResponseParameterValue {
+  std::string name;
+  double value = 0.0;       // as written
+  std::string unit;         // as written ("" for a bare number)
+  SourceLocation where;     // of the value
+  std::string origin;       // "--set ..." or the sweep entry that set it, empty when from the file
+};
+
 struct StudyConfig {
   std::string path;
   std::string yaml_text;      // verbatim, stored in results
@@ -81,6 +92,7 @@ struct StudyConfig {
   enum class SolverChoice { automatic, exact, ode } solver = SolverChoice::automatic;
   pk::OdeTolerances tolerances;
   int batch_patients = 256;
+  std::vector<ResponseParameterValue> response_parameters;
 };
 
 // Loads, applies overrides and validates; throws InputError listing every problem (a problem in a
