@@ -29,13 +29,18 @@ struct Layout {
   bool has_patient_id = false;  // the population or event data set has an ID column
   std::vector<double> sampling_times_h;  // simulated observations (IPRED, DV); empty: none
   bool store_dose_duration = false;      // an arm doses from an event data set (bolus and infusion mixed)
+  int n_points = 1;                      // sweep points (n_plans = n_points x n_arms)
+  // A sweep over cohort.* keys: each point draws its patients through its own distributions, so
+  // the covariates (weight, age, sex) are per point: [point][patient] instead of [patient].
+  bool cohort_swept = false;
+  int covariate_sets() const { return cohort_swept ? n_points : 1; }
 };
 
 struct Batch {
   static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   long long first = 0;
   int count = 0;
-  std::vector<double> weight_kg, age_y;
+  std::vector<double> weight_kg, age_y;  // [point][patient] with a cohort sweep, else [patient]
   std::vector<double> patient_id;  // the file's ID (when Layout::has_patient_id)
   std::vector<std::int8_t> sex;
   std::vector<std::int8_t> status;
@@ -65,10 +70,11 @@ struct Batch {
     const std::size_t ap = static_cast<std::size_t>(l.n_plans) * patients;
     const std::size_t slots = l.outputs.size();
     const std::size_t visits = l.visits_d.size();
-    weight_kg.assign(patients, kNaN);
-    age_y.assign(patients, kNaN);
+    const std::size_t covariates = static_cast<std::size_t>(l.covariate_sets()) * patients;
+    weight_kg.assign(covariates, kNaN);
+    age_y.assign(covariates, kNaN);
     if (l.has_patient_id) patient_id.assign(patients, kNaN);
-    sex.assign(patients, 0);
+    sex.assign(covariates, 0);
     status.assign(ap, 0);
     parameters.assign(l.parameters.size() * ap, kNaN);
     if (l.store_conc) conc.assign(slots * ap * l.output_times_h.size(), NAN);

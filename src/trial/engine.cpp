@@ -30,6 +30,16 @@ namespace ketasim::trial {
 
 namespace {
 
+bool same_distribution(const population::TruncatedNormalSpec& a, const population::TruncatedNormalSpec& b) {
+  return a.mean == b.mean && a.sd == b.sd && a.min == b.min && a.max == b.max;
+}
+
+// Whether two sweep points draw their patients through the same covariate distributions.
+bool same_distributions(const population::CohortConfig& a, const population::CohortConfig& b) {
+  return same_distribution(a.weight_kg, b.weight_kg) && same_distribution(a.age_y, b.age_y) &&
+         same_distribution(a.baseline_madrs, b.baseline_madrs) && a.female_fraction == b.female_fraction;
+}
+
 // Everything about an arm that is the same for all its patients, built once and shared read-only.
 struct ArmPlan {
   const ArmConfig* arm = nullptr;
@@ -122,20 +132,7 @@ class Engine {
   void simulate_batch(Batch& b, Workspace& ws) const {
     for (int p = 0; p < b.count; ++p) {
       const std::uint64_t index = static_cast<std::uint64_t>(b.first + p);
-      population::Patient patient = population::sample_patient(config_.cohort, config_.seed, index);
-      if (table_) {
-        // Covariates in the file replace the drawn ones; the draws still happen so that every
-        // other covariate and stream stays where it would be without the file.
-        const auto& row = table_->values[index];
-        // A missing cell (".", NaN) keeps the drawn value; WT is never missing (the loader says so).
-        patient.covariates.weight_kg = row[table_->column("WT")];
-        if (const int c = table_->column("AGE"); c >= 0 && !std::isnan(row[c])) patient.covariates.age_y = row[c];
-        if (const int c = table_->column("SEX"); c >= 0 && !std::isnan(row[c])) patient.covariates.sex = row[c] != 0.0;
-      }
       if (layout_.has_patient_id) b.patient_id[p] = table_->values[index][id_column_];
-      b.weight_kg[p] = patient.covariates.weight_kg;
-      b.age_y[p] = patient.covariates.age_y;
-      b.sex[p] = static_cast<std::int8_t>(patient.covariates.sex);
       // Every draw below depends on the patient only, never on the arm: common random numbers.
       RandomStream pk_rng(config_.seed, Stream::pk_variability, index);
       ws.z.resize(layout_.max_eta);
@@ -161,8 +158,34 @@ class Engine {
         ws.eps.resize(layout_.outputs.size() * layout_.sampling_times_h.size());
         for (auto& e : ws.eps) e = residual_rng.normal();
       }
-      for (int a = 0; a < layout_.n_plans; ++a) simulate_patient_arm(patient, a, p, b, ws);
+      // The patient's covariates: drawn once, or (a sweep over the cohort's distributions) through
+      // each point's distributions from the same covariate stream, so patient i keeps its quantiles.
+      population::Patient patient;
+      for (int point = 0; point < layout_.n_points; ++point) {
+        if (point == 0 || layout_.cohort_swept) {
+          patient = draw_patient(points_[static_cast<std::size_t>(point)].cohort, index);
+          const std::size_t c = static_cast<std::size_t>(layout_.cohort_swept ? point : 0) * b.count + p;
+          b.weight_kg[c] = patient.covariates.weight_kg;
+          b.age_y[c] = patient.covariates.age_y;
+          b.sex[c] = static_cast<std::int8_t>(patient.covariates.sex);
+        }
+        for (int a = point * layout_.n_arms; a < (point + 1) * layout_.n_arms; ++a) simulate_patient_arm(patient, a, p, b, ws);
+      }
     }
+  }
+
+  population::Patient draw_patient(const population::CohortConfig& cohort, std::uint64_t index) const {
+    population::Patient patient = population::sample_patient(cohort, config_.seed, index);
+    if (table_) {
+      // Covariates in the file replace the drawn ones; the draws still happen so that every
+      // other covariate and stream stays where it would be without the file.
+      const auto& row = table_->values[index];
+      // A missing cell (".", NaN) keeps the drawn value; WT is never missing (the loader says so).
+      patient.covariates.weight_kg = row[table_->column("WT")];
+      if (const int c = table_->column("AGE"); c >= 0 && !std::isnan(row[c])) patient.covariates.age_y = row[c];
+      if (const int c = table_->column("SEX"); c >= 0 && !std::isnan(row[c])) patient.covariates.sex = row[c] != 0.0;
+    }
+    return patient;
   }
 
  private:
@@ -177,7 +200,9 @@ class Engine {
       for (const auto& arm : point.arms) layout_.store_dose_duration |= arm.regimen.from_data() && table_ && table_->events;
     }
     layout_.n_arms = static_cast<int>(c.arms.size());
-    layout_.n_plans = layout_.n_arms * static_cast<int>(points_.size());
+    layout_.n_points = static_cast<int>(points_.size());
+    layout_.n_plans = layout_.n_arms * layout_.n_points;
+    for (const StudyConfig& point : points_) layout_.cohort_swept |= !same_distributions(point.cohort, c.cohort);
     layout_.store_conc = c.concentration == ConcentrationOutput::full;
     layout_.summarize_conc = c.concentration != ConcentrationOutput::none;
     layout_.store_response_state = c.store_response_state;

@@ -98,9 +98,20 @@ FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& 
   };
   FileVariables v;
   if (l.has_patient_id) v.patient_id = make("patient_id");
-  v.weight = make("weight_kg");
-  v.age = make("age_y");
-  v.sex = make("sex");
+  // With a sweep over the cohort's distributions each point has its own covariates: the sweep
+  // dimensions come before patient.
+  auto covariate = [&](const std::string& entry) {
+    if (!l.cohort_swept) return make(entry);
+    const io::VariableSchema& e = io::schema_entry(entry);
+    std::vector<std::string> dims = prefix;  // the sweep dimensions (no arm)
+    dims.insert(dims.end(), e.dims.begin(), e.dims.end());
+    io::VariableSpec spec = io::variable_spec(e, std::move(dims));
+    spec.chunk_patients = static_cast<hsize_t>(l.chunk_patients);
+    return f.create_variable(spec);
+  };
+  v.weight = covariate("weight_kg");
+  v.age = covariate("age_y");
+  v.sex = covariate("sex");
   v.status = make("status");
   for (const auto& name : l.parameters) {
     std::string units = "1";
@@ -178,9 +189,20 @@ void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v
     }
   };
   if (l.has_patient_id) f.write(v.patient_id, {first}, {n}, b.patient_id.data());
-  f.write(v.weight, {first}, {n}, b.weight_kg.data());
-  f.write(v.age, {first}, {n}, b.age_y.data());
-  f.write(v.sex, {first}, {n}, b.sex.data());
+  for (int point = 0; point < l.covariate_sets(); ++point) {
+    std::vector<hsize_t> start, count;
+    if (l.cohort_swept) {
+      start = plan_prefix(sweep, l, point * l.n_arms);
+      start.pop_back();  // not arm
+      count.assign(start.size(), 1);
+    }
+    start.push_back(first);
+    count.push_back(n);
+    const std::size_t offset = static_cast<std::size_t>(point) * n;
+    f.write(v.weight, start, count, b.weight_kg.data() + offset);
+    f.write(v.age, start, count, b.age_y.data() + offset);
+    f.write(v.sex, start, count, b.sex.data() + offset);
+  }
   per_plan(v.status, b.status.data(), 0);
   for (std::size_t k = 0; k < v.parameters.size(); ++k) per_plan(v.parameters[k], b.parameters.data() + k * plans * n, 0);
   const hsize_t n_doses = static_cast<hsize_t>(l.n_doses);

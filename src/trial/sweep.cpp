@@ -59,7 +59,12 @@ std::string yaml_text(const YAML::Node& node) {
 // Keys whose change would give a point other patients, visits or outputs than the others.
 bool is_fixed_key(const std::string& key) {
   auto under = [&](const std::string& prefix) { return key == prefix || key.rfind(prefix + ".", 0) == 0; };
-  if (under("cohort") || under("study") || under("endpoints") || under("outputs") || under("sweep")) return true;
+  // The cohort's distributions may be swept (age groups, weight, baseline severity): patient i keeps
+  // its random numbers, drawn through each point's distributions. Its size and source may not.
+  if (key == "cohort" || under("cohort.patients") || under("cohort.population_file") || under("cohort.variability")) {
+    return true;
+  }
+  if (under("study") || under("endpoints") || under("outputs") || under("sweep")) return true;
   if (key == "arms") return true;
   if (key.rfind("arms.", 0) == 0) {
     const auto dot = key.find('.', 5);
@@ -132,7 +137,8 @@ SweepPlan parse_sweep_block(const InputNode& node, const std::vector<std::string
     }
     if (!relative && is_fixed_key(key)) {
       where.fail("'" + key + "' cannot be swept: every sweep point runs the same virtual patients, visits, "
-                 "outputs and arms (cohort, study, endpoints, outputs, arm names and the sweep itself are fixed)");
+                 "outputs and arms (cohort size and population file, study, endpoints, outputs, arm names and the "
+                 "sweep itself are fixed; the cohort's distributions may be swept)");
       return false;
     }
     if (relative && key == "name") {
@@ -402,11 +408,14 @@ std::string dump(const YAML::Node& node) {
 
 // What a point must share with the first one; returns the name of the first difference.
 std::string first_difference(const StudyConfig& a, const StudyConfig& b) {
-  for (const char* key : {"study", "cohort", "endpoints", "outputs"}) {
+  for (const char* key : {"study", "endpoints", "outputs"}) {
     const YAML::Node& ea = a.effective;
     const YAML::Node& eb = b.effective;
     if (dump(ea[key]) != dump(eb[key])) return key;
   }
+  if (a.cohort.patients != b.cohort.patients) return "cohort.patients";
+  if (a.cohort.population_file != b.cohort.population_file) return "cohort.population_file";
+  if (a.cohort.variability != b.cohort.variability) return "cohort.variability";
   if (a.arms.size() != b.arms.size()) return "the number of arms";
   for (std::size_t i = 0; i < a.arms.size(); ++i) {
     if (a.arms[i].name != b.arms[i].name) return "arm names";

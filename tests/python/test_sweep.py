@@ -93,5 +93,59 @@ class SweepFile(unittest.TestCase):
             self.assertEqual(ds.patient.size, 20)
 
 
+class CohortSweep(unittest.TestCase):
+    """A sweep over the cohort's distributions (configs/sweep-cohort.yaml: age groups): covariates
+    gain the sweep dimension, patient i keeps its quantile in every group, and a point equals the
+    same cohort run alone."""
+
+    CONFIG = os.path.join(SOURCE_DIR, "configs", "sweep-cohort.yaml")
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.TemporaryDirectory()
+        cls.path = os.path.join(cls.tmp.name, "cohort.h5")
+        run("--patients", "400", "-o", cls.path, cls.CONFIG)
+        cls.ds = xr.open_dataset(cls.path, engine="h5netcdf")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.ds.close()
+        cls.tmp.cleanup()
+
+    def test_covariates_per_point_same_quantiles(self):
+        ds = self.ds
+        self.assertEqual(ds.age_y.dims, ("age_group_mean_y", "patient"))
+        self.assertEqual(ds.weight_kg.dims, ("age_group_mean_y", "patient"))
+        age = ds.age_y.values
+        for k, mean in enumerate([30, 46, 72]):
+            # truncated at 18 and 90, 3 SD or more from each mean: the sample mean within 5 SE.
+            self.assertLess(abs(age[k].mean() - mean), 5 * 6 / np.sqrt(age.shape[1]))
+            np.testing.assert_array_equal(np.argsort(age[k], kind="stable"), np.argsort(age[0], kind="stable"))
+        np.testing.assert_array_equal(ds.weight_kg.values[0], ds.weight_kg.values[2])  # not swept
+        np.testing.assert_array_equal(ds.baseline_madrs.values[0], ds.baseline_madrs.values[2])
+        # The model's age effect: hepatic blood flow falls above 60 y and not below (model file).
+        qh = ds.pk_QH.isel(arm=0).values
+        young, old = age[0] <= 60, age[2] > 60
+        self.assertGreater(old.sum(), 300)
+        self.assertTrue(np.all(qh[2][old] < qh[0][old]))
+        both_young = young & (age[1] <= 60)
+        np.testing.assert_array_equal(qh[1][both_young], qh[0][both_young])
+
+    def test_a_point_equals_its_cohort_run_alone(self):
+        alone_path = os.path.join(self.tmp.name, "alone.h5")
+        run("--patients", "400", "-o", alone_path, "--set", "sweep=null", "--set", "cohort.age_y.mean=72", self.CONFIG)
+        point = self.ds.sel(age_group_mean_y=72)
+        with xr.open_dataset(alone_path, engine="h5netcdf") as alone:
+            self.assertEqual(alone.age_y.dims, ("patient",))
+            for name in ("age_y", "weight_kg", "sex", "madrs", "remission", "cmax_esketamine", "pk_QH"):
+                self.assertEqual(point[name].values.tobytes(), alone[name].values.tobytes(), name)
+
+    def test_cohort_size_cannot_be_swept(self):
+        r = subprocess.run([KETASIM_EXE, "check", self.CONFIG, "--set", "sweep.grid.0.key=cohort.patients"],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("'cohort.patients' cannot be swept", r.stderr)
+
+
 if __name__ == "__main__":
     unittest.main()
