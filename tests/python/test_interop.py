@@ -179,6 +179,7 @@ def run_r(path):
 
 class ContractChecks:
     """Mixin: subclasses set cls.path, cls.printed and cls.config in setUpClass."""
+    covariates_swept = False  # a sweep over cohort.* gives weight_kg/age_y/sex the sweep dimensions
 
     def datasets(self):
         for engine in ENGINES:
@@ -197,7 +198,8 @@ class ContractChecks:
             per_arm = tuple(sweep) + ("arm", "patient")
             expected = {"remission": per_arm, "response": per_arm, "status": per_arm,
                         "baseline_madrs": per_arm, "madrs": per_arm + ("visit",),
-                        "weight_kg": ("patient",), "age_y": ("patient",), "sex": ("patient",)}
+                        **{name: (tuple(sweep) if self.covariates_swept else ()) + ("patient",)
+                           for name in ("weight_kg", "age_y", "sex")}}
             for name, dims in expected.items():
                 self.assertIn(name, ds.variables, f"{engine}: {name} missing")
                 self.assertEqual(ds[name].dims, dims, f"{engine}: {name}")
@@ -438,6 +440,28 @@ class WithdrawalRun(ContractChecks, unittest.TestCase):
             self.assertEqual(ds["withdrawal_time"].attrs["units"], "d", engine)
             n = ds["withdrawal_n"].values
             self.assertEqual(int(n.sum()), int((ds["withdrawal_selected"].values >= 0).sum()), engine)
+
+
+class CohortSweepRun(ContractChecks, unittest.TestCase):
+    """A sweep over the cohort's distributions: covariates per sweep point in every reader."""
+    config = "sweep-cohort.yaml"
+    covariates_swept = True
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp = tempfile.mkdtemp(prefix="ketasim_interop_cohort_")
+        cls.path = os.path.join(cls.tmp, "cohort.h5")
+        cls.printed = run_ketasim(cls.config, cls.path, "--patients", "100")
+        with xr.open_dataset(cls.path, engine="h5netcdf") as ds:
+            cls.point = {d: ds[d].values[-1].item() for d in ka.sweep_dims(ds)}
+
+    def selected_point(self):
+        return self.point
+
+    def test_new_variables(self):
+        for engine, ds in self.datasets():
+            ages = ds["age_y"].mean(dim="patient").values
+            self.assertTrue(np.all(np.diff(ages) > 10), f"{engine}: {ages}")
 
 
 class SweepRun(ContractChecks, unittest.TestCase):
