@@ -115,7 +115,8 @@ def main():
     if args.only:
         mutants = [m for m in mutants if args.only in m.section or args.only in m.path or args.only in m.why]
     os.makedirs(args.scratch, exist_ok=True)
-    src = copy_tree(args.scratch)
+    # --list only reads the working tree: copying would change the scratch copy under a running check.
+    src = ROOT if args.list else copy_tree(args.scratch)
     build = os.path.join(args.scratch, "build")
     log_dir = os.path.join(args.scratch, "logs")
     os.makedirs(log_dir, exist_ok=True)
