@@ -449,3 +449,19 @@ TEST_CASE("Bad optimize.search blocks name the file, key and line", "[optimize]"
   CHECK_THAT(problems("  search:\n    method: nlopt\n" + var + "  constraints: {max_dose_per_session: [0.1 mg/kg]}\n"),
              Catch::Contains("no candidate meets the constraints"));
 }
+
+TEST_CASE("Two identical candidates tie: the earlier is best and beats the other with probability 1/2", "[optimize]") {
+  // Every paired bootstrap replicate is a tie, and a tie counts one half (docs/optimize.md, 5).
+  Fixture f;
+  const trial::Study study = oracle_study(
+      f, oracle_config("optimize:\n  arm: treatment\n  objective: remission\n  visit: 84d\n"
+                       "  candidates: {scenarios: [{name: first, set: {regimen.dose: 0.5 mg/kg}},"
+                       " {name: twin, set: {regimen.dose: 0.5 mg/kg}}]}\n",
+                       ""));
+  const trial::OptimizeResult r = trial::optimize(study, *study.optimize);
+  REQUIRE(r.candidates.size() == 2);
+  CHECK(r.candidates[0].objective == r.candidates[1].objective);
+  CHECK(r.best == 0);
+  CHECK(r.runner_up == 1);
+  CHECK(r.probability_best_beats_runner_up == 0.5);
+}
