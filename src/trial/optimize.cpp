@@ -93,11 +93,6 @@ constexpr std::size_t kMaxSearchVariables = 4;
 // NLopt's DIRECT takes finite values best: a point that must not win gets a large finite one.
 constexpr double kWorst = 1e30;
 
-bool identifier(const std::string& s) {
-  if (s.empty() || std::isdigit(static_cast<unsigned char>(s.front()))) return false;
-  return std::all_of(s.begin(), s.end(), [](char c) { return std::isalnum(static_cast<unsigned char>(c)) || c == '_'; });
-}
-
 SearchSpec parse_search(const InputNode& node) {
   SearchSpec search;
   node.check_keys({"method", "algorithm", "max_evaluations", "variables"});
@@ -193,7 +188,7 @@ SearchSpec parse_search(const InputNode& node) {
     v.unit = unit.empty() ? "1" : unit;
     if (const auto n = entry.optional("name")) {
       v.name = n->text();
-      if (n->is_scalar() && !identifier(v.name)) n->fail("expected a name of letters, digits and _, found '" + v.name + "'");
+      if (n->is_scalar() && !is_identifier(v.name)) n->fail("expected a name of letters, digits and _, found '" + v.name + "'");
     } else {
       for (char c : v.key) v.name += c == '.' ? '_' : c;
     }
@@ -658,18 +653,28 @@ std::string search_label(const OptimizeSpec& spec, const std::string& discrete_l
   return label;
 }
 
+// A candidate's overrides: its discrete point's, then the searched variables' values.
+std::vector<Override> candidate_overrides(const OptimizeSpec& spec, int discrete, const std::vector<double>& values) {
+  std::vector<Override> out = spec.candidates.points[static_cast<std::size_t>(discrete)].overrides;
+  const std::vector<Override> searched = search_overrides(spec, values);
+  out.insert(out.end(), searched.begin(), searched.end());
+  return out;
+}
+
+// The candidate as a validated config: the base's text with its own overrides and the candidate's.
+StudyConfig candidate_config(const StudyConfig& base, const std::vector<Override>& candidate) {
+  std::vector<Override> all = base.overrides;
+  all.insert(all.end(), candidate.begin(), candidate.end());
+  return parse_study_config(base.path, base.yaml_text, all);
+}
+
 Evaluation evaluate(const Study& study, const OptimizeSpec& spec, int discrete, const std::vector<double>& values) {
   Evaluation e;
-  const SweepPoint& point = spec.candidates.points[static_cast<std::size_t>(discrete)];
   e.head.discrete = discrete;
   e.head.search_values = values;
-  e.head.label = search_label(spec, point.label, values);
-  e.head.overrides = point.overrides;
-  const std::vector<Override> searched = search_overrides(spec, values);
-  e.head.overrides.insert(e.head.overrides.end(), searched.begin(), searched.end());
-  std::vector<Override> all = study.config.overrides;
-  all.insert(all.end(), e.head.overrides.begin(), e.head.overrides.end());
-  e.config = parse_study_config(study.config.path, study.config.yaml_text, all);
+  e.head.label = search_label(spec, spec.candidates.points[static_cast<std::size_t>(discrete)].label, values);
+  e.head.overrides = candidate_overrides(spec, discrete, values);
+  e.config = candidate_config(study.config, e.head.overrides);
   const PatientOutcomes o = simulate_outcomes(e.config, *study.response_model, study.population.get());
   e.values = patient_values(o, spec.arm_index, spec, e.config.arms[spec.arm_index].regimen);
   if (spec.reference_index >= 0) {
@@ -703,13 +708,9 @@ std::vector<StudyConfig> corner_configs(const StudyConfig& base, const OptimizeS
   std::vector<StudyConfig> out;
   if (!spec.search.continuous) return out;
   const auto corners = search_corners(spec.search);
-  for (const auto& point : spec.candidates.points) {
+  for (std::size_t d = 0; d < spec.candidates.points.size(); ++d) {
     for (const auto& corner : corners) {
-      std::vector<Override> all = base.overrides;
-      all.insert(all.end(), point.overrides.begin(), point.overrides.end());
-      const auto searched = search_overrides(spec, corner);
-      all.insert(all.end(), searched.begin(), searched.end());
-      out.push_back(parse_study_config(base.path, base.yaml_text, all));
+      out.push_back(candidate_config(base, candidate_overrides(spec, static_cast<int>(d), corner)));
     }
   }
   return out;

@@ -19,11 +19,6 @@ namespace {
 // More points than this is almost certainly a typo in a grid (and each point holds its models).
 constexpr std::size_t kMaxPoints = 10000;
 
-bool is_identifier(const std::string& s) {
-  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
-  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; });
-}
-
 std::string identifier_from_key(const std::string& key) {
   std::string out;
   for (unsigned char c : key) out += std::isalnum(c) ? static_cast<char>(c) : '_';
@@ -86,6 +81,11 @@ struct ParsedDimension {
 };
 
 }  // namespace
+
+bool is_identifier(const std::string& s) {
+  if (s.empty() || !(std::isalpha(static_cast<unsigned char>(s[0])) || s[0] == '_')) return false;
+  return std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isalnum(c) || c == '_'; });
+}
 
 SweepPlan parse_sweep_block(const InputNode& node, const std::vector<std::string>& arm_names) {
   SweepPlan plan;

@@ -8,6 +8,7 @@
 
 #include "ketasim/core/units.hpp"
 #include "ketasim/pk/regimen.hpp"
+#include "ketasim/trial/sweep.hpp"
 
 namespace ketasim::trial {
 
@@ -127,11 +128,7 @@ WithdrawalSpec parse_withdrawal(const StudyConfig& config, Diagnostics& problems
     WithdrawalGroup g;
     const InputNode name = entry.required("name");
     g.name = name.text();
-    const bool identifier = !g.name.empty() && !std::isdigit(static_cast<unsigned char>(g.name.front())) &&
-                            std::all_of(g.name.begin(), g.name.end(), [](char c) {
-                              return std::isalnum(static_cast<unsigned char>(c)) || c == '_';
-                            });
-    if (name.is_scalar() && !identifier) name.fail("expected a name of letters, digits and _, found '" + g.name + "'");
+    if (name.is_scalar() && !is_identifier(g.name)) name.fail("expected a name of letters, digits and _, found '" + g.name + "'");
     for (const auto& other : spec.groups) {
       if (other.name == g.name) name.fail("group '" + g.name + "' is listed twice");
     }

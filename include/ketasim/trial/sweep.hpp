@@ -50,6 +50,11 @@ struct SweepPlan {
   YAML::Node effective;
 };
 
+// A name usable as a results-file variable or dimension: letters, digits and _, not starting with
+// a digit. The one rule for every name a config gives (sweep dimensions, searched variables,
+// withdrawal groups).
+bool is_identifier(const std::string& s);
+
 // Reads the `sweep:` block of a validated config (none: an empty plan with no dimensions and
 // one point with no overrides). Throws InputError naming file, key path and line.
 SweepPlan parse_sweep(const StudyConfig& config);
