@@ -454,6 +454,24 @@ std::string result_name(nlopt::result r) {
 
 }  // namespace
 
+ParameterUncertainty parameter_uncertainty(const CalibrationSpec& spec, const Objective& objective,
+                                           const std::vector<double>& values) {
+  std::vector<UncertainParameter> parameters;
+  for (std::size_t i = 0; i < spec.parameters.size(); ++i) {
+    const auto& p = spec.parameters[i];
+    parameters.push_back({p.name, p.log_scale, p.lower, p.upper, values[i]});
+  }
+  return estimate_uncertainty(parameters, [&](const std::vector<double>& v) {
+    const auto results = objective.evaluate(v);
+    std::vector<double> r(results.size());
+    for (std::size_t k = 0; k < results.size(); ++k) {
+      if (!std::isfinite(results[k].residual)) throw RuntimeFailure("calibrate: a target is not finite near the fit: " + spec.targets[k].name);
+      r[k] = std::sqrt(spec.targets[k].weight) * results[k].residual;
+    }
+    return r;
+  });
+}
+
 CalibrationResult calibrate(const CalibrationSpec& spec,
                             const std::function<void(int, double, const std::vector<double>&)>& progress) {
   const auto t0 = std::chrono::steady_clock::now();
@@ -524,6 +542,7 @@ CalibrationResult calibrate(const CalibrationSpec& spec,
     result.objective = result.start_objective;
   }
   result.model = objective.model_with(result.fitted);
+  result.uncertainty = parameter_uncertainty(spec, objective, result.fitted);
   result.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   return result;
 }
@@ -542,6 +561,58 @@ YAML::Node parameter_node(YAML::Node root, const std::string& name, std::string&
 }
 
 std::string yaml_text(double v) { return format_number(v); }
+
+YAML::Node flow_list(const std::vector<double>& values) {
+  YAML::Node n(YAML::NodeType::Sequence);
+  for (double v : values) n.push_back(yaml_text(v));
+  n.SetStyle(YAML::EmitterStyle::Flow);
+  return n;
+}
+
+// The Gauss-Newton summary as the model file records it; `parameter_uncertainty` draws in a
+// study read `estimate` and `covariance` back (response::ParameterDraws).
+YAML::Node uncertainty_node(const CalibrationSpec& spec, const ParameterUncertainty& u) {
+  YAML::Node n(YAML::NodeType::Map);
+  n["method"] = "Gauss-Newton (Laplace) approximation at the fit: covariance = s2 (J' W J)^-1, J = d residual / d parameter "
+                "by central differences of the smooth objective, s2 = max(1, objective / (targets - parameters)); "
+                "working scale log(value) for log-scale parameters; estimate, covariance and bounds in internal units "
+                "(rates per hour, times in hours); endpoints.parameter_uncertainty draws from it (docs/validation-v2.md)";
+  n["scale_factor"] = yaml_text(u.scale_factor);
+  n["evaluations"] = u.evaluations;
+  YAML::Node names(YAML::NodeType::Sequence);
+  YAML::Node scales(YAML::NodeType::Sequence);
+  for (std::size_t i = 0; i < u.names.size(); ++i) {
+    names.push_back(u.names[i]);
+    scales.push_back(u.log_scale[i] ? "log" : "linear");
+  }
+  names.SetStyle(YAML::EmitterStyle::Flow);
+  scales.SetStyle(YAML::EmitterStyle::Flow);
+  n["parameters"] = names;
+  n["working_scale"] = scales;
+  n["estimate"] = flow_list(u.estimate_working);
+  std::vector<double> lower, upper;  // internal units, as the estimate
+  for (const auto& p : spec.parameters) lower.push_back(p.lower), upper.push_back(p.upper);
+  n["bounds_lower"] = flow_list(lower);
+  n["bounds_upper"] = flow_list(upper);
+  YAML::Node cov(YAML::NodeType::Sequence);
+  for (const auto& row : u.covariance) cov.push_back(flow_list(row));
+  n["covariance"] = cov;
+  YAML::Node table(YAML::NodeType::Map);
+  for (std::size_t i = 0; i < u.names.size(); ++i) {
+    const FittedParameter& p = spec.parameters[i];
+    YAML::Node row(YAML::NodeType::Map);
+    row["se_working"] = std::isfinite(u.se_working[i]) ? yaml_text(u.se_working[i]) : std::string("inf");
+    row["lower95"] = yaml_text(u.lower95[i] / p.to_canonical);
+    row["upper95"] = yaml_text(u.upper95[i] / p.to_canonical);
+    row["unit"] = p.unit;
+    row["at_bound"] = static_cast<bool>(u.at_bound[i]);
+    row["determined"] = static_cast<bool>(u.determined[i]);
+    table[u.names[i]] = row;
+  }
+  n["intervals"] = table;
+  n["eigenvalues"] = flow_list(u.eigenvalues);
+  return n;
+}
 
 }  // namespace
 
@@ -632,6 +703,7 @@ void write_calibrated_model(const CalibrationSpec& spec, const CalibrationResult
     cal["targets"].push_back(n);
   }
   cal["targets_within_tolerance"] = std::to_string(met) + " of " + std::to_string(spec.targets.size());
+  cal["uncertainty"] = uncertainty_node(spec, result.uncertainty);
   root["calibration"] = cal;
 
   YAML::Emitter emitter;

@@ -70,12 +70,46 @@ int evaluate_command(const calibration::CalibrationSpec& spec, std::ostream& out
   return 0;
 }
 
+void print_uncertainty(const calibration::CalibrationSpec& spec, const calibration::ParameterUncertainty& u,
+                       std::ostream& out) {
+  out << "parameter uncertainty (Gauss-Newton at the fit; " << u.targets << " targets, " << u.names.size()
+      << " parameters, objective " << std::setprecision(6) << u.objective << ", covariance scaled by " << u.scale_factor
+      << "):\n";
+  out << "parameter\tunit\testimate\tlower95\tupper95\tse_working\tscale\tat_bound\tdetermined\n";
+  for (std::size_t i = 0; i < u.names.size(); ++i) {
+    const auto& p = spec.parameters[i];
+    const double estimate = u.log_scale[i] ? std::exp(u.estimate_working[i]) : u.estimate_working[i];
+    out << std::setprecision(4) << u.names[i] << "\t" << p.unit << "\t" << estimate / p.to_canonical << "\t"
+        << u.lower95[i] / p.to_canonical << "\t" << u.upper95[i] / p.to_canonical << "\t" << u.se_working[i] << "\t"
+        << (u.log_scale[i] ? "log" : "linear") << "\t" << (u.at_bound[i] ? "yes" : "no") << "\t"
+        << (u.determined[i] ? "yes" : "no") << "\n";
+  }
+  out << "eigenvalues of the correlation form of J'WJ (small = a direction the targets do not determine):";
+  for (double l : u.eigenvalues) out << " " << std::setprecision(3) << l;
+  out << "\nleast-determined direction:";
+  for (std::size_t i = 0; i < u.names.size(); ++i) {
+    if (std::abs(u.eigenvectors[i][0]) >= 0.2) out << " " << u.names[i] << " " << std::setprecision(2) << u.eigenvectors[i][0];
+  }
+  out << "\n" << std::defaultfloat;
+}
+
+// `--uncertainty`: the Gauss-Newton parameter uncertainty at the start values (a fitted model's
+// values written as `start:`), for a fit made before this existed or a cross-validation refit.
+int uncertainty_command(const calibration::CalibrationSpec& spec, std::ostream& out) {
+  const calibration::Objective objective(spec);
+  std::vector<double> values;
+  for (const auto& q : spec.parameters) values.push_back(q.start);
+  print_uncertainty(spec, calibration::parameter_uncertainty(spec, objective, values), out);
+  return 0;
+}
+
 }  // namespace
 
 int calibrate_command(const std::string& path, std::ostream& out, const CalibrateOptions& options) {
   const calibration::CalibrationSpec spec = calibration::load_calibration(path);
   if (!options.profile.empty()) return profile_command(spec, options, out);
   if (options.evaluate) return evaluate_command(spec, out);
+  if (options.uncertainty) return uncertainty_command(spec, out);
   out << "calibration " << spec.name << ": " << spec.parameters.size() << " parameters, " << spec.targets.size()
       << " targets, " << spec.optimizer.algorithm << ", at most " << spec.optimizer.max_evaluations << " evaluations, "
       << spec.optimizer.patients << " patients per study, seed " << spec.optimizer.seed << ", objective "
@@ -96,6 +130,7 @@ int calibrate_command(const std::string& path, std::ostream& out, const Calibrat
         << p.start / p.to_canonical << ", bounds " << p.lower / p.to_canonical << "-" << p.upper / p.to_canonical << ")\n";
   }
   print_targets(spec, result, out);
+  print_uncertainty(spec, result.uncertainty, out);
   const std::string command = "ketasim calibrate " + path;
   const std::string date = utc_now("%Y-%m-%d");
   for (const auto& o : spec.outputs) {

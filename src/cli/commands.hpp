@@ -33,6 +33,7 @@ struct CalibrateOptions {
   std::string profile;  // a fitted parameter: print the objective along it instead of fitting
   int points = 21;
   bool evaluate = false;  // print the targets at the start values instead of fitting
+  bool uncertainty = false;  // print the Gauss-Newton parameter uncertainty at the start values
 };
 int calibrate_command(const std::string& calibration_path, std::ostream& out, const CalibrateOptions& options = {});
 

@@ -78,6 +78,8 @@ int main(int argc, char** argv) {
   calibrate->add_option("--points", calibrate_options.points, "Grid points of --profile (default 21)");
   calibrate->add_flag("--evaluate", calibrate_options.evaluate,
                       "Evaluate the targets at the start values (no fit, nothing written)");
+  calibrate->add_flag("--uncertainty", calibrate_options.uncertainty,
+                      "Print the parameter uncertainty (Gauss-Newton) at the start values (no fit, nothing written)");
 
   auto* schema = app.add_subcommand("schema", "Print the results-file schema (every variable, its dims, units) as JSON");
 

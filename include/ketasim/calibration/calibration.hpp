@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "ketasim/calibration/uncertainty.hpp"
 #include "ketasim/response/response_model.hpp"
 #include "ketasim/trial/study.hpp"
 
@@ -112,6 +113,7 @@ struct CalibrationResult {
   std::string status;          // NLopt's result code
   double seconds = 0.0;
   response::ResponseModel model;  // starting model with the fitted values
+  ParameterUncertainty uncertainty;  // Gauss-Newton approximation at `fitted` (uncertainty.hpp)
 };
 
 // Evaluates the targets for a parameter vector (internal units). Study configs are loaded once;
@@ -143,7 +145,13 @@ class Objective {
 // error: sqrt(ou_sd^2 (1 - exp(-2 theta t)) + rater_sd^2), theta = ln 2 / half-life.
 double visit_noise_sd(double ou_sd_points, double ou_half_life_h, double rater_sd_points, double t_h);
 
-// Runs the fit. `progress` (may be empty) is called after every evaluation.
+// The Gauss-Newton parameter uncertainty (uncertainty.hpp) at `values` (internal units), with the
+// residuals of the calibration's objective kind weighted by sqrt(weight).
+ParameterUncertainty parameter_uncertainty(const CalibrationSpec& spec, const Objective& objective,
+                                           const std::vector<double>& values);
+
+// Runs the fit, then estimates the parameter uncertainty at the fitted values (2 more evaluations
+// per parameter). `progress` (may be empty) is called after every evaluation.
 CalibrationResult calibrate(const CalibrationSpec& spec,
                             const std::function<void(int evaluation, double objective, const std::vector<double>& values)>& progress = {});
 
