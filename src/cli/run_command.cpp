@@ -8,6 +8,7 @@
 
 #include <csignal>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <ctime>
@@ -23,6 +24,7 @@
 #include "ketasim/io/results_file.hpp"
 #include "ketasim/io/results_reader.hpp"
 #include "ketasim/trial/engine.hpp"
+#include "ketasim/trial/parameter_uncertainty.hpp"
 #include "ketasim/trial/config_json.hpp"
 #include "ketasim/trial/statistics.hpp"
 #include "ketasim/trial/survival.hpp"
@@ -286,6 +288,42 @@ void print_withdrawal(const io::EndpointData& d, std::ostream& out) {
   }
 }
 
+// Parameter draws: the spread of each endpoint over draws of the calibrated response-model
+// parameters (model uncertainty), printed apart from the Monte-Carlo intervals of the table.
+void print_parameter_draws(const io::EndpointData& d, std::ostream& out) {
+  if (d.parameter_draws <= 0) return;
+  const std::size_t arms = d.arms.size(), draws = static_cast<std::size_t>(d.parameter_draws);
+  auto range = [&](auto value) {
+    std::vector<double> v;
+    for (std::size_t k = 0; k < draws; ++k) {
+      const double x = value(k);
+      if (!std::isnan(x)) v.push_back(x);
+    }
+    std::sort(v.begin(), v.end());
+    return Interval{sorted_percentile(v, 0.025), sorted_percentile(v, 0.975)};
+  };
+  auto text = [](Interval i, double scale, int digits, const char* unit) {
+    std::ostringstream s;
+    s << std::fixed << std::setprecision(digits) << scale * i.lower << unit << " to " << scale * i.upper << unit;
+    return s.str();
+  };
+  out << "model uncertainty: " << draws << " draws of the calibrated response-model parameters on the same patients "
+      << "(2.5-97.5 percentiles; the CIs above are Monte-Carlo error only)\n";
+  for (std::size_t a = 0; a < arms; ++a) {
+    out << "  " << d.arms[a] << ": response " << text(range([&](std::size_t k) { return d.draw_response[k * arms + a]; }), 100, 1, "%")
+        << ", remission " << text(range([&](std::size_t k) { return d.draw_remission[k * arms + a]; }), 100, 1, "%")
+        << ", MADRS change " << text(range([&](std::size_t k) { return d.draw_change[k * arms + a]; }), 1, 1, "") << "\n";
+  }
+  for (const auto& [arm, reference] : d.comparisons) {
+    const auto a = static_cast<std::size_t>(arm), r = static_cast<std::size_t>(reference);
+    out << "  " << d.arms[a] << " - " << d.arms[r] << ": response "
+        << text(range([&](std::size_t k) { return d.draw_response[k * arms + a] - d.draw_response[k * arms + r]; }), 100, 1, " points")
+        << ", remission "
+        << text(range([&](std::size_t k) { return d.draw_remission[k * arms + a] - d.draw_remission[k * arms + r]; }), 100, 1, " points")
+        << "\n";
+  }
+}
+
 void print_table(const io::EndpointData& d, std::ostream& out) {
   out << "Study '" << d.study_name << "': " << d.n_patients << " patients per arm; primary visit day "
       << d.primary_visit_d << "; remission MADRS <= " << d.remission_threshold << "; 95% Wilson CIs\n";
@@ -294,6 +332,7 @@ void print_table(const io::EndpointData& d, std::ostream& out) {
     print_point_table(d, point, out);
     print_power(d, point, out);
   }
+  print_parameter_draws(d, out);
   print_withdrawal(d, out);
 }
 
@@ -389,6 +428,7 @@ int run_command(const trial::Study& study, const RunOptions& options, std::ostre
                     << " s left   " << std::flush;
         });
     if (show_progress) std::cerr << "\n";
+    if (config.endpoints.parameter_draws > 0) trial::write_parameter_draws(trial::simulate_parameter_draws(study), file);
     // The table comes from this run's own file, read just before it takes the output path:
     // a concurrent run to the same path may rename its file over ours at any moment after.
     file.commit([&](const std::string& written) { endpoints = io::read_endpoints(written, io::Provenance::required); });

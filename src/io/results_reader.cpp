@@ -411,6 +411,22 @@ EndpointData read_endpoints(const std::string& path, Provenance provenance) {
     d.withdrawal_at_d = r.number_attribute("withdrawal_at_d", 0.0);
     if (r.has_attribute("withdrawal_ratio")) d.withdrawal_ratio = r.text_attribute("withdrawal_ratio");
   }
+  if (r.has_dataset("parameter_draw_response")) {
+    const std::vector<hsize_t> shape = r.shape("parameter_draw_response", 2);
+    if (shape[0] < 1 || shape[0] > 1000 || shape[1] != d.arms.size()) {
+      r.reject("parameter_draw_response", "expected (parameter_draw, arm) with 1 to 1000 draws");
+    }
+    const std::vector<hsize_t> by_arm{shape[0], d.arms.size()};
+    d.parameter_draws = static_cast<long long>(shape[0]);
+    d.draw_response = r.values<double>("parameter_draw_response", by_arm, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.draw_remission = r.values<double>("parameter_draw_remission", by_arm, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    d.draw_change = r.values<double>("parameter_draw_change", by_arm, H5T_NATIVE_DOUBLE, H5T_FLOAT);
+    for (std::size_t i = 0; i < d.draw_response.size(); ++i) {
+      for (double v : {d.draw_response[i], d.draw_remission[i]}) {
+        if (!(v >= 0.0 && v <= 1.0) && !std::isnan(v)) r.reject("parameter_draw_response", "a rate outside [0, 1]");
+      }
+    }
+  }
   if (r.has_attribute("study_name")) d.study_name = r.text_attribute("study_name");
   d.primary_visit_d = r.number_attribute("primary_visit_d", 0.0);
   d.remission_threshold = r.number_attribute("remission_threshold", 0.0);

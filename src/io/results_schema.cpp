@@ -127,6 +127,18 @@ const std::vector<VariableSchema>& results_schema() {
       {"power_remission", {"arm"}, T::float64, "1",
        "fraction of replicate parallel-group trials with a significant remission difference vs the first arm",
        "endpoints.power"},
+      {"parameter_draw_values", {"parameter_draw", "response_parameter"}, T::float64, "1",
+       "response-model parameter values of the draw, in the internal unit named by response_parameter",
+       "endpoints.parameter_uncertainty"},
+      {"parameter_draw_response", {"parameter_draw", "arm"}, T::float64, "1",
+       "response rate at the primary visit with the draw's parameters (same patients as the main run)",
+       "endpoints.parameter_uncertainty"},
+      {"parameter_draw_remission", {"parameter_draw", "arm"}, T::float64, "1",
+       "remission rate at the primary visit with the draw's parameters (same patients as the main run)",
+       "endpoints.parameter_uncertainty"},
+      {"parameter_draw_change", {"parameter_draw", "arm"}, T::float64, "1",
+       "mean MADRS change at the primary visit with the draw's parameters (observed patients)",
+       "endpoints.parameter_uncertainty"},
       {"withdrawal_selected", {"patient"}, T::int8, "1",
        "group the patient was selected into at randomization (index along withdrawal_group; -1: not selected)",
        "withdrawal"},
@@ -196,7 +208,7 @@ VariableSpec variable_spec(const VariableSchema& e, std::vector<std::string> dim
 
 bool reserved_name(const std::string& name) {
   for (const char* dim : {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time",
-                          "withdrawal_group", "withdrawal_arm", "withdrawal_time"}) {
+                          "withdrawal_group", "withdrawal_arm", "withdrawal_time", "parameter_draw", "response_parameter"}) {
     if (name == dim) return true;
   }
   for (const auto& e : results_schema()) {

@@ -85,6 +85,42 @@ double read_parameter(const InputNode& node, const ParameterSpec& spec) {
   return v;
 }
 
+// calibration.uncertainty (calibration/uncertainty.hpp writes it): what parameter draws need.
+// Problems are reported on the node; the result is then not used (diagnostics throw).
+ParameterDistribution read_distribution(const InputNode& node, const ParameterTable& table) {
+  ParameterDistribution d;
+  auto numbers = [](const InputNode& list) {
+    std::vector<double> out;
+    for (const auto& v : list.sequence()) out.push_back(v.number());
+    return out;
+  };
+  for (const auto& v : node.required("parameters").sequence()) {
+    d.names.push_back(v.text());
+    if (table.index(d.names.back()) < 0) v.fail("not a parameter of this model: '" + d.names.back() + "'");
+  }
+  const std::size_t p = d.names.size();
+  for (const auto& v : node.required("working_scale").sequence()) d.log_scale.push_back(v.choice({"log", "linear"}) == "log");
+  d.mean_working = numbers(node.required("estimate"));
+  d.lower = numbers(node.required("bounds_lower"));
+  d.upper = numbers(node.required("bounds_upper"));
+  for (const auto& row : node.required("covariance").sequence()) d.covariance.push_back(numbers(row));
+  for (const char* key : {"working_scale", "estimate", "bounds_lower", "bounds_upper", "covariance"}) {
+    const std::size_t n = std::string(key) == "working_scale" ? d.log_scale.size()
+                          : std::string(key) == "estimate"    ? d.mean_working.size()
+                          : std::string(key) == "bounds_lower" ? d.lower.size()
+                          : std::string(key) == "bounds_upper" ? d.upper.size()
+                                                               : d.covariance.size();
+    if (n != p) node.child(key).fail("expected " + std::to_string(p) + " entries, one per parameter");
+  }
+  for (std::size_t i = 0; i < d.covariance.size(); ++i) {
+    if (d.covariance[i].size() != p) node.child("covariance").fail("expected a " + std::to_string(p) + " x " + std::to_string(p) + " matrix");
+  }
+  for (std::size_t i = 0; i < std::min(p, d.lower.size()); ++i) {
+    if (i < d.upper.size() && !(d.lower[i] <= d.upper[i])) node.child("bounds_lower").fail("a lower bound is above its upper bound");
+  }
+  return d;
+}
+
 }  // namespace
 
 ResponseModel load_response_model(const std::string& path) { return load_response_model(path, builtin_structures()); }
@@ -166,6 +202,9 @@ ResponseModel load_response_model(const std::string& path, const StructureRegist
     model.backgrounds.push_back(b);
   }
   if (placebo.is_map() && model.backgrounds.empty()) placebo.fail("expected at least one background (e.g. none)");
+  if (const auto cal = root.optional("calibration"); cal && cal->is_map()) {
+    if (const auto u = cal->optional("uncertainty")) model.uncertainty = read_distribution(*u, table);
+  }
   diagnostics.throw_if_any();
   return model;
 }

@@ -240,7 +240,7 @@ void parse_comparisons(const std::optional<InputNode>& node, StudyConfig& config
 
 void parse_endpoints(const InputNode& node, StudyConfig& config) {
   node.check_keys({"model", "visits", "primary_visit", "remission_threshold", "response_fraction", "relapse",
-                   "power", "dropout", "comparisons"});
+                   "power", "dropout", "comparisons", "parameter_uncertainty"});
   const InputNode model = node.required("model");
   config.response_model_path = resolve_relative(config.path, model.text());
   if (model.is_scalar() && !regular_file(config.response_model_path)) {
@@ -297,6 +297,15 @@ void parse_endpoints(const InputNode& node, StudyConfig& config) {
     }
     e.power_replicates = static_cast<int>(replicates);
     e.power_patients_per_replicate = static_cast<int>(per_replicate);
+  }
+  if (const auto u = node.optional("parameter_uncertainty")) {
+    u->check_keys({"draws"});
+    const InputNode draws = u->required("draws");
+    if (draws.defined()) {
+      const long long k = draws.integer();
+      if (k < 2 || k > 1000) draws.fail("expected 2 to 1000 parameter draws");
+      e.parameter_draws = static_cast<int>(std::clamp(k, 0LL, 1000LL));
+    }
   }
 }
 

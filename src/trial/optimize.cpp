@@ -18,6 +18,7 @@
 #include "ketasim/pk/regimen.hpp"
 #include "ketasim/population/random_stream.hpp"
 #include "ketasim/trial/engine.hpp"
+#include "ketasim/trial/statistics.hpp"
 
 namespace ketasim::trial {
 
@@ -588,15 +589,6 @@ double objective_value(Objective o, const Means& m) {
 
 bool better(Objective o, double a, double b) { return objective_maximized(o) ? a > b : a < b; }
 
-// Percentile (type 7, as R's default) of sorted values.
-double percentile(const std::vector<double>& sorted, double q) {
-  if (sorted.empty()) return kNaN;
-  const double h = (sorted.size() - 1) * q;
-  const std::size_t lo = static_cast<std::size_t>(std::floor(h));
-  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
-  if (std::isinf(sorted[lo]) || std::isinf(sorted[hi])) return sorted[h - lo < 0.5 ? lo : hi];
-  return sorted[lo] + (h - lo) * (sorted[hi] - sorted[lo]);
-}
 
 // Bootstrap samples of patient positions 0..n-1, the same for every candidate (paired): from the
 // optimize stream keyed by the study seed, replicate r as the "patient" counter.
@@ -629,8 +621,8 @@ void fill(CandidateResult& c, const OptimizeSpec& spec, const PatientValues& v,
   for (const auto& s : samples) replicate_values.push_back(objective_value(spec.objective, means(v, &s)));
   std::vector<double> sorted = replicate_values;
   std::sort(sorted.begin(), sorted.end());
-  c.objective_lower = percentile(sorted, 0.025);
-  c.objective_upper = percentile(sorted, 0.975);
+  c.objective_lower = sorted_percentile(sorted, 0.025);
+  c.objective_upper = sorted_percentile(sorted, 0.975);
 }
 
 }  // namespace

@@ -11,6 +11,15 @@
 
 namespace ketasim {
 
+double sorted_percentile(const std::vector<double>& sorted, double q) {
+  if (sorted.empty()) return std::numeric_limits<double>::quiet_NaN();
+  const double h = static_cast<double>(sorted.size() - 1) * q;
+  const std::size_t lo = static_cast<std::size_t>(std::floor(h));
+  const std::size_t hi = std::min(lo + 1, sorted.size() - 1);
+  if (std::isinf(sorted[lo]) || std::isinf(sorted[hi])) return sorted[h - static_cast<double>(lo) < 0.5 ? lo : hi];
+  return sorted[lo] + (h - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
+}
+
 namespace {
 
 constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();

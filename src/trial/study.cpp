@@ -344,6 +344,22 @@ Study load_study(const std::string& path, const std::string& text, const std::ve
           "`costs` is read by `ketasim optimize` only; add an `optimize:` block or remove it");
     append(problems, d.messages());
   }
+  if (config_ok && study.config.endpoints.parameter_draws > 0) {
+    const YAML::Node e = child(study.config.effective, "endpoints");
+    const YAML::Node u = e.IsMap() ? child(e, "parameter_uncertainty") : YAML::Node();
+    const SourceLocation where{study.config.path, "endpoints.parameter_uncertainty", u.IsDefined() ? u.Mark().line + 1 : 0,
+                               u.IsDefined() ? u.Mark().column + 1 : 0};
+    Diagnostics d;
+    if (!study.sweep.dimensions.empty()) {
+      d.add(where, "parameter draws cannot be combined with a sweep (run one config per sweep point)");
+    }
+    if (study.response_model && !study.response_model->uncertainty) {
+      d.add(where, "the response model '" + study.response_model->path +
+                       "' records no parameter uncertainty (calibration.uncertainty); use a model written by "
+                       "`ketasim calibrate` (e.g. models/response/v2-2026.yaml) or remove this key");
+    }
+    append(problems, d.messages());
+  }
   if (!config_ok) raw_checks(path, text, overrides, study.response_model.get(), problems);
   if (config_ok && study.response_model) {
     Diagnostics d;

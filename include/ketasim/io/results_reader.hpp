@@ -39,6 +39,10 @@ struct EndpointData {
   std::vector<double> withdrawal_median_d, withdrawal_median_lower_d, withdrawal_median_upper_d;
   std::vector<double> withdrawal_hazard_ratio, withdrawal_hazard_ratio_lower, withdrawal_hazard_ratio_upper,
       withdrawal_logrank_p;
+  // Parameter draws (files with `parameter_draw_*`; 0 draws otherwise): per [draw][arm] the
+  // primary-visit response and remission rates and mean MADRS change under each draw.
+  long long parameter_draws = 0;
+  std::vector<double> draw_response, draw_remission, draw_change;
 };
 
 // Whether the root attributes `software` = "ketasim" and `software_version` (a known major.minor)

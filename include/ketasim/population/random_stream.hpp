@@ -22,6 +22,7 @@ enum class Stream : std::uint64_t {
   optimize_bootstrap = 8,  // `optimize`: paired bootstrap samples (the "patient" counter is the replicate)
   residual_error = 9,      // observation error of simulated DV (outputs.sampling_times)
   withdrawal = 10,         // randomized withdrawal: which selected patients are randomized to stop
+  parameter_draws = 11,    // endpoints.parameter_uncertainty: response-model parameter draws (the "patient" counter is the draw)
 };
 
 // One generator per (seed, stream, patient). Philox4x64-10 keyed by {seed, stream}, counter

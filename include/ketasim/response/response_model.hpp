@@ -4,6 +4,7 @@
 // moiety, and the backgrounds (placebo, active placebo, oral antidepressant, ...) as data.
 // docs/response-model.md documents the structures and the file format.
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -61,6 +62,18 @@ struct MoietyPotency {
   std::string source;
 };
 
+// A calibrated model's parameter uncertainty (`calibration.uncertainty`, written by `ketasim
+// calibrate`: calibration/uncertainty.hpp): a multivariate normal of the fitted parameters on their
+// working scale (log of the internal value for log-scale parameters, the internal value otherwise;
+// internal units are rates per hour and times in hours), with the calibration's bounds.
+struct ParameterDistribution {
+  std::vector<std::string> names;                // names of the parameter table
+  std::vector<bool> log_scale;
+  std::vector<double> mean_working;
+  std::vector<std::vector<double>> covariance;   // working scale
+  std::vector<double> lower, upper;              // internal units: draws are clamped to them
+};
+
 struct ResponseModel {
   std::string name;
   std::string path;
@@ -70,6 +83,7 @@ struct ResponseModel {
   std::vector<MoietyPotency> potency;
   ParameterTable parameters;
   std::vector<Background> backgrounds;
+  std::optional<ParameterDistribution> uncertainty;  // present in calibrated files that record it
 
   double ki_um_for(const std::string& moiety) const;     // NaN when unknown
   int background_index(const std::string& name) const;   // -1 when unknown

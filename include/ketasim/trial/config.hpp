@@ -45,6 +45,9 @@ struct EndpointConfig {
   std::vector<std::pair<int, int>> comparisons;
   int power_replicates = 0;            // trials of power_patients_per_replicate per arm (0: no power)
   int power_patients_per_replicate = 0;
+  // endpoints.parameter_uncertainty.draws: re-run the endpoints with this many draws of the
+  // calibrated response model's parameters (0: none; response/parameter_draws.hpp).
+  int parameter_draws = 0;
 };
 
 struct Override {

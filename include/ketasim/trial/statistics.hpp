@@ -8,7 +8,13 @@
 //    because an arm in which every patient dropped out is a legitimate simulated outcome.
 //  - Impossible counts (n < 0, successes outside [0, n]) throw std::invalid_argument.
 
+#include <vector>
+
 namespace ketasim {
+
+// Percentile q in [0, 1] of values sorted ascending, type 7 (R's default: linear between order
+// statistics); NaN when empty. An infinite neighbour is returned as is rather than interpolated.
+double sorted_percentile(const std::vector<double>& sorted, double q);
 
 struct Interval {
   double lower;
