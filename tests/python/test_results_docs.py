@@ -19,7 +19,7 @@ import h5py
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KETASIM_EXE = os.environ.get("KETASIM_EXE") or os.path.join(SOURCE_DIR, "build", "ketasim")
 DIMENSIONS = {"arm", "patient", "time", "visit", "dose", "input_file", "event_endpoint", "event_time", "sample_time",
-              "withdrawal_group", "withdrawal_arm", "withdrawal_time"}
+              "withdrawal_group", "withdrawal_arm", "withdrawal_time", "parameter_draw", "response_parameter"}
 
 
 def schema():
@@ -53,7 +53,8 @@ class ResultsDocs(unittest.TestCase):
     def test_a_results_file_holds_only_schema_variables(self):
         # The golden trial enables every output but draws its cohort; the second study takes its
         # patients from an event data set (patient_id) and samples observations (ipred/dv); the
-        # third is a randomized withdrawal (withdrawal_*).
+        # third is a randomized withdrawal (withdrawal_*) with parameter draws of its calibrated
+        # response model (parameter_draw_*).
         code = schema()
         studies = [os.path.join(SOURCE_DIR, "tests", "golden", "trial-small.yaml"),
                    os.path.join(SOURCE_DIR, "tests", "data", "residual", "events.yaml"),
@@ -62,7 +63,8 @@ class ResultsDocs(unittest.TestCase):
         with tempfile.TemporaryDirectory() as tmp:
             for k, study in enumerate(studies):
                 path = os.path.join(tmp, f"g{k}.h5")
-                extra = ["--patients", "200"] if "withdrawal" in study else []
+                extra = (["--patients", "200", "--set", "endpoints.parameter_uncertainty={draws: 2}"]
+                         if "withdrawal" in study else [])
                 subprocess.run([KETASIM_EXE, "run", study, "-o", path, "--quiet", *extra], check=True)
                 with h5py.File(path, "r") as f:
                     names = [n for n in f if n not in DIMENSIONS and n != "dose_mg_per_kg"]
