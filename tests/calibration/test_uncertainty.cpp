@@ -90,6 +90,13 @@ TEST_CASE("A parameter on its bound gets a one-sided difference and is flagged",
   const double scale = std::max(1.0, c.s / 2.0);
   CHECK(u.covariance[0][0] == Approx(scale * c.c11).epsilon(1e-7));
   CHECK(u.covariance[0][1] == Approx(scale * c.c12).epsilon(1e-7));
+  // An optimiser's "on the bound" is within its tolerance of it (1e-6 of a range of 10 + x1 here).
+  const double almost = c.x1 - 1e-6 * (c.x1 + 10);
+  const auto v = estimate_uncertainty({{"x1", false, -10, c.x1, almost}, {"x2", false, -10, 10, c.x2}}, m);
+  CHECK(v.at_bound[0]);
+  const double inside = c.x1 - 1e-3 * (c.x1 + 10);
+  const auto w = estimate_uncertainty({{"x1", false, -10, c.x1, inside}, {"x2", false, -10, 10, c.x2}}, m);
+  CHECK_FALSE(w.at_bound[0]);
 }
 
 TEST_CASE("Log-scale parameters: intervals are ratios around the estimate", "[calibration][uncertainty]") {
