@@ -165,6 +165,42 @@ class CalibrationRerunTest(unittest.TestCase):
                                float(cal["parameters"]["kout"]["fitted"]), delta=1e-5 * float(cal["parameters"]["kout"]["fitted"]))
         self.assertEqual(float(model["parameters"]["emax_typical"]["value"]), float(cal["parameters"]["emax_typical"]["fitted"]))
 
+    def test_uncertainty_block_is_the_fit_on_its_working_scale(self):
+        # calibration.uncertainty (what endpoints.parameter_uncertainty draws from) must describe
+        # the written fit: same parameters in order, estimate = the fitted value on the working
+        # scale in internal units (log of kout in 1/h), SEs the covariance's diagonal, intervals
+        # estimate -/+ 1.96 SE mapped back to the calibration's units.
+        d, _ = self.runs[0]
+        cal = recorded(os.path.join(d, "tiny-out.yaml"))
+        u = cal["uncertainty"]
+        self.assertEqual(u["parameters"], ["kout", "emax_typical"])
+        self.assertEqual(u["working_scale"], ["log", "linear"])
+        kout_per_h = float(cal["parameters"]["kout"]["fitted"]) / 24.0
+        self.assertAlmostEqual(u["estimate"][0], math.log(kout_per_h), delta=1e-5)
+        self.assertAlmostEqual(u["estimate"][1], float(cal["parameters"]["emax_typical"]["fitted"]), delta=1e-5)
+        self.assertAlmostEqual(u["bounds_lower"][0], 0.05 / 24.0, delta=1e-5 * 0.05 / 24.0)  # 6 digits, not log
+        cov = np.array(u["covariance"], dtype=float)
+        self.assertEqual(cov.shape, (2, 2))
+        self.assertEqual(cov[0, 1], cov[1, 0])
+        for i, name in enumerate(u["parameters"]):
+            iv = u["intervals"][name]
+            se = float(iv["se_working"])
+            self.assertAlmostEqual(se, math.sqrt(cov[i, i]), delta=1e-5 * se)
+            if name == "kout":
+                lo, hi = (24.0 * math.exp(u["estimate"][0] + z * se) for z in (-1.96, 1.96))
+            else:
+                lo, hi = (u["estimate"][1] + z * se for z in (-1.96, 1.96))
+            self.assertAlmostEqual(float(iv["lower95"]), lo, delta=1e-5 * abs(lo) + 1e-9)
+            self.assertAlmostEqual(float(iv["upper95"]), hi, delta=1e-5 * abs(hi) + 1e-9)
+        # --uncertainty at the start values prints every fitted parameter and writes nothing.
+        before = sorted(os.listdir(d))
+        proc = subprocess.run([KETASIM_EXE, "calibrate", os.path.join(d, "tiny.yaml"), "--uncertainty"],
+                              capture_output=True, text=True, timeout=600, cwd=d)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for name in ("kout", "emax_typical"):
+            self.assertIn(name, proc.stdout)
+        self.assertEqual(sorted(os.listdir(d)), before)
+
     def test_tiny_objective_replays_through_ketasim_run(self):
         d, _ = self.runs[0]
         model = os.path.join(d, "tiny-out.yaml")
