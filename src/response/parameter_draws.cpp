@@ -46,10 +46,10 @@ std::vector<double> draw_parameters(const ParameterDistribution& d, std::uint64_
   return values;
 }
 
-ResponseModel model_with_draw(const ResponseModel& model, std::uint64_t seed, std::uint64_t draw) {
+ResponseModel model_with_draw(const ResponseModel& model, const std::vector<double>& values) {
   if (!model.uncertainty) throw std::logic_error("model_with_draw: the model has no parameter distribution");
+  if (values.size() != model.uncertainty->names.size()) throw std::logic_error("model_with_draw: one value per drawn parameter");
   ResponseModel out = model;
-  const std::vector<double> values = draw_parameters(*model.uncertainty, seed, draw);
   for (std::size_t i = 0; i < values.size(); ++i) *out.parameters.find(model.uncertainty->names[i]) = values[i];
   return out;
 }

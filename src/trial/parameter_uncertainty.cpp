@@ -41,7 +41,7 @@ ParameterDrawResults simulate_parameter_draws(const Study& study) {
   for (int k = 0; k < r.draws; ++k) {
     const std::vector<double> values = response::draw_parameters(dist, config.seed, static_cast<std::uint64_t>(k));
     r.values.insert(r.values.end(), values.begin(), values.end());
-    const response::ResponseModel drawn = response::model_with_draw(model, config.seed, static_cast<std::uint64_t>(k));
+    const response::ResponseModel drawn = response::model_with_draw(model, values);
     // Each draw through the one engine path `run` uses for endpoints (same patients, same rules).
     const TrialSummary s = simulate_endpoints(config, drawn, study.population.get());
     for (const ArmSummary& arm : s.arms) {

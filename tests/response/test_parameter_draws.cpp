@@ -100,8 +100,8 @@ TEST_CASE("model_with_draw sets exactly the drawn parameters", "[response][draws
   ResponseModel model = load_response_model(kSource + "/models/response/v2-initial.yaml");
   REQUIRE_FALSE(model.uncertainty);
   model.uncertainty = two_parameters();
-  const ResponseModel drawn = model_with_draw(model, 11, 4);
   const auto v = draw_parameters(*model.uncertainty, 11, 4);
+  const ResponseModel drawn = model_with_draw(model, v);
   CHECK(*drawn.parameters.find("emax_typical") == v[0]);
   CHECK(*drawn.parameters.find("fast_half_life") == v[1]);
   for (std::size_t i = 0; i < model.parameters.values.size(); ++i) {

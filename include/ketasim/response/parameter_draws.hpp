@@ -14,7 +14,8 @@ namespace ketasim::response {
 // Parameter values of draw k (internal units), in the order of d.names.
 std::vector<double> draw_parameters(const ParameterDistribution& d, std::uint64_t seed, std::uint64_t draw);
 
-// `model` with draw k's values; the model must carry an uncertainty block.
-ResponseModel model_with_draw(const ResponseModel& model, std::uint64_t seed, std::uint64_t draw);
+// `model` with one draw's values (from draw_parameters, in the order of the model's
+// uncertainty names); the model must carry an uncertainty block.
+ResponseModel model_with_draw(const ResponseModel& model, const std::vector<double>& values);
 
 }  // namespace ketasim::response
