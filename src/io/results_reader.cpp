@@ -9,6 +9,7 @@
 #include <functional>
 #include <limits>
 #include <sstream>
+#include <utility>
 
 #include "ketasim/core/error.hpp"
 #include "ketasim/io/hdf5_heap_check.hpp"
@@ -421,9 +422,10 @@ EndpointData read_endpoints(const std::string& path, Provenance provenance) {
     d.draw_response = r.values<double>("parameter_draw_response", by_arm, H5T_NATIVE_DOUBLE, H5T_FLOAT);
     d.draw_remission = r.values<double>("parameter_draw_remission", by_arm, H5T_NATIVE_DOUBLE, H5T_FLOAT);
     d.draw_change = r.values<double>("parameter_draw_change", by_arm, H5T_NATIVE_DOUBLE, H5T_FLOAT);
-    for (std::size_t i = 0; i < d.draw_response.size(); ++i) {
-      for (double v : {d.draw_response[i], d.draw_remission[i]}) {
-        if (!(v >= 0.0 && v <= 1.0) && !std::isnan(v)) r.reject("parameter_draw_response", "a rate outside [0, 1]");
+    for (const auto& [name, rates] : {std::pair{"parameter_draw_response", &d.draw_response},
+                                      std::pair{"parameter_draw_remission", &d.draw_remission}}) {
+      for (double v : *rates) {
+        if (!(v >= 0.0 && v <= 1.0) && !std::isnan(v)) r.reject(name, "a rate outside [0, 1]");
       }
     }
   }

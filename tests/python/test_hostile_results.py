@@ -119,6 +119,19 @@ class HostileResultsTest(unittest.TestCase):
             f["madrs_change"][...] = change
         self.assert_refused(self.crafted(self.plain, "change.h5", bad_change), "madrs_change")
 
+    def test_parameter_draw_rates_outside_0_1_name_their_dataset(self):
+        draws = os.path.join(self.tmp.name, "draws.h5")
+        proc = ketasim("run", os.path.join(SOURCE_DIR, "configs", "sustain1-withdrawal.yaml"), "--patients", "40",
+                       "--set", "endpoints.parameter_uncertainty={draws: 2}", "--quiet", "-o", draws)
+        self.assertEqual(proc.returncode, 0, proc.stderr)
+        for i, name in enumerate(("parameter_draw_response", "parameter_draw_remission")):
+            def too_high(f, name=name):
+                values = f[name][...]
+                values[1, 0] = 2.0
+                f[name][...] = values
+            # The file name must not contain the dataset name: the message has to say it.
+            self.assert_refused(self.crafted(draws, f"draw-rate-{i}.h5", too_high), name, "a rate outside [0, 1]")
+
     def test_files_that_are_not_ketasim_results_of_a_known_version(self):
         self.assert_refused(self.crafted(self.plain, "other.h5", lambda f: f.attrs.__setitem__("software", "other")),
                             "another program")
