@@ -4,6 +4,7 @@
 #include <limits>
 #include <memory>
 #include <sstream>
+#include <utility>
 
 #include "ketasim/core/yaml_input.hpp"
 #include "ketasim/response/structure.hpp"
@@ -104,12 +105,9 @@ ParameterDistribution read_distribution(const InputNode& node, const ParameterTa
   d.lower = numbers(node.required("bounds_lower"));
   d.upper = numbers(node.required("bounds_upper"));
   for (const auto& row : node.required("covariance").sequence()) d.covariance.push_back(numbers(row));
-  for (const char* key : {"working_scale", "estimate", "bounds_lower", "bounds_upper", "covariance"}) {
-    const std::size_t n = std::string(key) == "working_scale" ? d.log_scale.size()
-                          : std::string(key) == "estimate"    ? d.mean_working.size()
-                          : std::string(key) == "bounds_lower" ? d.lower.size()
-                          : std::string(key) == "bounds_upper" ? d.upper.size()
-                                                               : d.covariance.size();
+  for (const auto& [key, n] : {std::pair{"working_scale", d.log_scale.size()}, std::pair{"estimate", d.mean_working.size()},
+                               std::pair{"bounds_lower", d.lower.size()}, std::pair{"bounds_upper", d.upper.size()},
+                               std::pair{"covariance", d.covariance.size()}}) {
     if (n != p) node.child(key).fail("expected " + std::to_string(p) + " entries, one per parameter");
   }
   for (std::size_t i = 0; i < d.covariance.size(); ++i) {

@@ -589,7 +589,6 @@ double objective_value(Objective o, const Means& m) {
 
 bool better(Objective o, double a, double b) { return objective_maximized(o) ? a > b : a < b; }
 
-
 // Bootstrap samples of patient positions 0..n-1, the same for every candidate (paired): from the
 // optimize stream keyed by the study seed, replicate r as the "patient" counter.
 std::vector<std::vector<std::uint32_t>> bootstrap_samples(std::uint64_t seed, std::size_t n, int replicates) {
