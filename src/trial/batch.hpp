@@ -40,6 +40,7 @@ struct Batch {
   static constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
   long long first = 0;
   int count = 0;
+  int rank = 0;  // the rank that computes it (core/ranks.hpp); not part of the results
   std::vector<double> weight_kg, age_y;  // [point][patient] with a cohort sweep, else [patient]
   std::vector<double> patient_id;  // the file's ID (when Layout::has_patient_id)
   std::vector<std::int8_t> sex;
@@ -65,6 +66,20 @@ struct Batch {
   std::vector<std::vector<unsigned char>> encoded_conc;
   std::vector<float> padded;
   std::vector<unsigned char> shuffle_scratch;
+
+  // Every result array of the batch, in one fixed order: what a rank sends to the writer rank
+  // (batch_codec.hpp). `conc` is left out: only its compressed form (encoded_conc) is written, and
+  // scratch space is nobody's business. A new result array must be listed here; the codec's test
+  // lists them independently and fails on a forgotten one.
+  template <class B, class Visit>
+  static void for_each_array(B& b, Visit&& visit) {
+    visit(b.weight_kg), visit(b.age_y), visit(b.patient_id), visit(b.sex), visit(b.status), visit(b.parameters);
+    visit(b.conc_sum), visit(b.conc_sumsq), visit(b.conc_n), visit(b.cmax), visit(b.tmax), visit(b.auc);
+    visit(b.ipred), visit(b.dv), visit(b.dose_time), visit(b.dose_amount), visit(b.dose_duration), visit(b.dose_taken);
+    visit(b.madrs), visit(b.response_by_visit), visit(b.remission_by_visit), visit(b.occupancy), visit(b.state);
+    visit(b.expected), visit(b.dropout_time), visit(b.event_time), visit(b.event_observed), visit(b.baseline);
+    visit(b.change), visit(b.response), visit(b.remission), visit(b.relapse);
+  }
 
   void resize(const Layout& l, int patients) {
     const std::size_t ap = static_cast<std::size_t>(l.n_plans) * patients;
