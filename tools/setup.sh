@@ -2,8 +2,19 @@
 # Installs ketasim's Debian 12 dependencies (only those missing), then configures and builds
 # into build/. Safe to run again: apt is skipped when everything is present, cmake rebuilds
 # only what changed. Run as root or through sudo.
+#
+#   tools/setup.sh --mpi   also installs Open MPI (libopenmpi-dev, openmpi-bin) and builds
+#                          build-mpi/ketasim with -DKETASIM_MPI=ON, for `mpirun -n K
+#                          build-mpi/ketasim run ...` (docs/scaling.md). build/ stays serial.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+mpi=0
+for arg in "$@"; do
+  case "$arg" in
+    --mpi) mpi=1 ;;
+    *) echo "setup: unknown option '$arg' (expected: --mpi)" >&2; exit 1 ;;
+  esac
+done
 
 packages=(
   cmake g++ make pkg-config git time
@@ -14,6 +25,7 @@ packages=(
   python3-h5netcdf python3-netcdf4 python3-yaml python3-scipy
   r-base-core r-cran-hdf5r r-cran-ncdf4 r-cran-survival netcdf-bin
 )
+if ((mpi)); then packages+=(libopenmpi-dev openmpi-bin); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -28,3 +40,9 @@ fi
 
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
+if ((mpi)); then
+  # Only the executable: its tests are the `mpi`-labelled ones (ctest --test-dir build-mpi -L mpi),
+  # which run it under mpirun against build/ketasim; the rest of the suite is the same code as build/.
+  cmake -S . -B build-mpi -DCMAKE_BUILD_TYPE=Release -DKETASIM_MPI=ON -DKETASIM_BUILD_BENCHMARKS=OFF >/dev/null
+  cmake --build build-mpi -j"$(nproc)" --target ketasim
+fi

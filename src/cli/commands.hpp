@@ -6,6 +6,7 @@
 #include <string>
 #include <vector>
 
+#include "ketasim/core/ranks.hpp"
 #include "ketasim/trial/study.hpp"
 
 namespace ketasim::cli {
@@ -21,7 +22,8 @@ struct RunOptions {
   bool quiet = false;
   std::string command_line;
 };
-int run_command(const trial::Study& study, const RunOptions& options, std::ostream& out);
+// With several ranks (mpirun), rank 0 writes the file and prints; the others compute their share.
+int run_command(const trial::Study& study, const RunOptions& options, const Ranks& ranks, std::ostream& out);
 // The results path of `run` and `optimize`: `given` (-o), whose folder must exist, or
 // `default_path` under results/, whose folders are created. Throws InputError.
 std::string prepare_output_path(const std::string& given, const std::string& default_path);

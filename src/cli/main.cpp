@@ -1,12 +1,15 @@
 // ketasim command line (spec section 1). Exit status: 0 success, 1 bad input, 2 runtime failure.
 #include <CLI/CLI.hpp>
 
+#include <exception>
 #include <iostream>
+#include <optional>
 #include <string>
 
 #include "commands.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/limits.hpp"
+#include "ketasim/core/ranks.hpp"
 #include "ketasim/io/results_file.hpp"
 #include "ketasim/core/log.hpp"
 #include "ketasim/io/results_schema.hpp"
@@ -16,8 +19,20 @@
 int main(int argc, char** argv) {
   using namespace ketasim;
   io::skip_hdf5_shutdown_at_exit();  // before any HDF5 call: a full disk must not turn exit 2 into SIGSEGV
+  // Started by mpirun or srun (an MPI build): one of several ranks (docs/scaling.md). Every rank
+  // parses the same command line and config; only rank 0 prints what they would all print.
+  std::optional<Ranks> joined;
+  try {
+    joined.emplace(Ranks::from_launcher());
+  } catch (const std::exception& e) {
+    std::cerr << "ketasim: failure: " << e.what() << "\n";
+    return 2;
+  }
+  const Ranks& ranks = *joined;
+  const bool speaker = ranks.rank() == 0;
   CLI::App app{"ketasim: population PK and virtual trials of ketamine and esketamine regimens"};
-  app.set_version_flag("--version", std::string("ketasim ") + kVersion + " (" + kGitCommit + ")");
+  app.set_version_flag("--version", std::string("ketasim ") + kVersion + " (" + kGitCommit + ")" +
+                                        (Ranks::built_with_mpi() ? " with MPI" : ""));
   app.require_subcommand(1);
 
   std::string config_path, arm_name, results_path, output_path;
@@ -86,12 +101,32 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
+    if (!speaker) return e.get_exit_code() == 0 ? 0 : 1;
     const int status = app.exit(e);
     return status == 0 ? 0 : 1;
   }
+  // Any failure once the ranks work together takes the whole group down (MPI_Abort), after rank
+  // 0's results file has removed its temporary file: a rank waiting for a dead one would wait forever.
+  // Before that (command-line numbers) every rank fails alike, and rank 0 alone says so.
+  bool working_together = false;
+  const auto fail = [&](const char* kind, const std::exception& e, int status) {
+    if (!working_together) {
+      if (speaker) std::cerr << "ketasim: " << kind << ": " << e.what() << "\n";
+      return status;
+    }
+    std::cerr << "ketasim: " << kind << ": " << ranks.message_prefix() << e.what() << "\n";
+    if (ranks.distributed()) ranks.abort(status);
+    return status;
+  };
 
 
   try {
+    if (ranks.distributed() && !run->parsed()) {
+      if (!speaker) return 1;
+      std::cerr << "ketasim: error: started as " << ranks.size() << " ranks (mpirun/srun), but only `run` splits its "
+                << "work across ranks; run `" << app.get_subcommands().front()->get_name() << "` without mpirun\n";
+      return 1;
+    }
     if (schema->parsed()) {
       std::cout << io::schema_json() << "\n";
       return 0;
@@ -108,10 +143,36 @@ int main(int argc, char** argv) {
     if (patients > 0) overrides.push_back({"cohort.patients", std::to_string(patients)});
     if (!seed_text.empty()) overrides.push_back({"study.seed", seed_text});
     if (no_variability) overrides.push_back({"cohort.variability", "false"});
-    const Logger log(std::cerr, log_level_from_flags(quiet, verbose));
+    const Logger log(std::cerr, log_level_from_flags(quiet || !speaker, verbose));
     // The one front door: config, sweep points, models, response model and population file, all
-    // validated together, whatever the command.
-    const trial::Study study = trial::load_study(config_path, overrides, &log);
+    // validated together, whatever the command. Ranks agree on the outcome before any of them
+    // starts: a rank that cannot read a file must not leave the others waiting for its batches.
+    std::optional<trial::Study> loaded;
+    std::exception_ptr load_error;
+    try {
+      loaded.emplace(trial::load_study(config_path, overrides, &log));
+    } catch (...) {
+      load_error = std::current_exception();
+    }
+    if (ranks.distributed()) {
+      const std::vector<int> failed = ranks.failed_ranks(!load_error);
+      // The first rank that failed says why; the others leave quietly with the same kind of status.
+      if (!failed.empty() && failed.front() != ranks.rank()) return 1;
+      if (load_error && !speaker) {
+        try {
+          std::rethrow_exception(load_error);
+        } catch (const InputError& e) {
+          std::cerr << "ketasim: error: " << ranks.message_prefix() << e.what() << "\n";
+          return 1;
+        } catch (const std::exception& e) {
+          std::cerr << "ketasim: failure: " << ranks.message_prefix() << e.what() << "\n";
+          return 2;
+        }
+      }
+    }
+    if (load_error) std::rethrow_exception(load_error);
+    working_together = true;
+    const trial::Study& study = *loaded;
     log.debug("config " + config_path + " loaded with " + std::to_string(overrides.size()) + " override(s)");
     if (pk->parsed()) return cli::pk_command(study, arm_name, profile_path, std::cout);
     if (check->parsed()) return cli::check_command(study, std::cout);
@@ -120,15 +181,12 @@ int main(int argc, char** argv) {
     if (optimize->parsed()) {
       return cli::optimize_command(study, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
     }
-    return cli::run_command(study, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
+    return cli::run_command(study, cli::RunOptions{output_path, threads, quiet, command_line}, ranks, std::cout);
   } catch (const InputError& e) {
-    std::cerr << "ketasim: error: " << e.what() << "\n";
-    return 1;
+    return fail("error", e, 1);
   } catch (const RuntimeFailure& e) {
-    std::cerr << "ketasim: failure: " << e.what() << "\n";
-    return 2;
+    return fail("failure", e, 2);
   } catch (const std::exception& e) {
-    std::cerr << "ketasim: failure: " << e.what() << "\n";
-    return 2;
+    return fail("failure", e, 2);
   }
 }

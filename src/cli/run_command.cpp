@@ -365,15 +365,19 @@ std::string prepare_output_path(const std::string& given, const std::string& def
   return given;
 }
 
-int run_command(const trial::Study& study, const RunOptions& options, std::ostream& out) {
+int run_command(const trial::Study& study, const RunOptions& options, const Ranks& ranks, std::ostream& out) {
   const trial::StudyConfig& config = study.config;
   const trial::SweepPlan& plan = study.sweep;
   const response::ResponseModel& response_model = *study.response_model;
-  const std::string output = prepare_output_path(options.output_path, "results/" + config.name + ".h5");
-  // The thread count is set here and nowhere else; results do not depend on it.
+  // The thread count (per rank) is set here and nowhere else; results do not depend on it.
   const int threads = options.threads > 0 ? options.threads : tbb::info::default_concurrency();
   tbb::global_control limit(tbb::global_control::max_allowed_parallelism, static_cast<std::size_t>(threads));
   install_interrupt_handlers();
+  if (ranks.rank() != 0) {  // a share of the batches, sent to rank 0, which writes and prints
+    trial::run_trial_share(study, ranks);
+    return 0;
+  }
+  const std::string output = prepare_output_path(options.output_path, "results/" + config.name + ".h5");
   const bool show_progress = !options.quiet && isatty(STDERR_FILENO);
   const auto started = std::chrono::steady_clock::now();
   auto last_report = started;
@@ -426,8 +430,13 @@ int run_command(const trial::Study& study, const RunOptions& options, std::ostre
           std::cerr << "\r" << p.patients_done << "/" << p.patients_total << " patients, " << std::fixed
                     << std::setprecision(0) << rate << " patients/s, " << (p.patients_total - p.patients_done) / rate
                     << " s left   " << std::flush;
-        });
+        }, ranks);
     if (show_progress) std::cerr << "\n";
+    if (!options.quiet && stats.batches < ranks.size()) {
+      std::cerr << "ketasim: warning: " << stats.batches << " patient batches for " << ranks.size()
+                << " ranks: ranks " << stats.batches << "-" << ranks.size() - 1
+                << " had nothing to do; a smaller outputs.batch_patients spreads the work (docs/scaling.md)\n";
+    }
     if (config.endpoints.parameter_draws > 0) trial::write_parameter_draws(trial::simulate_parameter_draws(study), file);
     // The table comes from this run's own file, read just before it takes the output path:
     // a concurrent run to the same path may rename its file over ours at any moment after.
@@ -440,7 +449,7 @@ int run_command(const trial::Study& study, const RunOptions& options, std::ostre
   const double elapsed_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
   print_table(endpoints, out);
   out << "Results: " << output << " (" << std::fixed << std::setprecision(2) << elapsed_s << " s, " << threads
-      << " threads)\n";
+      << " threads" << (ranks.distributed() ? " on each of " + std::to_string(ranks.size()) + " ranks" : "") << ")\n";
   return 0;
 }
 

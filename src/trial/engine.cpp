@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "batch.hpp"
+#include "batch_codec.hpp"
 #include "time_grid.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/interrupt.hpp"
@@ -641,18 +642,29 @@ class Engine {
   int id_column_ = -1;
 };
 
-// Runs every batch through the engine on oneTBB and hands finished batches to `sink` one at a
-// time, in patient order, on one thread.
-void for_each_batch(const Engine& engine, int batch_patients, const std::function<void(const Batch&)>& sink) {
+// Runs the batches through the engine on oneTBB and hands each finished batch to `sink`, one at a
+// time, in patient order, on one thread. With several ranks, batch k is computed by rank k mod K:
+// rank 0 runs its own and receives the others' in order, so `sink` sees exactly the sequence a
+// single process produces (the same writes and the same order of every sum: bit-identical
+// results); on the other ranks `sink` is never called and each finished batch goes to rank 0.
+void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks,
+                    const std::function<void(const Batch&)>& sink) {
   const Layout& l = engine.layout();
   const long long n_batches = (l.n_patients + batch_patients - 1) / batch_patients;
-  const int tokens = std::max(2, 2 * tbb::this_task_arena::max_concurrency());
-  // Buffers are reused round-robin: the sink stage is serial and in order, so when batch
-  // k + tokens enters the pipeline, batch k has already been consumed.
+  const int n_ranks = ranks.size();
+  const bool writer = ranks.rank() == 0;
+  // Rank 0's pipeline carries every batch but computes 1/K of them: K times the window keeps as
+  // many of its own in flight as a single process has.
+  const int tokens = std::max(2, 2 * tbb::this_task_arena::max_concurrency()) * (writer ? n_ranks : 1);
+  // Buffers are reused round-robin: the sink stage is serial and in order, so when the
+  // (i + tokens)-th batch enters the pipeline, the i-th has already been consumed.
   std::vector<std::unique_ptr<Batch>> pool;
   for (int i = 0; i < tokens; ++i) pool.push_back(std::make_unique<Batch>());
   tbb::enumerable_thread_specific<Workspace> workspaces;
-  long long next_batch = 0;
+  long long next_batch = writer ? 0 : ranks.rank();
+  const long long stride = writer ? 1 : n_ranks;
+  long long issued = 0;
+  std::vector<unsigned char> message;  // used by the serial last stage only
   tbb::parallel_pipeline(
       static_cast<std::size_t>(tokens),
       tbb::make_filter<void, Batch*>(tbb::filter_mode::serial_in_order,
@@ -661,27 +673,47 @@ void for_each_batch(const Engine& engine, int batch_patients, const std::functio
                                          fc.stop();
                                          return nullptr;
                                        }
-                                       Batch* b = pool[next_batch % tokens].get();
+                                       Batch* b = pool[issued++ % tokens].get();
                                        b->first = next_batch * batch_patients;
                                        b->count = static_cast<int>(std::min<long long>(batch_patients, l.n_patients - b->first));
-                                       b->resize(l, b->count);
-                                       ++next_batch;
+                                       b->rank = static_cast<int>(next_batch % n_ranks);
+                                       // A batch another rank computes arrives whole (decode_batch).
+                                       if (b->rank == ranks.rank()) b->resize(l, b->count);
+                                       next_batch += stride;
                                        return b;
                                      }) &
           tbb::make_filter<Batch*, Batch*>(tbb::filter_mode::parallel,
                                            [&](Batch* b) {
+                                             if (b->rank != ranks.rank()) return b;
                                              engine.simulate_batch(*b, workspaces.local());
                                              if (l.store_conc) encode_concentrations(l, *b);
                                              return b;
                                            }) &
-          tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* b) { sink(*b); }));
+          tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* b) {
+            if (!writer) {
+              encode_batch(*b, message);
+              ranks.send(0, message);
+              return;
+            }
+            if (b->rank != 0) {
+              const long long expected_first = b->first;
+              ranks.receive(b->rank, message);
+              decode_batch(message, b->rank, *b);
+              if (b->first != expected_first) {
+                throw RuntimeFailure("rank " + std::to_string(b->rank) + " sent patients from " +
+                                     std::to_string(b->first) + " where " + std::to_string(expected_first) +
+                                     " were due (ranks running different configs?)");
+              }
+            }
+            sink(*b);
+          }));
   throw_if_interrupted();
 }
 
 }  // namespace
 
 RunStatistics run_trial(const Study& study, io::ResultsFile& file,
-                        const std::function<void(const RunProgress&)>& on_progress) {
+                        const std::function<void(const RunProgress&)>& on_progress, const Ranks& ranks) {
   const Engine engine(study.points, *study.response_model, study.population.get());
   const Layout& l = engine.layout();
   const StudyConfig& config = study.config;
@@ -698,8 +730,9 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
     withdrawal->define(file);
   }
   RunStatistics stats;
+  stats.batches = (l.n_patients + config.batch_patients - 1) / config.batch_patients;
   RunProgress progress{0, l.n_patients};
-  for_each_batch(engine, config.batch_patients, [&](const Batch& b) {
+  for_each_batch(engine, config.batch_patients, ranks, [&](const Batch& b) {
     write_batch(l, study.sweep, vars, b, file);
     // Sums are added in batch order, so the mean and SD are identical for any thread count.
     for (std::size_t i = 0; i < summary_size; ++i) {
@@ -742,6 +775,11 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
   return stats;
 }
 
+void run_trial_share(const Study& study, const Ranks& ranks) {
+  const Engine engine(study.points, *study.response_model, study.population.get());
+  for_each_batch(engine, study.config.batch_patients, ranks, {});
+}
+
 TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& rm,
                                 const population::PopulationTable* population,
                                 const std::function<void(const PatientVisits&)>& each_patient) {
@@ -758,7 +796,7 @@ TrialSummary simulate_endpoints(const StudyConfig& config, const response::Respo
     summary.arms[a].name = config.arms[a].name;
     summary.arms[a].visits.resize(n_visits);
   }
-  for_each_batch(engine, config.batch_patients, [&](const Batch& b) {
+  for_each_batch(engine, config.batch_patients, Ranks(), [&](const Batch& b) {
     for (int a = 0; a < l.n_arms; ++a) {
       ArmSummary& arm = summary.arms[a];
       for (int p = 0; p < b.count; ++p) {
@@ -810,7 +848,7 @@ PatientOutcomes simulate_outcomes(const StudyConfig& config, const response::Res
   out.dose_amount_mg.assign(ap * out.n_doses, Batch::kNaN);
   out.dose_taken.assign(ap * out.n_doses, 0);
   out.dropout_time_d.assign(ap, Batch::kNaN);
-  for_each_batch(engine, config.batch_patients, [&](const Batch& b) {
+  for_each_batch(engine, config.batch_patients, Ranks(), [&](const Batch& b) {
     for (int a = 0; a < l.n_arms; ++a) {
       for (int p = 0; p < b.count; ++p) {
         const std::size_t from = static_cast<std::size_t>(a) * b.count + p;

@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "ketasim/core/ranks.hpp"
 #include "ketasim/io/results_file.hpp"
 #include "ketasim/trial/study.hpp"
 #include "ketasim/trial/withdrawal.hpp"
@@ -30,12 +31,18 @@ struct RunProgress {
 struct RunStatistics {
   long long failed_patients = 0;  // patient-arm pairs with a non-ok status
   std::optional<WithdrawalResult> withdrawal;  // with a `withdrawal:` block
+  long long batches = 0;  // patient batches (batch_patients each); batch k is computed by rank k mod K
 };
 
 // Writes every dataset of the results schema (io/results_schema.hpp) into `file` (not committed
 // here). The thread count is whatever tbb::global_control allows; results do not depend on it.
+// With several ranks this is rank 0's part: it computes batches 0, K, 2K, ... and receives the
+// rest from the other ranks, which call run_trial_share with the same study. Results do not
+// depend on the number of ranks either (docs/scaling.md).
 RunStatistics run_trial(const Study& study, io::ResultsFile& file,
-                        const std::function<void(const RunProgress&)>& on_progress);
+                        const std::function<void(const RunProgress&)>& on_progress, const Ranks& ranks = Ranks());
+// A rank other than 0: computes batches rank, rank + K, ... and sends each to rank 0.
+void run_trial_share(const Study& study, const Ranks& ranks);
 
 // Endpoints at every visit, per arm, without writing a file: for calibration and quick studies.
 // Rates count the per-visit flags of EndpointRules (dropout imputation included) over patients
