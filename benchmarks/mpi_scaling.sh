@@ -9,7 +9,8 @@
 # Environment: RUNS (default 5), PATIENTS (default: the config's 10,000), OUT (default
 #              /tmp/ketasim-mpi), SERIAL (default build/ketasim), MPI_EXE (default build-mpi/ketasim).
 # A layout with 1 rank runs the serial build without mpirun; more ranks run the MPI build under
-# mpirun --oversubscribe (ranks x threads may exceed the cores: that is the 2x2 case on 2 cores).
+# mpirun --oversubscribe --bind-to none (ranks x threads may exceed the cores: the 2x2 case on 2
+# cores; without --bind-to none Open MPI pins each of 2 ranks to one core and oneTBB follows the pin).
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 serial="${SERIAL:-$here/build/ketasim}"
@@ -40,7 +41,7 @@ for layout in "${layouts[@]}"; do
     if ((ranks == 1)); then
       /usr/bin/time -f "%e" -o "$out/time.txt" "$serial" run "$config" "${extra[@]}" --threads "$threads" -o "$out/run.h5" --quiet >/dev/null
     else
-      /usr/bin/time -f "%e" -o "$out/time.txt" mpirun -n "$ranks" --oversubscribe "$mpi_exe" run "$config" "${extra[@]}" \
+      /usr/bin/time -f "%e" -o "$out/time.txt" mpirun -n "$ranks" --oversubscribe --bind-to none "$mpi_exe" run "$config" "${extra[@]}" \
         --threads "$threads" -o "$out/run.h5" --quiet >/dev/null
     fi
     walls+=("$(cat "$out/time.txt")")

@@ -658,13 +658,15 @@ void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks
   const int tokens = std::max(2, 2 * tbb::this_task_arena::max_concurrency()) * (writer ? n_ranks : 1);
   // Buffers are reused round-robin: the sink stage is serial and in order, so when the
   // (i + tokens)-th batch enters the pipeline, the i-th has already been consumed.
-  std::vector<std::unique_ptr<Batch>> pool;
-  for (int i = 0; i < tokens; ++i) pool.push_back(std::make_unique<Batch>());
+  // Allocated on first use. On rank 0 a slot holding another rank's batch carries only its place
+  // in the order (first patient, owner): the batch itself is decoded into `received` at the sink.
+  std::vector<std::unique_ptr<Batch>> pool(static_cast<std::size_t>(tokens));
   tbb::enumerable_thread_specific<Workspace> workspaces;
   long long next_batch = writer ? 0 : ranks.rank();
   const long long stride = writer ? 1 : n_ranks;
   long long issued = 0;
   std::vector<unsigned char> message;  // used by the serial last stage only
+  Batch received;
   tbb::parallel_pipeline(
       static_cast<std::size_t>(tokens),
       tbb::make_filter<void, Batch*>(tbb::filter_mode::serial_in_order,
@@ -673,7 +675,9 @@ void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks
                                          fc.stop();
                                          return nullptr;
                                        }
-                                       Batch* b = pool[issued++ % tokens].get();
+                                       std::unique_ptr<Batch>& slot = pool[static_cast<std::size_t>(issued++ % tokens)];
+                                       if (!slot) slot = std::make_unique<Batch>();
+                                       Batch* b = slot.get();
                                        b->first = next_batch * batch_patients;
                                        b->count = static_cast<int>(std::min<long long>(batch_patients, l.n_patients - b->first));
                                        b->rank = static_cast<int>(next_batch % n_ranks);
@@ -695,17 +699,20 @@ void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks
               ranks.send(0, message);
               return;
             }
-            if (b->rank != 0) {
-              const long long expected_first = b->first;
-              ranks.receive(b->rank, message);
-              decode_batch(message, b->rank, *b);
-              if (b->first != expected_first) {
-                throw RuntimeFailure("rank " + std::to_string(b->rank) + " sent patients from " +
-                                     std::to_string(b->first) + " where " + std::to_string(expected_first) +
-                                     " were due (ranks running different configs?)");
-              }
+            if (b->rank == 0) {
+              sink(*b);
+              return;
             }
-            sink(*b);
+            // Into one buffer for every received batch (this stage is serial), so that rank 0 holds
+            // its own batches in flight plus one, not a window's worth of other ranks' batches.
+            ranks.receive(b->rank, message);
+            decode_batch(message, b->rank, received);
+            if (received.first != b->first) {
+              throw RuntimeFailure("rank " + std::to_string(b->rank) + " sent patients from " +
+                                   std::to_string(received.first) + " where " + std::to_string(b->first) +
+                                   " were due (ranks running different configs?)");
+            }
+            sink(received);
           }));
   throw_if_interrupted();
 }
