@@ -49,6 +49,14 @@ void check_mpi(int status, const std::string& what) {
   throw RuntimeFailure(what + " (MPI: " + std::string(text, static_cast<std::size_t>(length)) + ")");
 }
 
+// (offset, length) of each part of a message of `size` bytes, in order.
+template <class Transfer>
+void for_each_part(std::size_t size, Transfer&& transfer) {
+  for (std::size_t offset = 0; offset < size; offset += kPartBytes) {
+    transfer(offset, static_cast<int>(std::min(kPartBytes, size - offset)));
+  }
+}
+
 // Completes a request while watching for a signal: a short spin, then naps of 50 us so that a
 // waiting rank does not take a core from the workers it shares the machine with.
 void wait_polling(MPI_Request& request, const std::string& what) {
@@ -115,11 +123,10 @@ void Ranks::send(int to, const std::vector<unsigned char>& bytes) const {
   MPI_Request request;
   check_mpi(MPI_Isend(&size, 1, MPI_UINT64_T, to, kTag, MPI_COMM_WORLD, &request), what);
   wait_polling(request, what);
-  for (std::size_t offset = 0; offset < bytes.size(); offset += kPartBytes) {
-    const int part = static_cast<int>(std::min(kPartBytes, bytes.size() - offset));
+  for_each_part(bytes.size(), [&](std::size_t offset, int part) {
     check_mpi(MPI_Isend(bytes.data() + offset, part, MPI_BYTE, to, kTag, MPI_COMM_WORLD, &request), what);
     wait_polling(request, what);
-  }
+  });
 #else
   (void)to;
   (void)bytes;
@@ -135,11 +142,10 @@ void Ranks::receive(int from, std::vector<unsigned char>& bytes) const {
   check_mpi(MPI_Irecv(&size, 1, MPI_UINT64_T, from, kTag, MPI_COMM_WORLD, &request), what);
   wait_polling(request, what);
   bytes.resize(size);
-  for (std::size_t offset = 0; offset < bytes.size(); offset += kPartBytes) {
-    const int part = static_cast<int>(std::min(kPartBytes, bytes.size() - offset));
+  for_each_part(bytes.size(), [&](std::size_t offset, int part) {
     check_mpi(MPI_Irecv(bytes.data() + offset, part, MPI_BYTE, from, kTag, MPI_COMM_WORLD, &request), what);
     wait_polling(request, what);
-  }
+  });
 #else
   (void)from;
   (void)bytes;
