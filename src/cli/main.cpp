@@ -13,6 +13,7 @@
 #include "ketasim/io/results_file.hpp"
 #include "ketasim/core/log.hpp"
 #include "ketasim/io/results_schema.hpp"
+#include "ketasim/trial/config_json.hpp"
 #include "ketasim/version.hpp"
 
 
@@ -171,8 +172,25 @@ int main(int argc, char** argv) {
       }
     }
     if (load_error) std::rethrow_exception(load_error);
-    working_together = true;
     const trial::Study& study = *loaded;
+    if (ranks.distributed()) {
+      // Every rank must simulate the same study: a file that differs between machines would
+      // otherwise give a file mixing two studies, without a word.
+      std::string fingerprint = trial::effective_config_json(study);
+      for (const auto& input : study.inputs) fingerprint += "\n" + input.role + " " + input.sha256;
+      const std::vector<int> differing = ranks.differing_from_rank0(fingerprint);
+      if (!differing.empty()) {
+        if (speaker) {
+          std::string list;
+          for (const int r : differing) list += (list.empty() ? "" : ", ") + std::to_string(r);
+          std::cerr << "ketasim: error: rank" << (differing.size() > 1 ? "s " : " ") << list
+                    << " loaded a different study from rank 0 (the command line, or a config, model or population "
+                       "file, differs between them); every rank must read the same inputs\n";
+        }
+        return 1;
+      }
+    }
+    working_together = true;
     log.debug("config " + config_path + " loaded with " + std::to_string(overrides.size()) + " override(s)");
     if (pk->parsed()) return cli::pk_command(study, arm_name, profile_path, std::cout);
     if (check->parsed()) return cli::check_command(study, std::cout);

@@ -171,6 +171,25 @@ std::vector<int> Ranks::failed_ranks(bool ok) const {
   return failed;
 }
 
+std::vector<int> Ranks::differing_from_rank0(const std::string& fingerprint) const {
+  std::vector<int> differing;
+#ifdef KETASIM_MPI
+  if (owns_mpi_) {
+    const std::string what = "rank " + std::to_string(rank_) + " cannot compare its study with rank 0's";
+    unsigned long long length = fingerprint.size();
+    check_mpi(MPI_Bcast(&length, 1, MPI_UNSIGNED_LONG_LONG, 0, MPI_COMM_WORLD), what);
+    std::string reference = rank_ == 0 ? fingerprint : std::string(static_cast<std::size_t>(length), '\0');
+    for_each_part(reference.size(), [&](std::size_t offset, int part) {
+      check_mpi(MPI_Bcast(reference.data() + offset, part, MPI_CHAR, 0, MPI_COMM_WORLD), what);
+    });
+    for (const int r : failed_ranks(reference == fingerprint)) differing.push_back(r);
+  }
+#else
+  (void)fingerprint;
+#endif
+  return differing;
+}
+
 void Ranks::abort(int status) const {
 #ifdef KETASIM_MPI
   if (owns_mpi_) MPI_Abort(MPI_COMM_WORLD, status);

@@ -10,7 +10,8 @@ With an MPI build (`tools/setup.sh --mpi`: build-mpi/, -DKETASIM_MPI=ON) and Ope
 - a rank killed mid-run (rank 1 or the writer, rank 0) and a cancelled job (SIGTERM to mpirun, what
   scancel does) leave no file at the output path and exit non-zero; after rank 1 dies, rank 0 removes
   its temporary file too, and after rank 0 dies the next run to that path removes what it left;
-- bad input is reported once, with a non-zero exit and no file, whichever rank sees it first;
+- bad input is reported once, with a non-zero exit and no file, whichever rank sees it first; ranks
+  that loaded different studies (another seed, file or model on one machine) refuse to start;
 - commands other than `run` refuse to run as several ranks.
 
 With the default (serial) build, only the last check applies: started by mpirun as one of several
@@ -231,6 +232,17 @@ class MpiRun(unittest.TestCase):
         r = mpirun(2, "run", TWO_ARMS, "-o", os.path.join(self.work, "no-such-folder", "x.h5"), timeout=120)
         self.assertNotEqual(r.returncode, 0)
         self.assertIn("the output folder", r.stderr)
+        self.assertFalse(os.path.exists(out))
+
+    def test_ranks_with_different_studies_refuse(self):
+        # MPMD launch: rank 1 gets another seed, as if its machine had another config file. Without
+        # the check it would silently write a file mixing two studies.
+        out = os.path.join(self.work, "mixed.h5")
+        common = ["run", TWO_ARMS, "-o", out, "--quiet"]
+        r = subprocess.run(["mpirun", "--oversubscribe", "-n", "1", KETASIM_EXE, *common, ":", "-n", "1", KETASIM_EXE,
+                            *common, "--seed", "99"], capture_output=True, text=True, timeout=120, env=mpi_environment())
+        self.assertEqual(r.returncode, 1, r.stderr)
+        self.assertEqual(r.stderr.count("rank 1 loaded a different study from rank 0"), 1, r.stderr)
         self.assertFalse(os.path.exists(out))
 
     def test_other_commands_refuse_several_ranks(self):

@@ -43,6 +43,10 @@ class Ranks {
   // Every rank learns which ranks report `ok == false` (collective: every rank must call it).
   std::vector<int> failed_ranks(bool ok) const;
 
+  // The ranks whose `fingerprint` differs from rank 0's (collective; fingerprints are compared
+  // whole, any length).
+  std::vector<int> differing_from_rank0(const std::string& fingerprint) const;
+
   // Ends every rank of the group with `status` (MPI_Abort); a group of one just exits.
   [[noreturn]] void abort(int status) const;
 
