@@ -49,6 +49,8 @@ def mpi_environment():
     # More ranks than this machine's cores (K = 3 on 2): no core binding, yield when idle.
     env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
     env["OMPI_MCA_mpi_yield_when_idle"] = "1"
+    # Containers often forbid process_vm_readv (CMA) between processes; copy through shared memory.
+    env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
     return env
 
 
