@@ -103,6 +103,82 @@ void advance_exact(const Kinetics& kinetics, StateVector& x, const StateVector& 
   for (int i = 0; i < n; ++i) x[i] = current[i];
 }
 
+// advance_exact for a compile-time state count: the same operations in the same order (so the
+// same bits), with the state kept in registers from step to step instead of reloaded from the row
+// just written, and the propagator looked up only when the step length changes. The steps form a
+// dependency chain, so the generic loop's store-then-reload latency was most of its cost.
+template <int N>
+void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
+                         double t0_h, double t1_h, const double* times_h, int n_times, double* states_out,
+                         SimulationWorkspace& ws) {
+  double current[N];
+  for (int i = 0; i < N; ++i) current[i] = x[i];
+  // The inputs with a non-zero rate, in compartment order (the generic loop skips zero rates).
+  int rate_index[N];
+  double rate_value[N];
+  int n_rates = 0;
+  if (has_rate) {
+    for (int j = 0; j < N; ++j) {
+      if (rate[j] == 0.0) continue;
+      rate_index[n_rates] = j;
+      rate_value[n_rates++] = rate[j];
+    }
+  }
+  const SimulationWorkspace::Propagator* p = nullptr;
+  double t = t0_h;
+  auto step_to = [&](double target_h, double* destination) {
+    const double h = target_h - t;
+    if (h > 0.0) {
+      // A slot of the cache may since hold another step length: its step_h then says so.
+      if (p == nullptr || p->step_h != h) p = &propagator_for(kinetics, h, ws);
+      const double* transition = p->transition.data();
+      double next[N];
+      for (int i = 0; i < N; ++i) next[i] = 0.0;
+      for (int j = 0; j < N; ++j) {
+        const double xj = current[j];
+        for (int i = 0; i < N; ++i) next[i] += transition[j * N + i] * xj;
+      }
+      const double* gain = p->input_gain.data();
+      for (int k = 0; k < n_rates; ++k) {
+        const int j = rate_index[k];
+        const double rj = rate_value[k];
+        for (int i = 0; i < N; ++i) next[i] += gain[j * N + i] * rj;
+      }
+      for (int i = 0; i < N; ++i) current[i] = next[i];
+    }
+    if (destination) {
+      for (int i = 0; i < N; ++i) destination[i] = current[i];
+    }
+    t = target_h;
+  };
+  for (int i = 0; i < n_times; ++i) step_to(times_h[i], states_out + static_cast<std::ptrdiff_t>(i) * N);
+  step_to(t1_h, nullptr);
+  for (int i = 0; i < N; ++i) x[i] = current[i];
+}
+
+// The state counts of the usual models (one to seven compartments plus the sink) take the
+// fixed-size kernel; larger ones the generic loop. Both give the same bits.
+void advance_exact_dispatch(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
+                            double t0_h, double t1_h, const double* times_h, int n_times, double* states_out,
+                            SimulationWorkspace& ws) {
+  switch (kinetics.n_states) {
+#define KETASIM_FIXED_CASE(N)                                                                                \
+  case N:                                                                                                    \
+    advance_exact_fixed<N>(kinetics, x, rate, has_rate, t0_h, t1_h, times_h, n_times, states_out, ws);      \
+    return;
+    KETASIM_FIXED_CASE(2)
+    KETASIM_FIXED_CASE(3)
+    KETASIM_FIXED_CASE(4)
+    KETASIM_FIXED_CASE(5)
+    KETASIM_FIXED_CASE(6)
+    KETASIM_FIXED_CASE(7)
+    KETASIM_FIXED_CASE(8)
+#undef KETASIM_FIXED_CASE
+    default:
+      advance_exact(kinetics, x, rate, has_rate, t0_h, t1_h, times_h, n_times, states_out, ws);
+  }
+}
+
 bool advance_ode(const Kinetics& kinetics, StateVector& x, const StateVector& rate, double t0_h, double t1_h,
                  const double* times_h, int n_times, double* states_out, const OdeTolerances& tol,
                  long long& evaluations_left, SimulationWorkspace& ws) {
@@ -161,11 +237,12 @@ bool physically_possible(const std::vector<InputEvent>& inputs, int n_out, int n
   for (const auto& in : inputs) total_mg += in.amount_mg;
   if (!std::isfinite(total_mg)) return false;
   const double slack_mg = 1e-3 * total_mg + 1e-6;
+  const double high = total_mg + slack_mg, low = -slack_mg;
   const double* end = states + static_cast<std::ptrdiff_t>(n_out) * n;
-  for (const double* x = states; x != end; ++x) {
-    if (!(*x <= total_mg + slack_mg && *x >= -slack_mg)) return false;  // NaN fails both
-  }
-  return true;
+  // Branch-free, so that the compiler vectorises it: it almost never fails.
+  bool ok = true;
+  for (const double* x = states; x != end; ++x) ok &= (*x <= high) & (*x >= low);  // NaN fails both
+  return ok;
 }
 
 }  // namespace
@@ -217,7 +294,12 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
     while (out_j < n_out && output_times_h[out_j] <= segment_end_h) ++out_j;
     double* out_ptr = states_out + static_cast<std::ptrdiff_t>(out_i) * n;
     if (solver == SolverKind::exact) {
-      advance_exact(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr, ws);
+      if (ws.generic_kernel_only) {
+        advance_exact(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr, ws);
+      } else {
+        advance_exact_dispatch(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i, out_j - out_i,
+                               out_ptr, ws);
+      }
     } else if (!advance_ode(kinetics, x, rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr,
                             tolerances, evaluations_left, ws)) {
       return false;
