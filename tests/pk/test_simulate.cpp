@@ -403,6 +403,35 @@ TEST_CASE("Non-finite or impossible amounts fail the patient", "[pk][simulate][r
                               long_states.data()));
 }
 
+TEST_CASE("The plausibility scan flags excess, negative and NaN amounts at any output", "[pk][simulate][robust]") {
+  // Kinetics that create or destroy mass, so that the amounts themselves (not the doses) fail the
+  // scan of every output row: 100 mg leave compartment 0 at 0.5/h and the sink receives 1.002 x
+  // what leaves, which passes the allowance (total + 1e-3 x total + 1e-6 mg) until 100 - A0 >
+  // 99.9002 mg, i.e. from t = ln(1002)/0.5 = 13.8 h on.
+  auto kinetics = [](double to_sink) {
+    Kinetics k;
+    k.n_states = 2;
+    k.rates_per_h.setZero(2, 2);
+    k.rates_per_h(0, 0) = -0.5;
+    k.rates_per_h(1, 0) = to_sink;
+    return k;
+  };
+  const std::vector<InputEvent> dose{{0.0, 0.0, 0, 100.0}};
+  std::vector<double> times;
+  for (int h = 0; h <= 13; ++h) times.push_back(h);
+  std::vector<double> states(2 * 21);
+  SimulationWorkspace ws;
+  CHECK(simulate_states(kinetics(0.5 * 1.002), dose, times.data(), 14, SolverKind::exact, {}, ws, states.data()));
+  for (int h = 14; h <= 20; ++h) times.push_back(h);
+  CHECK_FALSE(simulate_states(kinetics(0.5 * 1.002), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+  // The sink loses what leaves compartment 0: clearly negative from the first hour.
+  CHECK_FALSE(simulate_states(kinetics(-0.5), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+  // A NaN rate: NaN amounts, which fail both comparisons.
+  CHECK_FALSE(simulate_states(kinetics(std::numeric_limits<double>::quiet_NaN()), dose, times.data(), 21,
+                              SolverKind::exact, {}, ws, states.data()));
+  CHECK(simulate_states(kinetics(0.5), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+}
+
 TEST_CASE("An interrupt stops a long patient inside the solver", "[pk][simulate][robust][interrupt]") {
   Kinetics k;
   k.n_states = 2;
