@@ -18,11 +18,8 @@ double first_order_step(double y, double decay_per_h, double gain, double u0, do
   return y * e + gain * integral;
 }
 
-const FirstOrderFilter::Coefficients& FirstOrderFilter::set_step(double h) {
-  Coefficients& c = slots_[next_];
-  last_ = next_;
-  next_ = (next_ + 1) % kSlots;
-  if (used_ < kSlots) ++used_;
+const FirstOrderFilter::Coefficients& FirstOrderFilter::set_step(int slot, double h) {
+  Coefficients& c = slots_[slot];
   c.step_h = h;
   // Weights of u0 and u1 in first_order_step's integral, obtained from it by linearity.
   c.decay = first_order_step(1.0, decay_per_h_, 0.0, 0.0, 0.0, h);
