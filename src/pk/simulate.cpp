@@ -107,10 +107,13 @@ void advance_exact(const Kinetics& kinetics, StateVector& x, const StateVector& 
 // same bits), with the state kept in registers from step to step instead of reloaded from the row
 // just written, and the propagator looked up only when the step length changes. The steps form a
 // dependency chain, so the generic loop's store-then-reload latency was most of its cost.
+// It also checks each output amount against [low, high] while it is in a register (what
+// physically_possible does in a second pass over the output): `implausible` becomes 1 when one
+// is above high, below low or NaN.
 template <int N>
 void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
                          double t0_h, double t1_h, const double* times_h, int n_times, double* states_out,
-                         SimulationWorkspace& ws) {
+                         SimulationWorkspace& ws, double low, double high, int& implausible) {
   double current[N];
   for (int i = 0; i < N; ++i) current[i] = x[i];
   // The inputs with a non-zero rate, in compartment order (the generic loop skips zero rates).
@@ -147,7 +150,10 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
       for (int i = 0; i < N; ++i) current[i] = next[i];
     }
     if (destination) {
-      for (int i = 0; i < N; ++i) destination[i] = current[i];
+      for (int i = 0; i < N; ++i) {
+        destination[i] = current[i];
+        implausible |= static_cast<int>(!(current[i] <= high)) | static_cast<int>(!(current[i] >= low));
+      }
     }
     t = target_h;
   };
@@ -157,15 +163,17 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
 }
 
 // The state counts of the usual models (one to seven compartments plus the sink) take the
-// fixed-size kernel; larger ones the generic loop. Both give the same bits.
-void advance_exact_dispatch(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
+// fixed-size kernel; larger ones the generic loop. Both give the same bits. Returns false when
+// it took the generic loop, whose outputs physically_possible must then check.
+bool advance_exact_dispatch(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
                             double t0_h, double t1_h, const double* times_h, int n_times, double* states_out,
-                            SimulationWorkspace& ws) {
+                            SimulationWorkspace& ws, double low, double high, int& implausible) {
   switch (kinetics.n_states) {
 #define KETASIM_FIXED_CASE(N)                                                                                \
   case N:                                                                                                    \
-    advance_exact_fixed<N>(kinetics, x, rate, has_rate, t0_h, t1_h, times_h, n_times, states_out, ws);      \
-    return;
+    advance_exact_fixed<N>(kinetics, x, rate, has_rate, t0_h, t1_h, times_h, n_times, states_out, ws, low, high, \
+                           implausible);                                                                     \
+    return true;
     KETASIM_FIXED_CASE(2)
     KETASIM_FIXED_CASE(3)
     KETASIM_FIXED_CASE(4)
@@ -176,6 +184,7 @@ void advance_exact_dispatch(const Kinetics& kinetics, StateVector& x, const Stat
 #undef KETASIM_FIXED_CASE
     default:
       advance_exact(kinetics, x, rate, has_rate, t0_h, t1_h, times_h, n_times, states_out, ws);
+      return false;
   }
 }
 
@@ -232,12 +241,19 @@ bool advance_ode(const Kinetics& kinetics, StateVector& x, const StateVector& ra
 // rounding and the ODE's tolerated error; what it catches is garbage such as overflowed doses, a
 // solver run with tolerances of 1e308 or a near-singular model (amounts of 1e50 mg, or NaN).
 // Linear in the output size: a small fraction of the simulation's cost.
-bool physically_possible(const std::vector<InputEvent>& inputs, int n_out, int n, const double* states) {
+// The allowance: amounts in [low, high]. False when the drug given is not finite.
+bool plausible_range(const std::vector<InputEvent>& inputs, double& low, double& high) {
   double total_mg = 0.0;
   for (const auto& in : inputs) total_mg += in.amount_mg;
-  if (!std::isfinite(total_mg)) return false;
   const double slack_mg = 1e-3 * total_mg + 1e-6;
-  const double high = total_mg + slack_mg, low = -slack_mg;
+  high = total_mg + slack_mg;
+  low = -slack_mg;
+  return std::isfinite(total_mg);
+}
+
+bool physically_possible(const std::vector<InputEvent>& inputs, int n_out, int n, const double* states) {
+  double low, high;
+  if (!plausible_range(inputs, low, high)) return false;
   const double* end = states + static_cast<std::ptrdiff_t>(n_out) * n;
   // Counts the failures in a double, branch-free, which GCC vectorises (it does not vectorise an
   // early exit, nor these comparisons into integer flags); the count of 0/1 terms is exact.
@@ -284,6 +300,10 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
   bp.erase(std::unique(bp.begin(), bp.end()), bp.end());
   const double last_output_h = n_out > 0 ? output_times_h[n_out - 1] : 0.0;
 
+  double low, high;
+  const bool finite_doses = plausible_range(inputs, low, high);
+  int implausible = 0;
+  bool checked_in_kernel = solver == SolverKind::exact && !ws.generic_kernel_only;
   long long evaluations_left = tolerances.max_evaluations;
   StateVector x = StateVector::Zero(n);
   StateVector rate = StateVector::Zero(n);
@@ -301,8 +321,8 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
       if (ws.generic_kernel_only) {
         advance_exact(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr, ws);
       } else {
-        advance_exact_dispatch(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i, out_j - out_i,
-                               out_ptr, ws);
+        checked_in_kernel &= advance_exact_dispatch(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i,
+                                                    out_j - out_i, out_ptr, ws, low, high, implausible);
       }
     } else if (!advance_ode(kinetics, x, rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr,
                             tolerances, evaluations_left, ws)) {
@@ -323,7 +343,9 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
       }
     }
   }
-  return out_i == n_out && physically_possible(inputs, n_out, n, states_out);
+  if (out_i != n_out) return false;
+  if (checked_in_kernel) return finite_doses && implausible == 0;
+  return physically_possible(inputs, n_out, n, states_out);
 }
 
 }  // namespace ketasim::pk

@@ -417,19 +417,30 @@ TEST_CASE("The plausibility scan flags excess, negative and NaN amounts at any o
     return k;
   };
   const std::vector<InputEvent> dose{{0.0, 0.0, 0, 100.0}};
-  std::vector<double> times;
-  for (int h = 0; h <= 13; ++h) times.push_back(h);
-  std::vector<double> states(2 * 21);
-  SimulationWorkspace ws;
-  CHECK(simulate_states(kinetics(0.5 * 1.002), dose, times.data(), 14, SolverKind::exact, {}, ws, states.data()));
-  for (int h = 14; h <= 20; ++h) times.push_back(h);
-  CHECK_FALSE(simulate_states(kinetics(0.5 * 1.002), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
-  // The sink loses what leaves compartment 0: clearly negative from the first hour.
-  CHECK_FALSE(simulate_states(kinetics(-0.5), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
-  // A NaN rate: NaN amounts, which fail both comparisons.
-  CHECK_FALSE(simulate_states(kinetics(std::numeric_limits<double>::quiet_NaN()), dose, times.data(), 21,
-                              SolverKind::exact, {}, ws, states.data()));
-  CHECK(simulate_states(kinetics(0.5), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+  // Both checks: inside the fixed-size kernel (2 states) and the separate scan after the generic loop.
+  for (const bool generic : {false, true}) {
+    INFO((generic ? "generic loop" : "fixed-size kernel"));
+    std::vector<double> times;
+    for (int h = 0; h <= 13; ++h) times.push_back(h);
+    std::vector<double> states(2 * 21);
+    SimulationWorkspace ws;
+    ws.generic_kernel_only = generic;
+    CHECK(simulate_states(kinetics(0.5 * 1.002), dose, times.data(), 14, SolverKind::exact, {}, ws, states.data()));
+    for (int h = 14; h <= 20; ++h) times.push_back(h);
+    CHECK_FALSE(simulate_states(kinetics(0.5 * 1.002), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+    // Only the last output exceeds the allowance: t = 13.8 h falls between the last two outputs.
+    const std::vector<double> last_only{0.0, 5.0, 13.0, 13.9};
+    CHECK_FALSE(simulate_states(kinetics(0.5 * 1.002), dose, last_only.data(), 4, SolverKind::exact, {}, ws, states.data()));
+    // The sink loses what leaves compartment 0: clearly negative from the first hour.
+    CHECK_FALSE(simulate_states(kinetics(-0.5), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+    // A NaN rate: NaN amounts, which fail both comparisons.
+    CHECK_FALSE(simulate_states(kinetics(std::numeric_limits<double>::quiet_NaN()), dose, times.data(), 21,
+                                SolverKind::exact, {}, ws, states.data()));
+    CHECK(simulate_states(kinetics(0.5), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+    // Doses that are not finite in total fail whatever the amounts.
+    const std::vector<InputEvent> overflowing{{0.0, 0.0, 0, 1e308}, {1.0, 1.0, 0, 1e308}};
+    CHECK_FALSE(simulate_states(kinetics(0.5), overflowing, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+  }
 }
 
 TEST_CASE("An interrupt stops a long patient inside the solver", "[pk][simulate][robust][interrupt]") {
