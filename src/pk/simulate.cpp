@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/numeric/odeint.hpp>
 #include <cmath>
+#include <limits>
 
 #include "ketasim/core/interrupt.hpp"
 
@@ -109,7 +110,9 @@ void advance_exact(const Kinetics& kinetics, StateVector& x, const StateVector& 
 // dependency chain, so the generic loop's store-then-reload latency was most of its cost.
 // It also checks each output amount against [low, high] while it is in a register (what
 // physically_possible does in a second pass over the output): `implausible` becomes 1 when one
-// is above high, below low or NaN.
+// is above high, below low or NaN. Per state it keeps the largest and smallest amount and a sum
+// of v - v (0 for finite v, NaN for NaN or an infinity): short chains beside the step's own, no
+// compare-and-branch per amount.
 template <int N>
 void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
                          double t0_h, double t1_h, const double* times_h, int n_times, double* states_out,
@@ -126,6 +129,12 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
       rate_index[n_rates] = j;
       rate_value[n_rates++] = rate[j];
     }
+  }
+  double largest[N], smallest[N], not_finite[N];
+  for (int i = 0; i < N; ++i) {
+    largest[i] = -std::numeric_limits<double>::infinity();
+    smallest[i] = std::numeric_limits<double>::infinity();
+    not_finite[i] = 0.0;
   }
   const SimulationWorkspace::Propagator* p = nullptr;
   double t = t0_h;
@@ -151,15 +160,23 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
     }
     if (destination) {
       for (int i = 0; i < N; ++i) {
-        destination[i] = current[i];
-        implausible |= static_cast<int>(!(current[i] <= high)) | static_cast<int>(!(current[i] >= low));
+        const double v = current[i];
+        destination[i] = v;
+        largest[i] = v > largest[i] ? v : largest[i];
+        smallest[i] = v < smallest[i] ? v : smallest[i];
+        not_finite[i] += v - v;
       }
     }
     t = target_h;
   };
   for (int i = 0; i < n_times; ++i) step_to(times_h[i], states_out + static_cast<std::ptrdiff_t>(i) * N);
   step_to(t1_h, nullptr);
-  for (int i = 0; i < N; ++i) x[i] = current[i];
+  for (int i = 0; i < N; ++i) {
+    x[i] = current[i];
+    // NaN amounts (skipped by the comparisons above) show in not_finite.
+    implausible |= static_cast<int>(!(largest[i] <= high)) | static_cast<int>(!(smallest[i] >= low)) |
+                   static_cast<int>(!(not_finite[i] == 0.0));
+  }
 }
 
 // The state counts of the usual models (one to seven compartments plus the sink) take the
