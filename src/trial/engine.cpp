@@ -10,6 +10,7 @@
 #include <optional>
 
 #include "batch.hpp"
+#include "concentration_check.hpp"
 #include "time_grid.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/interrupt.hpp"
@@ -579,16 +580,16 @@ class Engine {
         ws.conc_volume_l.push_back(ws.parameters[model.compartments[c].volume_parameter]);
       }
       const std::size_t n_terms = ws.conc_compartment.size();
-      bool ok = true;
+      // Solver round-off may dip a hair below zero; a real negative or NaN is a failure.
+      ConcentrationCheck check;
       for (int g = 0; g < n_grid; ++g) {
         const double* state_mg = &ws.states[static_cast<std::size_t>(g) * n_states];
         double total = 0.0;
         for (std::size_t k = 0; k < n_terms; ++k) total += state_mg[ws.conc_compartment[k]] / ws.conc_volume_l[k] * 1000.0;
         conc[g] = total;
-        // Solver round-off may dip a hair below zero; a real negative or NaN is a failure.
-        ok &= (total >= -1e-6) & std::isfinite(total);
+        check.add(total);
       }
-      if (!ok) return false;
+      if (!check.ok()) return false;
     }
     for (std::size_t o = 0; o < n_outputs; ++o) {
       const double* conc = &ws.conc[o * n_grid];
