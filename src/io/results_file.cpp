@@ -2,7 +2,7 @@
 
 #include <fcntl.h>
 #include <hdf5_hl.h>
-#include <zlib.h>
+#include <libdeflate.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -13,6 +13,7 @@
 #include <filesystem>
 #include <functional>
 #include <limits>
+#include <memory>
 #include <numeric>
 #include <optional>
 #include <random>
@@ -670,11 +671,20 @@ void ResultsFile::encode_chunk(const float* data, std::size_t n_elements, std::v
     unsigned char* plane = scratch.data() + k * n_elements;
     for (std::size_t i = 0; i < n_elements; ++i) plane[i] = bytes[i * element_size + k];
   }
-  // HDF5's deflate filter is zlib's compress2 at the dataset's level (1).
-  uLongf compressed_size = compressBound(static_cast<uLong>(scratch.size()));
-  out.resize(compressed_size);
-  if (compress2(out.data(), &compressed_size, scratch.data(), static_cast<uLong>(scratch.size()), 1) != Z_OK) {
-    throw RuntimeFailure("zlib could not compress a chunk of " + std::to_string(n_elements) + " values");
+  // HDF5's deflate filter stores a zlib stream (RFC 1950) at the dataset's level (1). libdeflate
+  // writes that format too, about twice as fast as zlib's compress2 at level 1; HDF5 (and any
+  // reader) inflates it with zlib as usual. The bytes differ from zlib's, the values do not. One
+  // compressor per thread: allocating one costs more than compressing a small chunk.
+  struct FreeCompressor {
+    void operator()(libdeflate_compressor* c) const { libdeflate_free_compressor(c); }
+  };
+  thread_local const std::unique_ptr<libdeflate_compressor, FreeCompressor> compressor(libdeflate_alloc_compressor(1));
+  if (!compressor) throw RuntimeFailure("libdeflate could not allocate a compressor");
+  out.resize(libdeflate_zlib_compress_bound(compressor.get(), scratch.size()));
+  const std::size_t compressed_size =
+      libdeflate_zlib_compress(compressor.get(), scratch.data(), scratch.size(), out.data(), out.size());
+  if (compressed_size == 0) {
+    throw RuntimeFailure("libdeflate could not compress a chunk of " + std::to_string(n_elements) + " values");
   }
   out.resize(compressed_size);
 }

@@ -6,20 +6,35 @@
 
 namespace ketasim::pk {
 
-double auc_linear_up_log_down(const double* t, const double* c, int n) {
+namespace {
+
+// The AUC over samples [0, n) and, on the way, over [0, n_partial): the partial sum after the
+// same terms in the same order, so it equals auc_linear_up_log_down(t, c, n_partial) bit for bit
+// without computing its terms (and their logarithms) a second time.
+double auc_with_partial(const double* t, const double* c, int n, int n_partial, double* partial) {
   double auc = 0.0;
+  *partial = 0.0;
   for (int i = 1; i < n; ++i) {
     const double dt = t[i] - t[i - 1];
-    if (dt <= 0.0) continue;
-    const double c0 = c[i - 1], c1 = c[i];
-    // Declining exponentials are integrated exactly by the log rule; rises use the linear rule.
-    if (c1 < c0 && c1 > 0.0) {
-      auc += dt * (c0 - c1) / std::log(c0 / c1);
-    } else {
-      auc += 0.5 * dt * (c0 + c1);
+    if (dt > 0.0) {
+      const double c0 = c[i - 1], c1 = c[i];
+      // Declining exponentials are integrated exactly by the log rule; rises use the linear rule.
+      if (c1 < c0 && c1 > 0.0) {
+        auc += dt * (c0 - c1) / std::log(c0 / c1);
+      } else {
+        auc += 0.5 * dt * (c0 + c1);
+      }
     }
+    if (i == n_partial - 1) *partial = auc;
   }
   return auc;
+}
+
+}  // namespace
+
+double auc_linear_up_log_down(const double* t, const double* c, int n) {
+  double unused;
+  return auc_with_partial(t, c, n, 0, &unused);
 }
 
 NcaResult nca_interval(const double* t, const double* c, int n, double start_h, double end_h) {
@@ -35,9 +50,9 @@ NcaResult nca_interval(const double* t, const double* c, int n, double start_h, 
   r.cmax_ng_per_ml = c[imax];
   r.tmax_h = t[imax] - start_h;
   r.trough_ng_per_ml = c[last - 1];
-  r.auc_interval_h_ng_per_ml = auc_linear_up_log_down(t + first, c + first, last - first);
   const int last24 = static_cast<int>(std::upper_bound(t, t + n, std::min(end_h, start_h + 24.0) + 1e-9) - t);
-  r.auc_0_24_h_ng_per_ml = auc_linear_up_log_down(t + first, c + first, last24 - first);
+  r.auc_interval_h_ng_per_ml =
+      auc_with_partial(t + first, c + first, last - first, last24 - first, &r.auc_0_24_h_ng_per_ml);
   // Terminal phase: the last three samples above Cmax/1000 after Tmax.
   int picked[3];
   int count = 0;

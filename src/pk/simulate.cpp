@@ -5,6 +5,7 @@
 #include <algorithm>
 #include <boost/numeric/odeint.hpp>
 #include <cmath>
+#include <limits>
 
 #include "ketasim/core/interrupt.hpp"
 
@@ -103,6 +104,107 @@ void advance_exact(const Kinetics& kinetics, StateVector& x, const StateVector& 
   for (int i = 0; i < n; ++i) x[i] = current[i];
 }
 
+// advance_exact for a compile-time state count: the same operations in the same order (so the
+// same bits), with the state kept in registers from step to step instead of reloaded from the row
+// just written, and the propagator looked up only when the step length changes. The steps form a
+// dependency chain, so the generic loop's store-then-reload latency was most of its cost.
+// It also checks each output amount against [low, high] while it is in a register (what
+// physically_possible does in a second pass over the output): `implausible` becomes 1 when one
+// is above high, below low or NaN. Per state it keeps the largest and smallest amount and a sum
+// of v - v (0 for finite v, NaN for NaN or an infinity): short chains beside the step's own, no
+// compare-and-branch per amount.
+template <int N>
+void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
+                         double t0_h, double t1_h, const double* times_h, int n_times, double* states_out,
+                         SimulationWorkspace& ws, double low, double high, int& implausible) {
+  double current[N];
+  for (int i = 0; i < N; ++i) current[i] = x[i];
+  // The inputs with a non-zero rate, in compartment order (the generic loop skips zero rates).
+  int rate_index[N];
+  double rate_value[N];
+  int n_rates = 0;
+  if (has_rate) {
+    for (int j = 0; j < N; ++j) {
+      if (rate[j] == 0.0) continue;
+      rate_index[n_rates] = j;
+      rate_value[n_rates++] = rate[j];
+    }
+  }
+  double largest[N], smallest[N], not_finite[N];
+  for (int i = 0; i < N; ++i) {
+    largest[i] = -std::numeric_limits<double>::infinity();
+    smallest[i] = std::numeric_limits<double>::infinity();
+    not_finite[i] = 0.0;
+  }
+  const SimulationWorkspace::Propagator* p = nullptr;
+  double t = t0_h;
+  auto step_to = [&](double target_h, double* destination) {
+    const double h = target_h - t;
+    if (h > 0.0) {
+      // A slot of the cache may since hold another step length: its step_h then says so.
+      if (p == nullptr || p->step_h != h) p = &propagator_for(kinetics, h, ws);
+      const double* transition = p->transition.data();
+      double next[N];
+      for (int i = 0; i < N; ++i) next[i] = 0.0;
+      for (int j = 0; j < N; ++j) {
+        const double xj = current[j];
+        for (int i = 0; i < N; ++i) next[i] += transition[j * N + i] * xj;
+      }
+      const double* gain = p->input_gain.data();
+      for (int k = 0; k < n_rates; ++k) {
+        const int j = rate_index[k];
+        const double rj = rate_value[k];
+        for (int i = 0; i < N; ++i) next[i] += gain[j * N + i] * rj;
+      }
+      for (int i = 0; i < N; ++i) current[i] = next[i];
+    }
+    if (destination) {
+      for (int i = 0; i < N; ++i) {
+        const double v = current[i];
+        destination[i] = v;
+        largest[i] = v > largest[i] ? v : largest[i];
+        smallest[i] = v < smallest[i] ? v : smallest[i];
+        not_finite[i] += v - v;
+      }
+    }
+    t = target_h;
+  };
+  for (int i = 0; i < n_times; ++i) step_to(times_h[i], states_out + static_cast<std::ptrdiff_t>(i) * N);
+  step_to(t1_h, nullptr);
+  for (int i = 0; i < N; ++i) {
+    x[i] = current[i];
+    // NaN amounts (skipped by the comparisons above) show in not_finite.
+    implausible |= static_cast<int>(!(largest[i] <= high)) | static_cast<int>(!(smallest[i] >= low)) |
+                   static_cast<int>(!(not_finite[i] == 0.0));
+  }
+}
+
+// The state counts of the usual models (one to seven compartments plus the sink) take the
+// fixed-size kernel; larger ones the generic loop. Both give the same bits. Returns false when
+// it took the generic loop, whose outputs physically_possible must then check.
+bool advance_exact_dispatch(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
+                            double t0_h, double t1_h, const double* times_h, int n_times, double* states_out,
+                            SimulationWorkspace& ws, double low, double high, int& implausible) {
+  switch (kinetics.n_states) {
+#define KETASIM_FIXED_CASE(N)                                                                                \
+  case N:                                                                                                    \
+    advance_exact_fixed<N>(kinetics, x, rate, has_rate, t0_h, t1_h, times_h, n_times, states_out, ws, low, high, \
+                           implausible);                                                                     \
+    return true;
+    KETASIM_FIXED_CASE(2)
+    KETASIM_FIXED_CASE(3)
+    KETASIM_FIXED_CASE(4)
+    KETASIM_FIXED_CASE(5)
+    KETASIM_FIXED_CASE(6)
+    KETASIM_FIXED_CASE(7)
+    KETASIM_FIXED_CASE(8)
+#undef KETASIM_FIXED_CASE
+    default:
+      advance_exact(kinetics, x, rate, has_rate, t0_h, t1_h, times_h, n_times, states_out, ws);
+      return false;
+  }
+}
+
 bool advance_ode(const Kinetics& kinetics, StateVector& x, const StateVector& rate, double t0_h, double t1_h,
                  const double* times_h, int n_times, double* states_out, const OdeTolerances& tol,
                  long long& evaluations_left, SimulationWorkspace& ws) {
@@ -156,16 +258,28 @@ bool advance_ode(const Kinetics& kinetics, StateVector& x, const StateVector& ra
 // rounding and the ODE's tolerated error; what it catches is garbage such as overflowed doses, a
 // solver run with tolerances of 1e308 or a near-singular model (amounts of 1e50 mg, or NaN).
 // Linear in the output size: a small fraction of the simulation's cost.
-bool physically_possible(const std::vector<InputEvent>& inputs, int n_out, int n, const double* states) {
+// The allowance: amounts in [low, high]. False when the drug given is not finite.
+bool plausible_range(const std::vector<InputEvent>& inputs, double& low, double& high) {
   double total_mg = 0.0;
   for (const auto& in : inputs) total_mg += in.amount_mg;
-  if (!std::isfinite(total_mg)) return false;
   const double slack_mg = 1e-3 * total_mg + 1e-6;
+  high = total_mg + slack_mg;
+  low = -slack_mg;
+  return std::isfinite(total_mg);
+}
+
+bool physically_possible(const std::vector<InputEvent>& inputs, int n_out, int n, const double* states) {
+  double low, high;
+  if (!plausible_range(inputs, low, high)) return false;
   const double* end = states + static_cast<std::ptrdiff_t>(n_out) * n;
+  // Counts the failures in a double, branch-free, which GCC vectorises (it does not vectorise an
+  // early exit, nor these comparisons into integer flags); the count of 0/1 terms is exact.
+  double failures = 0.0;
   for (const double* x = states; x != end; ++x) {
-    if (!(*x <= total_mg + slack_mg && *x >= -slack_mg)) return false;  // NaN fails both
+    const double v = *x;
+    failures += (v > high ? 1.0 : 0.0) + (v < low ? 1.0 : 0.0) + (v != v ? 1.0 : 0.0);  // NaN: v != v
   }
-  return true;
+  return failures == 0.0;
 }
 
 }  // namespace
@@ -203,6 +317,10 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
   bp.erase(std::unique(bp.begin(), bp.end()), bp.end());
   const double last_output_h = n_out > 0 ? output_times_h[n_out - 1] : 0.0;
 
+  double low, high;
+  const bool finite_doses = plausible_range(inputs, low, high);
+  int implausible = 0;
+  bool checked_in_kernel = solver == SolverKind::exact && !ws.generic_kernel_only;
   long long evaluations_left = tolerances.max_evaluations;
   StateVector x = StateVector::Zero(n);
   StateVector rate = StateVector::Zero(n);
@@ -217,7 +335,12 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
     while (out_j < n_out && output_times_h[out_j] <= segment_end_h) ++out_j;
     double* out_ptr = states_out + static_cast<std::ptrdiff_t>(out_i) * n;
     if (solver == SolverKind::exact) {
-      advance_exact(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr, ws);
+      if (ws.generic_kernel_only) {
+        advance_exact(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr, ws);
+      } else {
+        checked_in_kernel &= advance_exact_dispatch(kinetics, x, rate, has_rate, t, segment_end_h, output_times_h + out_i,
+                                                    out_j - out_i, out_ptr, ws, low, high, implausible);
+      }
     } else if (!advance_ode(kinetics, x, rate, t, segment_end_h, output_times_h + out_i, out_j - out_i, out_ptr,
                             tolerances, evaluations_left, ws)) {
       return false;
@@ -237,7 +360,9 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
       }
     }
   }
-  return out_i == n_out && physically_possible(inputs, n_out, n, states_out);
+  if (out_i != n_out) return false;
+  if (checked_in_kernel) return finite_doses && implausible == 0;
+  return physically_possible(inputs, n_out, n, states_out);
 }
 
 }  // namespace ketasim::pk

@@ -1,5 +1,7 @@
 #include "ketasim/population/population_file.hpp"
 
+#include <charconv>
+#include <system_error>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -65,6 +67,20 @@ std::vector<std::string> split_csv_line(const std::string& line, bool& unbalance
 }  // namespace
 
 namespace {
+// The cell as a number, the whole cell or nothing: what strtod reads when it consumes the cell,
+// with the same (correctly rounded) value. Plain decimals take std::from_chars, ~10x faster than
+// glibc's strtod on 17-digit values (a 100,000-row file has 500,000 of them); anything it does not
+// read entirely (a sign '+', hex, spaces, out-of-range exponents) goes to strtod as before.
+bool parse_number(const std::string& cell, double& value) {
+  const char* first = cell.data();
+  const char* last = first + cell.size();
+  const auto [ptr, ec] = std::from_chars(first, last, value);
+  if (ec == std::errc() && ptr == last) return true;
+  char* end = nullptr;
+  value = std::strtod(cell.c_str(), &end);
+  return end == last;
+}
+
 // Every row of the file with the population-file checks (WT on every row, AGE and SEX in range);
 // `diagnostics` collects the problems so an event data set can add its own before throwing.
 PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
@@ -124,9 +140,7 @@ PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
                                                       "body weight (WT) is required for every patient, found '" + c + "'");
         continue;
       }
-      char* end = nullptr;
-      row[i] = std::strtod(c.c_str(), &end);
-      if (end != c.c_str() + c.size() || !std::isfinite(row[i])) {
+      if (!parse_number(c, row[i]) || !std::isfinite(row[i])) {
         row[i] = std::numeric_limits<double>::quiet_NaN();  // the range checks below skip it
         // Text in a column ketasim does not use is kept as is (e.g. a site name); in a column it
         // uses, the study loader reports it (it knows which columns the arms' models read).

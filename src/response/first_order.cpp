@@ -18,12 +18,14 @@ double first_order_step(double y, double decay_per_h, double gain, double u0, do
   return y * e + gain * integral;
 }
 
-void FirstOrderFilter::set_step(double h) {
-  step_h_ = h;
+const FirstOrderFilter::Coefficients& FirstOrderFilter::set_step(int slot, double h) {
+  Coefficients& c = slots_[slot];
+  c.step_h = h;
   // Weights of u0 and u1 in first_order_step's integral, obtained from it by linearity.
-  decay_ = first_order_step(1.0, decay_per_h_, 0.0, 0.0, 0.0, h);
-  weight0_ = first_order_step(0.0, decay_per_h_, 1.0, 1.0, 0.0, h);
-  weight1_ = first_order_step(0.0, decay_per_h_, 1.0, 0.0, 1.0, h);
+  c.decay = first_order_step(1.0, decay_per_h_, 0.0, 0.0, 0.0, h);
+  c.weight0 = first_order_step(0.0, decay_per_h_, 1.0, 1.0, 0.0, h);
+  c.weight1 = first_order_step(0.0, decay_per_h_, 1.0, 0.0, 1.0, h);
+  return c;
 }
 
 }  // namespace ketasim::response

@@ -72,13 +72,17 @@ void PlasticityV1::score(const ResponseModel& model, const PatientExposure& pati
     } else {
       s = binding(patient, g);
     }
+    if (s < negligible_binding) {
+      // Most of the grid (the drug-free weeks): the occupancy's division only where a visit needs it.
+      while (next_visit < patient.n_visits && patient.visit_grid_index[next_visit] == g) {
+        occupancy_at_visit[next_visit++] = s / (1.0 + s);
+      }
+      drive[g] = 0.0;
+      continue;
+    }
     const double occupancy = s / (1.0 + s);
     while (next_visit < patient.n_visits && patient.visit_grid_index[next_visit] == g) {
       occupancy_at_visit[next_visit++] = occupancy;
-    }
-    if (s < negligible_binding) {
-      drive[g] = 0.0;
-      continue;
     }
     const double oh = integer_hill > 0 ? integer_power(occupancy, integer_hill) : std::pow(occupancy, hill);
     drive[g] = oh / (occupancy50_pow + oh);

@@ -11,6 +11,7 @@
 
 #include "batch.hpp"
 #include "batch_codec.hpp"
+#include "concentration_check.hpp"
 #include "time_grid.hpp"
 #include "ketasim/core/error.hpp"
 #include "ketasim/core/interrupt.hpp"
@@ -99,6 +100,8 @@ struct Workspace {
   std::vector<pk::InputEvent> inputs;
   std::vector<char> taken;
   std::vector<double> states, conc, unbound_um;
+  std::vector<int> conc_compartment;  // per term of the output being recorded
+  std::vector<double> conc_volume_l;
   std::vector<double> session_uniforms, stay_uniforms;
   std::vector<double> scores, expected, state, occupancy, response_scratch;
   // A patient's own schedule when the arm doses from an event data set.
@@ -567,12 +570,27 @@ class Engine {
     ws.conc.resize(static_cast<std::size_t>(n_grid) * n_outputs);
     for (std::size_t o = 0; o < n_outputs; ++o) {
       double* conc = &ws.conc[o * n_grid];
-      for (int g = 0; g < n_grid; ++g) {
-        conc[g] = pk::output_concentration_ng_per_ml(model, ws.parameters, static_cast<int>(o),
-                                                     &ws.states[static_cast<std::size_t>(g) * n_states]);
-        // Solver round-off may dip a hair below zero; a real negative or NaN is a failure.
-        if (!(conc[g] >= -1e-6) || !std::isfinite(conc[g])) return false;
+      // pk::output_concentration_ng_per_ml with its lookups (the output's moieties, their observed
+      // compartments and volumes) done once per patient instead of at every grid point; the
+      // arithmetic is the same, term by term.
+      ws.conc_compartment.clear();
+      ws.conc_volume_l.clear();
+      for (int m : model.outputs[o].moieties) {
+        const int c = model.moieties[m].observed_compartment;
+        ws.conc_compartment.push_back(c);
+        ws.conc_volume_l.push_back(ws.parameters[model.compartments[c].volume_parameter]);
       }
+      const std::size_t n_terms = ws.conc_compartment.size();
+      // Solver round-off may dip a hair below zero; a real negative or NaN is a failure.
+      ConcentrationCheck check;
+      for (int g = 0; g < n_grid; ++g) {
+        const double* state_mg = &ws.states[static_cast<std::size_t>(g) * n_states];
+        double total = 0.0;
+        for (std::size_t k = 0; k < n_terms; ++k) total += state_mg[ws.conc_compartment[k]] / ws.conc_volume_l[k] * 1000.0;
+        conc[g] = total;
+        check.add(total);
+      }
+      if (!check.ok()) return false;
     }
     for (std::size_t o = 0; o < n_outputs; ++o) {
       const double* conc = &ws.conc[o * n_grid];

@@ -3,7 +3,9 @@
 // so the test tells the two apart.
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "ketasim/pk/nca.hpp"
@@ -47,4 +49,28 @@ TEST_CASE("Cmax/Tmax, trough, AUC(0-24) and half-life of a mono-exponential inte
 TEST_CASE("Half-life is NaN when no terminal phase can be fitted", "[pk][nca]") {
   const double t[3] = {0, 1, 2}, c[3] = {0, 5, 10};
   CHECK(std::isnan(nca_interval(t, c, 3, 0.0, 2.0).half_life_h));
+}
+
+TEST_CASE("nca_interval's AUCs are bit for bit the AUC rule on the interval's samples", "[pk][nca]") {
+  // nca_interval takes AUC(0-24) as a partial sum of the interval's AUC; it must equal applying
+  // auc_linear_up_log_down to the first 24 h alone, exactly. Irregular samples (a repeated time,
+  // a zero, rises and falls), intervals shorter and longer than 24 h, starts between samples.
+  std::vector<double> t, c;
+  for (int i = 0; i <= 400; ++i) {
+    t.push_back(i < 100 ? i * (5.0 / 60.0) : 8.25 + (i - 100) * 0.37);
+    c.push_back(i == 50 ? 0.0 : 40.0 * std::exp(-0.05 * t.back()) * (1.2 + std::sin(0.3 * i)));
+  }
+  t[200] = t[199];  // a zero-length step
+  const int n = static_cast<int>(t.size());
+  for (const auto& [start, end] : std::vector<std::pair<double, double>>{
+           {0.0, 120.0}, {0.0, 20.0}, {3.0, 30.0}, {8.25, 24.0}, {7.9, 32.2}, {8.25, 9.0}, {0.0, 24.0}}) {
+    INFO("interval " << start << " to " << end);
+    const NcaResult r = nca_interval(t.data(), c.data(), n, start, end);
+    const int first = static_cast<int>(std::lower_bound(t.begin(), t.end(), start - 1e-9) - t.begin());
+    const int last = static_cast<int>(std::upper_bound(t.begin(), t.end(), end + 1e-9) - t.begin());
+    const int last24 = static_cast<int>(std::upper_bound(t.begin(), t.end(), std::min(end, start + 24.0) + 1e-9) - t.begin());
+    REQUIRE(last - first >= 2);
+    CHECK(r.auc_interval_h_ng_per_ml == auc_linear_up_log_down(&t[first], &c[first], last - first));
+    CHECK(r.auc_0_24_h_ng_per_ml == auc_linear_up_log_down(&t[first], &c[first], last24 - first));
+  }
 }

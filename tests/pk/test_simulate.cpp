@@ -5,7 +5,9 @@
 //    ~100 x rtol over these horizons; a missed restart at a dose gives errors around 1e-5).
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <csignal>
 #include <limits>
 #include <vector>
@@ -401,6 +403,46 @@ TEST_CASE("Non-finite or impossible amounts fail the patient", "[pk][simulate][r
                               long_states.data()));
 }
 
+TEST_CASE("The plausibility scan flags excess, negative and NaN amounts at any output", "[pk][simulate][robust]") {
+  // Kinetics that create or destroy mass, so that the amounts themselves (not the doses) fail the
+  // scan of every output row: 100 mg leave compartment 0 at 0.5/h and the sink receives 1.002 x
+  // what leaves, which passes the allowance (total + 1e-3 x total + 1e-6 mg) until 100 - A0 >
+  // 99.9002 mg, i.e. from t = ln(1002)/0.5 = 13.8 h on.
+  auto kinetics = [](double to_sink) {
+    Kinetics k;
+    k.n_states = 2;
+    k.rates_per_h.setZero(2, 2);
+    k.rates_per_h(0, 0) = -0.5;
+    k.rates_per_h(1, 0) = to_sink;
+    return k;
+  };
+  const std::vector<InputEvent> dose{{0.0, 0.0, 0, 100.0}};
+  // Both checks: inside the fixed-size kernel (2 states) and the separate scan after the generic loop.
+  for (const bool generic : {false, true}) {
+    INFO((generic ? "generic loop" : "fixed-size kernel"));
+    std::vector<double> times;
+    for (int h = 0; h <= 13; ++h) times.push_back(h);
+    std::vector<double> states(2 * 21);
+    SimulationWorkspace ws;
+    ws.generic_kernel_only = generic;
+    CHECK(simulate_states(kinetics(0.5 * 1.002), dose, times.data(), 14, SolverKind::exact, {}, ws, states.data()));
+    for (int h = 14; h <= 20; ++h) times.push_back(h);
+    CHECK_FALSE(simulate_states(kinetics(0.5 * 1.002), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+    // Only the last output exceeds the allowance: t = 13.8 h falls between the last two outputs.
+    const std::vector<double> last_only{0.0, 5.0, 13.0, 13.9};
+    CHECK_FALSE(simulate_states(kinetics(0.5 * 1.002), dose, last_only.data(), 4, SolverKind::exact, {}, ws, states.data()));
+    // The sink loses what leaves compartment 0: clearly negative from the first hour.
+    CHECK_FALSE(simulate_states(kinetics(-0.5), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+    // A NaN rate: NaN amounts, which fail both comparisons.
+    CHECK_FALSE(simulate_states(kinetics(std::numeric_limits<double>::quiet_NaN()), dose, times.data(), 21,
+                                SolverKind::exact, {}, ws, states.data()));
+    CHECK(simulate_states(kinetics(0.5), dose, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+    // Doses that are not finite in total fail whatever the amounts.
+    const std::vector<InputEvent> overflowing{{0.0, 0.0, 0, 1e308}, {1.0, 1.0, 0, 1e308}};
+    CHECK_FALSE(simulate_states(kinetics(0.5), overflowing, times.data(), 21, SolverKind::exact, {}, ws, states.data()));
+  }
+}
+
 TEST_CASE("An interrupt stops a long patient inside the solver", "[pk][simulate][robust][interrupt]") {
   Kinetics k;
   k.n_states = 2;
@@ -418,4 +460,61 @@ TEST_CASE("An interrupt stops a long patient inside the solver", "[pk][simulate]
                                         states.data());
   ketasim::clear_interrupt_request();
   CHECK_FALSE(finished);
+}
+
+TEST_CASE("The exact solver's fixed-size kernels give the generic loop's bits", "[pk][simulate]") {
+  // simulate_states takes a kernel compiled for the state count (2-8) unless the workspace asks
+  // for the generic loop; both must give the same amounts bit for bit (same operations in the same
+  // order), for every state count, with boluses, overlapping infusions and outputs at, between and
+  // on top of the breakpoints (repeated times: zero-length steps), on an engine-like grid whose
+  // 5-minute steps differ in the last bits. 9 and 16 states check the generic fallback itself.
+  for (int n : {2, 3, 4, 5, 6, 7, 8, 9, 16}) {
+    Kinetics k;
+    k.n_states = n;
+    k.rates_per_h.setZero(n, n);
+    // A mammillary chain: compartment 0 exchanges with every peripheral one and eliminates into
+    // the sink (last state); rates depend on n so that every case has its own matrix.
+    k.rates_per_h(n - 1, 0) = 0.7 + 0.01 * n;
+    k.rates_per_h(0, 0) = -(0.7 + 0.01 * n);
+    for (int c = 1; c < n - 1; ++c) {
+      const double out = 2.0 / (c + 1), back = 0.3 * c + 0.05;
+      k.rates_per_h(c, 0) += out;
+      k.rates_per_h(0, 0) -= out;
+      k.rates_per_h(0, c) += back;
+      k.rates_per_h(c, c) -= back;
+    }
+    const int last_compartment = std::max(0, n - 2);
+    const std::vector<InputEvent> inputs{{0.0, 2.0 / 3.0, 0, 35.0},
+                                         {0.5, 0.5, last_compartment, 10.0},
+                                         {24.0, 26.5, 0, 20.0},
+                                         {25.0, 30.0, last_compartment, 5.0},
+                                         {48.0, 48.0, 0, 12.0}};
+    std::vector<double> times;
+    for (int h = 0; h <= 72; ++h) times.push_back(h);
+    for (double s : {0.0, 24.0, 48.0}) {
+      for (int i = 0; i <= 36; ++i) times.push_back(s + i * (5.0 / 60.0));
+    }
+    times.push_back(0.5);
+    times.push_back(26.5);
+    std::sort(times.begin(), times.end());  // duplicates kept: zero-length steps
+    const int n_out = static_cast<int>(times.size());
+    auto run = [&](bool generic) {
+      SimulationWorkspace ws;
+      ws.generic_kernel_only = generic;
+      std::vector<double> states(static_cast<std::size_t>(n_out) * n, -1.0);
+      REQUIRE(simulate_states(k, inputs, times.data(), n_out, SolverKind::exact, OdeTolerances{}, ws, states.data()));
+      return states;
+    };
+    const auto generic = run(true), fixed = run(false);
+    INFO(n << " states");
+    REQUIRE(generic.size() == fixed.size());
+    int differing = 0;
+    for (std::size_t i = 0; i < generic.size(); ++i) {
+      if (std::memcmp(&generic[i], &fixed[i], sizeof(double)) != 0) {
+        if (differing++ < 5) UNSCOPED_INFO("index " << i << ": generic " << generic[i] << " fixed " << fixed[i]);
+      }
+    }
+    CHECK(differing == 0);
+    CHECK(generic[static_cast<std::size_t>(n_out - 1) * n] > 0.0);  // the run did something
+  }
 }

@@ -6,7 +6,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstdio>
+#include <cstring>
+#include <random>
+#include <vector>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -174,4 +178,47 @@ TEST_CASE("Quoted cells, extra text columns and '.' for missing", "[population][
   // A text cell in a column the model reads is an error naming file, column and line.
   REQUIRE_THROWS_WITH(trial::load_study(kDir + "study.yaml", {trial::parse_override("cohort.population_file=not-a-number.csv")}),
                       Contains("not-a-number.csv:") && Contains("expected a finite number"));
+}
+
+TEST_CASE("Numbers in a population file read exactly as strtod reads them", "[population][population_file]") {
+  // The loader reads plain decimals with std::from_chars and falls back to strtod for the rest;
+  // every value must be strtod's, bit for bit, and a cell strtod does not read entirely must stay
+  // text (NaN, recorded as the column's first bad cell). Random 17-digit values as numpy's repr
+  // writes them, halfway and denormal cases, signs, exponents, hex, infinities, spaces.
+  std::vector<std::string> texts{"0",      "-0",       "1",         "+1.5",       "1e-320",  "4.9e-324", "2.5e-324",
+                                 "1e-400", "1e400",    "1.7976931348623157e308",   "0x1p3",   "0x",       ".5",
+                                 "5.",     "-.5e-3",   "9007199254740993",          "0.1",     "1E5",      "inf",
+                                 "nan",    " 70",      "70 ",       "7,0",        "1e",      "--1",      "80.00000000000000001"};
+  std::mt19937_64 rng(7);
+  for (int i = 0; i < 2000; ++i) {
+    const double v = std::ldexp(static_cast<double>(rng() >> 11), static_cast<int>(rng() % 80) - 100);
+    char buffer[64];
+    std::snprintf(buffer, sizeof buffer, i % 2 ? "%.17g" : "%.15g", i % 3 ? v : -v);
+    texts.push_back(buffer);
+  }
+  std::string csv = "WT,X\n";
+  for (const auto& t : texts) csv += "70,\"" + t + "\"\n";  // quoted: spaces and commas stay in the cell
+  const std::string path = write_temp_csv("numbers", csv);
+  const auto table = population::load_population_csv(path);
+  std::remove(path.c_str());
+  REQUIRE(table.rows() == texts.size());
+  const int x = table.column("X");
+  int first_bad = -1;
+  for (std::size_t r = 0; r < texts.size(); ++r) {
+    const std::string& text = texts[r];
+    char* end = nullptr;
+    const double expected = std::strtod(text.c_str(), &end);
+    const bool number = end == text.c_str() + text.size() && std::isfinite(expected);
+    const double actual = table.values[r][x];
+    INFO("cell '" << text << "'");
+    if (number) {
+      CHECK(std::memcmp(&actual, &expected, sizeof actual) == 0);
+    } else {
+      CHECK(std::isnan(actual));
+      if (first_bad < 0) first_bad = static_cast<int>(r);
+    }
+  }
+  REQUIRE(first_bad >= 0);
+  REQUIRE(table.bad_cell.count(static_cast<std::size_t>(x)) == 1);
+  CHECK(table.bad_cell.at(static_cast<std::size_t>(x)).text == texts[static_cast<std::size_t>(first_bad)]);
 }

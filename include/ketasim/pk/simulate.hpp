@@ -47,6 +47,9 @@ struct SimulationWorkspace {
   std::vector<double> breakpoints_h;
   std::vector<double> segment_times_h;
   long long ode_steps = 0;  // diagnostics for benchmarks
+  // Tests only: the exact solver then uses its generic loop for every state count, not the
+  // fixed-size kernels (which must give the same bits).
+  bool generic_kernel_only = false;
   void reset_cache();
 };
 
