@@ -340,8 +340,8 @@ TEST_CASE("benefit_v2: relapse_protection_shape is optional and defaults to the 
   // The parameter is live: a steeper protection changes who relapses on maintenance.
   REQUIRE(a.size() == c.size());
   CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) != 0);
-  // Out of its bounds, the loader refuses it.
-  CHECK_THROWS(load_with(&negative));
+  // Out of its bounds, the loader refuses it and names it.
+  CHECK_THROWS_WITH(load_with(&negative), Catch::Contains("relapse_protection_shape") && Catch::Contains("a value >= 0"));
 }
 
 TEST_CASE("benefit_v2: at constant consolidated benefit L, event-free survival is exp(-h0 (1 - p L)^shape t)",
