@@ -635,6 +635,8 @@ void write_calibrated_model(const CalibrationSpec& spec, const CalibrationResult
       const auto u = parse_unit(unit);
       node["onset"] = yaml_text(fitted / (u ? u->to_canonical : 1.0)) + " " + unit;
     } else if (field == "value") {
+      // An optional parameter the starting model leaves at its default gets an entry of its own.
+      if (!node["unit"]) node["unit"] = p.unit.empty() ? std::string("1") : p.unit;
       const auto u = parse_unit(node["unit"].as<std::string>());
       node["value"] = yaml_text(fitted / (u ? u->to_canonical : 1.0));
     } else {

@@ -1,5 +1,6 @@
 #include "ketasim/response/benefit_v2.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 
@@ -40,6 +41,8 @@ std::vector<ParameterSpec> BenefitV2::parameters() const {
       {"ou_sd_points", Dimension::dimensionless, 0.0, inf},
       {"ou_half_life", Dimension::time, 0.0, inf, true},
       {"rater_sd_points", Dimension::dimensionless, 0.0, inf},
+      // Optional; 1 (absent) is the linear protection of the first v2 files, bit for bit.
+      {"relapse_protection_shape", Dimension::dimensionless, 0.0, inf, false, true, 1.0},
   };
 }
 
@@ -49,6 +52,12 @@ std::vector<BackgroundFieldSpec> BenefitV2::background_fields() const {
       {{"persistent", Dimension::dimensionless, 0.0, 1.0}, 1.0},       // fraction that does not fade
       {{"open_label", Dimension::dimensionless, 0.0, 1.0}, 0.0},       // 1: open-label / real-world setting
   };
+}
+
+double relapse_hazard_factor(double protection, double shape, double L) {
+  const double unprotected = 1.0 - protection * L;
+  if (shape == 1.0) return unprotected;  // the linear form, without pow's rounding
+  return std::pow(std::max(unprotected, 0.0), shape);
 }
 
 double placebo_fraction_v2(const ResponseModel& model, const PatientExposure& patient, double time_h) {
@@ -100,7 +109,11 @@ void BenefitV2::score(const ResponseModel& model, const PatientExposure& patient
         const double target = a / k;
         slow = target + (slow - target) * std::exp(-k * h);
       }
-      cumulative_hazard += p[relapse_hazard] * (1.0 - p[relapse_protection] * 0.5 * (slow_start + slow)) * h;
+      // L at the step's middle, as for the build-up (the 0.5 scaling is exact: same bits as before).
+      cumulative_hazard += p[relapse_hazard] *
+                           relapse_hazard_factor(p[relapse_protection], p[relapse_protection_shape],
+                                                 0.5 * (slow_start + slow)) *
+                           h;
       if (cumulative_hazard >= next_event) {  // relapse: the benefit built so far is lost
         fast = slow = b = 0.0;
         cumulative_hazard = 0.0;

@@ -156,6 +156,10 @@ ResponseModel load_response_model(const std::string& path, const StructureRegist
     table.names.push_back(s.name);
     table.dimensions.push_back(s.dimension);
     table.specs.push_back(s);
+    if (s.optional && !params.has(s.name)) {  // absent optional parameter: its documented default
+      table.values.push_back(s.default_value);
+      continue;
+    }
     const InputNode node = params.required(s.name);
     table.values.push_back(node.defined() ? read_parameter(node, s) : std::numeric_limits<double>::quiet_NaN());
   }

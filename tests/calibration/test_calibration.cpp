@@ -94,6 +94,46 @@ TEST_CASE("calibration is reproducible: the same file gives identical fitted val
   std::remove(path.c_str());
 }
 
+TEST_CASE("The written model gets an entry for a fitted optional parameter the start model leaves out",
+          "[calibration]") {
+  // benefit_v2's relapse_protection_shape is optional (absent: 1); v2-initial.yaml does not name it.
+  CalibrationSpec spec = load_calibration(kDir + "tiny.yaml");
+  spec.start_model_path = std::string(KETASIM_SOURCE_DIR) + "/models/response/v2-initial.yaml";
+  REQUIRE(!load_yaml_file(spec.start_model_path).root["parameters"]["relapse_protection_shape"]);
+  FittedParameter shape;
+  shape.name = "relapse_protection_shape";
+  shape.unit = "1";
+  shape.start = 1.0;
+  shape.lower = 1.0;
+  shape.upper = 6.0;
+  spec.parameters = {shape};
+  spec.targets.clear();
+  CalibrationResult result;
+  result.start = {1.0};
+  result.fitted = {2.5};
+  ParameterUncertainty& u = result.uncertainty;  // a well-formed one-parameter record
+  u.names = {shape.name};
+  u.log_scale = {false};
+  u.estimate_working = {2.5};
+  u.covariance = {{0.04}};
+  u.se_working = {0.2};
+  u.lower95 = {2.1};
+  u.upper95 = {2.9};
+  u.at_bound = {false};
+  u.determined = {true};
+  u.eigenvalues = {1.0};
+  const std::string path = (std::filesystem::temp_directory_path() /
+                            ("ketasim_calibration_optional_" + std::to_string(::getpid()) + ".yaml")).string();
+  write_calibrated_model(spec, result, {"v2-test", path}, "ketasim calibrate test.yaml", "2026-01-01");
+  const YamlDocument doc = load_yaml_file(path);
+  std::remove(path.c_str());
+  const YAML::Node entry = doc.root["parameters"]["relapse_protection_shape"];
+  REQUIRE(entry);
+  CHECK(entry["value"].as<double>() == 2.5);
+  CHECK(entry["unit"].as<std::string>() == "1");
+  CHECK_THAT(entry["rationale"].as<std::string>(), Catch::Contains("fitted 2.5"));
+}
+
 TEST_CASE("calibration recovers known parameters from synthetic targets", "[calibration]") {
   CalibrationSpec spec = load_calibration(kDir + "tiny.yaml");
   // Truth: kout 0.6/d (half-life ~1.2 d), emax_typical 0.7. Targets are what the same virtual

@@ -13,6 +13,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <unistd.h>
 #include <vector>
 
@@ -256,6 +257,141 @@ TEST_CASE("benefit_v2: relapse events arrive at the hazard h0 (1 - protection L)
   CHECK(survival > 0.3);
   CHECK(survival < 0.8);
   CHECK(std::abs(observed - survival) < 4 * se);  // 4 SE: false alarm ~6e-5
+}
+
+TEST_CASE("benefit_v2: relapse_hazard_factor is (1 - p L)^shape, and exactly 1 - p L at shape 1",
+          "[response][v2][relapse]") {
+  for (double p : {0.0, 0.3, 0.8, 1.0}) {
+    double previous = 2.0;
+    for (double L : {0.0, 0.1, 0.25, 0.5, 0.7, 0.9, 0.999}) {
+      CHECK(relapse_hazard_factor(p, 1.0, L) == 1.0 - p * L);  // bit for bit: the first v2 form
+      for (double shape : {0.5, 2.0, 3.7}) {
+        CHECK(relapse_hazard_factor(p, shape, L) == Approx(std::exp(shape * std::log1p(-p * L))).epsilon(1e-13));
+      }
+      const double f = relapse_hazard_factor(p, 3.0, L);
+      CHECK(f >= 0.0);
+      CHECK(f <= 1.0);
+      if (p > 0.0) CHECK(f < previous);  // more consolidated benefit, lower hazard
+      previous = f;
+    }
+  }
+  CHECK(relapse_hazard_factor(1.0, 3.0, 1.0) == 0.0);
+  CHECK(relapse_hazard_factor(1.0, 0.0, 1.0) == 1.0);  // shape 0: no protection at all
+}
+
+TEST_CASE("benefit_v2: relapse_protection_shape is optional and defaults to the linear form",
+          "[response][v2][relapse]") {
+  // The shipped fit as a file written before the parameter existed (any explicit entry removed)
+  // and the same file with an explicit shape of 1 must simulate the same trial bit for bit,
+  // relapse events included.
+  std::string text;
+  {
+    const std::string shipped = kSource + "/models/response/v2-2026.yaml";
+    std::FILE* f = std::fopen(shipped.c_str(), "rb");
+    REQUIRE(f);
+    char buf[4096];
+    for (std::size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) text.append(buf, n);
+    std::fclose(f);
+  }
+  if (const auto at = text.find("\n  relapse_protection_shape:\n"); at != std::string::npos) {
+    auto end = text.find('\n', at + 1);
+    while (text.compare(end, 5, "\n    ") == 0) end = text.find('\n', end + 1);
+    text.erase(at, end - at);
+  }
+  REQUIRE(text.find("relapse_protection_shape:") == std::string::npos);
+  auto load_with = [&](const std::string* shape) {
+    std::string edited = text;
+    if (shape) {
+      const std::string key = "\nparameters:\n";
+      const auto at = edited.find(key);
+      REQUIRE(at != std::string::npos);
+      edited.insert(at + key.size(),
+                    "  relapse_protection_shape:\n    value: " + *shape + "\n    unit: 1\n    rationale: explicit (test)\n");
+    }
+    const std::string path = "/tmp/ketasim_test_v2_shape_" + std::to_string(::getpid()) + ".yaml";
+    std::FILE* f = std::fopen(path.c_str(), "wb");
+    REQUIRE(f);
+    std::fwrite(edited.data(), 1, edited.size(), f);
+    std::fclose(f);
+    struct Remove {
+      std::string path;
+      ~Remove() { std::remove(path.c_str()); }
+    } remove{path};
+    return load_response_model(path);
+  };
+  const std::string one = "1", three = "3", negative = "-1";
+  const ResponseModel without = load_with(nullptr), with = load_with(&one), steeper = load_with(&three);
+  CHECK(value(without, "relapse_protection_shape") == 1.0);
+  CHECK(value(with, "relapse_protection_shape") == 1.0);
+  CHECK(value(steeper, "relapse_protection_shape") == 3.0);
+  auto run_with = [&](const ResponseModel& m) {
+    const trial::StudyConfig c = trial::load_study_config(kData + "maintenance.yaml", {{"cohort.patients", "120"}});
+    std::vector<float> scores;
+    trial::simulate_endpoints(c, m, nullptr, [&](const trial::PatientVisits& v) {
+      scores.insert(scores.end(), v.expected, v.expected + v.n_visits);
+      scores.insert(scores.end(), v.madrs, v.madrs + v.n_visits);
+    });
+    return scores;
+  };
+  const std::vector<float> a = run_with(without), b = run_with(with), c = run_with(steeper);
+  REQUIRE(a.size() == b.size());
+  REQUIRE(!a.empty());
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+  // The parameter is live: a steeper protection changes who relapses on maintenance.
+  REQUIRE(a.size() == c.size());
+  CHECK(std::memcmp(a.data(), c.data(), a.size() * sizeof(float)) != 0);
+  // Out of its bounds, the loader refuses it and names it.
+  CHECK_THROWS_WITH(load_with(&negative), Catch::Contains("relapse_protection_shape") && Catch::Contains("a value >= 0"));
+}
+
+TEST_CASE("benefit_v2: at constant consolidated benefit L, event-free survival is exp(-h0 (1 - p L)^shape t)",
+          "[response][v2][relapse]") {
+  // Oracle independent of the time stepping: one day of drug builds L, then the drug stops, the
+  // fast state vanishes within an hour (half-life 0.001 h) and, with slow_loss 0, L stays exactly
+  // at the value L* it reached. From then on the hazard is constant, so among patients with no
+  // event by hour 26 the fraction still without an event at hour 26 + t is exp(-h0 (1-pL*)^g t).
+  // An event sets L to 0 for good (no drug), so "no event" is "state still L*".
+  for (double shape : {1.0, 3.0}) {
+    ResponseModel m = quiet();
+    *m.parameters.find("fast_half_life") = 0.001;
+    *m.parameters.find("fast_half_effect") = 0.5 / (std::log(2.0) / 0.001);  // b = 1/2 at occupancy 1/2
+    *m.parameters.find("slow_build") = 0.08;  // per hour: L* ~ 0.6 after a day at b = 1/2
+    *m.parameters.find("slow_loss") = 0.0;
+    *m.parameters.find("relapse_protection") = 0.9;
+    *m.parameters.find("relapse_protection_shape") = shape;
+    auto conc = [](double t) { return t < 24.0 ? 0.3 : 0.0; };
+    const double t1 = 26.0, t_end = t1 + 40 * 24.0;
+    ResponseModel free = m;
+    *free.parameters.find("relapse_hazard") = 0.0;
+    Patient ref(conc, t_end, {0, t1, t_end});
+    ref.score(free);
+    const double L = ref.state[1];
+    REQUIRE(ref.state[2] == L);  // L really is constant after the drug
+    CHECK(L > 0.4);
+    CHECK(L < 0.8);
+    const double factor = std::pow(1.0 - 0.9 * L, shape);  // the oracle's own hazard law
+    // h0 such that half of the day-26 survivors are expected to stay event-free.
+    const double h0 = std::log(2.0) / (factor * (t_end - t1));
+    *m.parameters.find("relapse_hazard") = h0;
+    const int n = 4000;
+    int at_t1 = 0, at_end = 0;
+    for (int i = 0; i < n; ++i) {
+      Patient p(conc, t_end, {0, t1, t_end});
+      p.exposure.patient_index = static_cast<std::uint64_t>(i);
+      p.score(m);
+      if (p.state[1] != L) continue;  // an event before the hazard became constant
+      ++at_t1;
+      at_end += p.state[2] == L;
+      if (p.state[2] != L) CHECK(p.state[2] == 0.0);
+    }
+    const double expected = std::exp(-h0 * factor * (t_end - t1));  // 0.5 by construction
+    const double observed = static_cast<double>(at_end) / at_t1;
+    const double se = std::sqrt(expected * (1 - expected) / at_t1);
+    INFO("shape " << shape << " L* " << L << " survivors at t1 " << at_t1 << " event-free " << observed
+                  << " expected " << expected << " (SE " << se << ")");
+    CHECK(at_t1 > 0.5 * n);
+    CHECK(std::abs(observed - expected) < 4 * se);  // 4 binomial SE: false alarm ~6e-5
+  }
 }
 
 // ---- Properties of the shipped v2 model through the trial engine, on fresh patients ----

@@ -22,6 +22,10 @@ struct ParameterSpec {
   double min = 0.0;               // bounds the loader (and calibration) enforce
   double max = 1e300;
   bool exclusive_bounds = false;  // (min, max) instead of [min, max]
+  // A parameter added to a structure after files were written may be optional: a file without it
+  // gets `default_value`, chosen so that such a file behaves exactly as before.
+  bool optional = false;
+  double default_value = 0.0;
 };
 
 // An extra per-background field a structure may declare beyond max_typical, logit_sd and onset
