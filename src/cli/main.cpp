@@ -30,7 +30,7 @@ int main(int argc, char** argv) {
     return 2;
   }
   const Ranks& ranks = *joined;
-  const bool speaker = ranks.rank() == 0;
+  bool speaker = ranks.rank() == 0;  // the rank that reports a failure all ranks share
   CLI::App app{"ketasim: population PK and virtual trials of ketamine and esketamine regimens"};
   app.set_version_flag("--version", std::string("ketasim ") + kVersion + " (" + kGitCommit + ")" +
                                         (Ranks::built_with_mpi() ? " with MPI" : ""));
@@ -112,7 +112,7 @@ int main(int argc, char** argv) {
   bool working_together = false;
   const auto fail = [&](const char* kind, const std::exception& e, int status) {
     if (!working_together) {
-      if (speaker) std::cerr << "ketasim: " << kind << ": " << e.what() << "\n";
+      if (speaker) std::cerr << "ketasim: " << kind << ": " << (ranks.rank() ? ranks.message_prefix() : "") << e.what() << "\n";
       return status;
     }
     std::cerr << "ketasim: " << kind << ": " << ranks.message_prefix() << e.what() << "\n";
@@ -159,17 +159,7 @@ int main(int argc, char** argv) {
       const std::vector<int> failed = ranks.failed_ranks(!load_error);
       // The first rank that failed says why; the others leave quietly with the same kind of status.
       if (!failed.empty() && failed.front() != ranks.rank()) return 1;
-      if (load_error && !speaker) {
-        try {
-          std::rethrow_exception(load_error);
-        } catch (const InputError& e) {
-          std::cerr << "ketasim: error: " << ranks.message_prefix() << e.what() << "\n";
-          return 1;
-        } catch (const std::exception& e) {
-          std::cerr << "ketasim: failure: " << ranks.message_prefix() << e.what() << "\n";
-          return 2;
-        }
-      }
+      if (!failed.empty()) speaker = true;  // this rank failed first
     }
     if (load_error) std::rethrow_exception(load_error);
     const trial::Study& study = *loaded;
