@@ -43,6 +43,25 @@ double rate_se(double p, double n) { return std::sqrt(std::max(p * (1.0 - p), 1e
 
 }  // namespace
 
+double target_residual(const Target& target, double simulated) {
+  const double excess = simulated - target.observed;
+  switch (target.bound) {
+    case Target::Bound::upper: return std::max(excess, 0.0) / target.se;
+    case Target::Bound::lower: return std::min(excess, 0.0) / target.se;
+    case Target::Bound::none: break;
+  }
+  return excess / target.se;
+}
+
+bool target_met(const Target& target, double simulated) {
+  switch (target.bound) {
+    case Target::Bound::upper: return simulated <= target.observed;
+    case Target::Bound::lower: return simulated >= target.observed;
+    case Target::Bound::none: break;
+  }
+  return std::abs(simulated - target.observed) <= target.tolerance;
+}
+
 const char* endpoint_name(Endpoint endpoint) {
   switch (endpoint) {
     case Endpoint::response: return "response";
@@ -200,7 +219,7 @@ CalibrationSpec load_calibration(const std::string& path) {
   std::vector<std::string> seen;
   for (const auto& node : root.required("targets").sequence()) {
     node.check_keys({"name", "study", "set", "arm", "versus", "visit", "endpoint", "observed", "n", "sd", "se",
-                     "tolerance", "weight", "source"});
+                     "tolerance", "weight", "bound", "source"});
     Target t;
     t.name = node.required("name").text();
     if (std::find(seen.begin(), seen.end(), t.name) != seen.end()) node.child("name").fail("duplicate target name");
@@ -234,6 +253,12 @@ CalibrationSpec load_calibration(const std::string& path) {
     }
     t.tolerance = 1.96 * t.se;
     if (const auto v = node.optional("tolerance")) t.tolerance = v->positive_number();
+    if (const auto v = node.optional("bound")) {
+      t.bound = v->choice({"upper", "lower"}) == "upper" ? Target::Bound::upper : Target::Bound::lower;
+      // A bound has no sampling SE: its se is the penalty scale, and "met" means the bound holds.
+      if (!node.has("se")) v->fail("a one-sided target needs se (the scale of the penalty when the bound is crossed)");
+      if (node.has("tolerance")) node.child("tolerance").fail("a one-sided target is met when its bound holds; it has no tolerance");
+    }
     if (const auto v = node.optional("weight")) t.weight = v->nonnegative_number();
     if (const auto v = node.optional("source")) t.source = v->text();
     // The study must load with these overrides, have the arm and the visit.
@@ -392,8 +417,8 @@ std::vector<TargetResult> Objective::evaluate(const std::vector<double>& values,
       r.simulated = arm_value(s.arm_index[j], s.visit_index[j], t.endpoint);
       // arm minus the comparator arm, same endpoint and visit
       if (s.versus_index[j] >= 0) r.simulated -= arm_value(s.versus_index[j], s.visit_index[j], t.endpoint);
-      r.residual = (r.simulated - t.observed) / t.se;
-      r.within_tolerance = std::abs(r.simulated - t.observed) <= t.tolerance;
+      r.residual = target_residual(t, r.simulated);
+      r.within_tolerance = target_met(t, r.simulated);
     }
   }
   return results;
@@ -695,7 +720,8 @@ void write_calibrated_model(const CalibrationSpec& spec, const CalibrationResult
     n["observed"] = yaml_text(t.observed);
     n["se"] = yaml_text(round_significant(t.se, 4));
     if (t.n > 0) n["n"] = yaml_text(t.n);
-    n["tolerance"] = yaml_text(round_significant(t.tolerance, 4));
+    if (t.bound == Target::Bound::none) n["tolerance"] = yaml_text(round_significant(t.tolerance, 4));
+    else n["bound"] = t.bound == Target::Bound::upper ? "upper" : "lower";
     n["start"] = yaml_text(round_significant(result.start_targets[k].simulated, 4));
     n["achieved"] = yaml_text(round_significant(r.simulated, 4));
     n["residual"] = yaml_text(round_significant(r.residual, 3));

@@ -304,3 +304,81 @@ TEST_CASE("A versus target names an arm of its study and gives se", "[calibratio
   }
   std::remove(path.c_str());
 }
+
+TEST_CASE("A one-sided target costs nothing inside its bound and (crossing) / se beyond it", "[calibration]") {
+  Target upper;
+  upper.observed = -2.0;  // e.g. 84 mg minus 28 mg change at most -2 points
+  upper.se = 0.5;
+  upper.bound = Target::Bound::upper;
+  CHECK(target_residual(upper, -3.0) == 0.0);
+  CHECK(target_residual(upper, -2.0) == 0.0);
+  CHECK(target_residual(upper, -1.0) == Approx(2.0));  // 1 point past the bound, scale 0.5
+  CHECK(target_met(upper, -2.0));
+  CHECK_FALSE(target_met(upper, -1.999));
+  Target lower = upper;
+  lower.bound = Target::Bound::lower;
+  CHECK(target_residual(lower, -1.0) == 0.0);
+  CHECK(target_residual(lower, -3.0) == Approx(-2.0));
+  CHECK(target_met(lower, -1.0));
+  CHECK_FALSE(target_met(lower, -2.001));
+  // A two-sided target is unchanged: (simulated - observed) / se, met within the tolerance.
+  Target two = upper;
+  two.bound = Target::Bound::none;
+  two.tolerance = 0.98;
+  CHECK(target_residual(two, -3.0) == Approx(-2.0));
+  CHECK(target_met(two, -2.9));
+  CHECK_FALSE(target_met(two, -3.0));
+  // Not finite stays not finite, so the objective still rejects a failed evaluation.
+  CHECK(std::isnan(target_residual(upper, std::nan(""))));
+  CHECK(std::isnan(target_residual(lower, std::nan(""))));
+}
+
+TEST_CASE("A one-sided target is read from the file, and through the objective", "[calibration]") {
+  const std::string path = kDir + "bound.yaml";
+  std::ofstream(path) << "name: bound\nstart_model: ../../../models/response/initial.yaml\n"
+                         "outputs: [{name: x, path: x.yaml}]\nparameters: {emax_typical: {min: 0.1, max: 0.9}}\n"
+                         "optimizer: {patients: 120, seed: 12}\n"
+                         "targets:\n"
+                         "  - {name: at_most, study: study.yaml, arm: ketamine, versus: saline, visit: 1d,"
+                         " endpoint: mean_change, observed: -40, se: 2, bound: upper}\n"
+                         "  - {name: at_least, study: study.yaml, arm: ketamine, versus: saline, visit: 1d,"
+                         " endpoint: mean_change, observed: -40, se: 2, bound: lower}\n";
+  const CalibrationSpec spec = load_calibration(path);
+  std::remove(path.c_str());
+  REQUIRE(spec.targets.size() == 2);
+  CHECK(spec.targets[0].bound == Target::Bound::upper);
+  CHECK(spec.targets[1].bound == Target::Bound::lower);
+  const Objective objective(spec);
+  const auto results = objective.evaluate({0.6});
+  // The same simulated difference, well above -40 points: the upper bound is crossed, the lower holds.
+  REQUIRE(results[0].simulated == results[1].simulated);
+  REQUIRE(results[0].simulated > -40.0);
+  CHECK(results[0].residual == Approx((results[0].simulated + 40.0) / 2.0).margin(1e-12));
+  CHECK_FALSE(results[0].within_tolerance);
+  CHECK(results[1].residual == 0.0);
+  CHECK(results[1].within_tolerance);
+  CHECK(objective.sum_of_squares(results) == Approx(results[0].residual * results[0].residual).margin(1e-12));
+}
+
+TEST_CASE("A one-sided target names upper or lower, gives se and no tolerance", "[calibration]") {
+  const std::string path = kDir + "bound-bad.yaml";
+  std::ofstream(path) << "name: bad\nstart_model: ../../../models/response/initial.yaml\n"
+                         "outputs: [{name: x, path: x.yaml}]\nparameters: {emax_typical: {min: 0.1, max: 0.9}}\n"
+                         "targets:\n"
+                         "  - {name: a, study: study.yaml, arm: ketamine, visit: 1d, endpoint: response,"
+                         " observed: 0.2, n: 50, bound: upper}\n"
+                         "  - {name: b, study: study.yaml, arm: ketamine, visit: 1d, endpoint: response,"
+                         " observed: 0.2, se: 0.1, tolerance: 0.1, bound: lower}\n"
+                         "  - {name: c, study: study.yaml, arm: ketamine, visit: 1d, endpoint: response,"
+                         " observed: 0.2, se: 0.1, bound: at_most}\n";
+  try {
+    load_calibration(path);
+    FAIL("expected InputError");
+  } catch (const InputError& e) {
+    const std::string text = all_messages(e);
+    CHECK_THAT(text, Catch::Contains("a one-sided target needs se"));
+    CHECK_THAT(text, Catch::Contains("it has no tolerance"));
+    CHECK_THAT(text, Catch::Contains("at_most"));
+  }
+  std::remove(path.c_str());
+}

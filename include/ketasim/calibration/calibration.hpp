@@ -48,8 +48,18 @@ struct Target {
   double se = 0.0;         // standard error used as the residual scale
   double tolerance = 0.0;  // |simulated - observed| allowed (default 1.96 SE)
   double weight = 1.0;     // extra multiplier on the squared residual
+  // One-sided targets: a source that gives only an inequality (an ordering, "lost by day 10") is a
+  // bound on the simulated value, not a value to match. `observed` is then the bound and `se` the
+  // scale of the penalty when it is crossed; inside the bound the residual is 0.
+  enum class Bound { none, upper, lower };
+  Bound bound = Bound::none;
   std::string source;
 };
+
+// (simulated - observed) / se, or for a one-sided target only the part that crosses the bound.
+double target_residual(const Target& target, double simulated);
+// |simulated - observed| <= tolerance, or for a one-sided target: the bound holds.
+bool target_met(const Target& target, double simulated);
 
 // What a rate target's simulated value is:
 // - counts: the fraction of virtual patients whose flag is set (the rates `run` reports). With
