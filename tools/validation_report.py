@@ -315,11 +315,13 @@ def main():
     lines.append("# Validation of the calibrated response model\n")
     lines.append("Regenerate (from the repository root, after building `build/ketasim`; takes a few minutes):\n")
     lines.append("```")
-    lines.append("build/ketasim calibrate calibrations/trd-2026.yaml      # the fit (writes models/response/default.yaml, trd-2026.yaml)")
+    lines.append("build/ketasim calibrate calibrations/trd-2026.yaml      # the fit (writes models/response/trd-2026.yaml)")
     lines.append("/usr/bin/python3 tools/validation_report.py              # this report and docs/figures/validation_*.png")
     lines.append("```\n")
-    lines.append("Response structure `benefit_v2` (issue 10): its calibration, the issue's property tests and the "
-                 "leave-one-study-out cross-validation are in [validation-v2.md](validation-v2.md).\n")
+    lines.append("This is the report of structure `plasticity_v1` (`models/response/trd-2026.yaml`), the shipped default "
+                 "until 2026-12-03. The default is now the constrained `benefit_v2` fit (issue 10): its calibration, the "
+                 "issue's property tests and the leave-one-study-out cross-validation are in "
+                 "[validation-v2.md](validation-v2.md).\n")
     lines.append(f"Model: `{os.path.relpath(model_path)}` ({model.get('provenance', '')}). "
                  f"Calibration file: `{cal_rel}`. Every target below was re-simulated by `ketasim run` with "
                  f"{args.patients} virtual patients per arm and seed {seed} -- patients the fit never saw (the fit used "

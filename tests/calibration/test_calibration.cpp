@@ -160,30 +160,38 @@ TEST_CASE("calibration recovers known parameters from synthetic targets", "[cali
   CHECK(r.objective < 0.1 * r.start_objective);
 }
 
-TEST_CASE("The shipped default response model is the output of calibrations/trd-2026.yaml", "[calibration]") {
+TEST_CASE("The shipped default response model is the output of calibrations/v2-2026-constrained.yaml", "[calibration]") {
   // configs/ use models/response/default.yaml; issue 5 requires it to be the calibration's output, not
   // hand-set values. The calibration writes both files; they must agree parameter for parameter and
-  // default.yaml must say which calibration produced it.
+  // default.yaml must say which calibration produced it. (Until 2026-12-03 the default was the
+  // plasticity_v1 fit of calibrations/trd-2026.yaml, kept as models/response/trd-2026.yaml.)
   const std::string dir = std::string(KETASIM_SOURCE_DIR) + "/models/response/";
   auto shipped = ketasim::response::load_response_model(dir + "default.yaml");
-  auto fitted = ketasim::response::load_response_model(dir + "trd-2026.yaml");
+  auto fitted = ketasim::response::load_response_model(dir + "v2-2026-constrained.yaml");
+  CHECK(shipped.structure_name == "benefit_v2");
+  REQUIRE(shipped.parameters.names == fitted.parameters.names);
   for (const auto& name : shipped.parameters.names) {
     INFO(name);
     CHECK(*shipped.parameters.find(name) == *fitted.parameters.find(name));
   }
   const YAML::Node calibration = YAML::LoadFile(dir + "default.yaml")["calibration"];
   REQUIRE(calibration.IsMap());
-  CHECK(calibration["calibration_file"].as<std::string>() == "calibrations/trd-2026.yaml");
-  CHECK(calibration["command"].as<std::string>() == "ketasim calibrate calibrations/trd-2026.yaml");
-  CHECK(shipped.provenance.find("trd-2026") != std::string::npos);
+  CHECK(calibration["calibration_file"].as<std::string>() == "calibrations/v2-2026-constrained.yaml");
+  CHECK(calibration["command"].as<std::string>() == "ketasim calibrate calibrations/v2-2026-constrained.yaml");
+  CHECK(shipped.provenance.find("v2-2026-constrained") != std::string::npos);
+  // The v1 record stays loadable and says where it came from, so old results can be reproduced.
+  const YAML::Node v1 = YAML::LoadFile(dir + "trd-2026.yaml")["calibration"];
+  CHECK(v1["calibration_file"].as<std::string>() == "calibrations/trd-2026.yaml");
+  CHECK(ketasim::response::load_response_model(dir + "trd-2026.yaml").structure_name == "plasticity_v1");
 }
 
 TEST_CASE("The shipped response model keeps a dose and an interval response", "[calibration]") {
   // A calibration that fits every target can still be useless for comparing regimens: a fit without
   // a durability bound once made remission identical from 0.25 to 1 mg/kg and from weekly to monthly
   // dosing (docs/validation.md). Same patients in every arm, so differences are not sampling noise.
-  // Measured with the shipped model: mean MADRS change at day 84 -26.0 (0.25 mg/kg weekly),
-  // -26.6 (1 mg/kg weekly), -20.7 (1 mg/kg every 4 weeks); the slow-fade fit gave -26.6 in all three.
+  // Measured with the shipped model (benefit_v2, calibrations/v2-2026-constrained.yaml): mean MADRS
+  // change at day 84 -21.0 (0.25 mg/kg weekly), -23.4 (1 mg/kg weekly), -19.1 (1 mg/kg every 4
+  // weeks). The plasticity_v1 default before it: -26.0, -26.6, -20.7; its slow-fade fit -26.6 in all three.
   const auto config = ketasim::trial::load_study_config(std::string(KETASIM_TEST_DATA_DIR) + "/calibration/dose-response.yaml");
   const auto model = ketasim::response::load_response_model(config.response_model_path);
   const auto summary = ketasim::trial::simulate_endpoints(config, model);

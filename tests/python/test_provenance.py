@@ -79,7 +79,7 @@ class Provenance(unittest.TestCase):
         self.assertEqual(cfg["arms"][1]["regimen"]["devices"], 3)
         self.assertEqual(cfg["arms"][1]["regimen"]["device_dose"], "28 mg")
         self.assertEqual(cfg["study"]["seed"], 424242)
-        self.assertEqual(cfg["response_model"]["structure"], "plasticity_v1")
+        self.assertEqual(cfg["response_model"]["structure"], "benefit_v2")  # the shipped default since 2026-12-03
         self.assertIn("placebo.saline.max_typical", cfg["response_model"]["parameters"])
         self.assertEqual(cfg["sweep"]["grid"][0]["key"], "regimen.dose")
 

@@ -52,7 +52,7 @@ class ResponseParameterSweep(unittest.TestCase):
         proc = ketasim("run", CONFIG, "--patients", "300", "-q", "-o", cls.path)
         assert proc.returncode == 0, proc.stderr
         with h5py.File(cls.path, "r") as f:
-            cls.f = {name: f[name][...] for name in PER_PATIENT + ("emax_typical", "kout_per_d", "status")}
+            cls.f = {name: f[name][...] for name in PER_PATIENT + ("emax_typical", "fast_half_life_d", "status")}
             cls.dims = [d.decode() if isinstance(d, bytes) else d for d in [f.attrs["sweep_dimensions"]]][0].split()
 
     @classmethod
@@ -60,16 +60,16 @@ class ResponseParameterSweep(unittest.TestCase):
         shutil.rmtree(cls.tmp, ignore_errors=True)
 
     def test_the_file_has_the_parameters_as_dimensions(self):
-        self.assertEqual(self.dims, ["emax_typical", "kout_per_d"])
-        np.testing.assert_array_equal(self.f["emax_typical"], [0.25, 0.352, 0.45])
-        np.testing.assert_array_equal(self.f["kout_per_d"], [0.1, 0.201, 0.4])
+        self.assertEqual(self.dims, ["emax_typical", "fast_half_life_d"])
+        np.testing.assert_array_equal(self.f["emax_typical"], [0.45, 0.659, 0.85])
+        np.testing.assert_array_equal(self.f["fast_half_life_d"], [1, 1.957, 3])
         self.assertEqual(self.f["madrs"].shape[:3], (3, 3, 1))
 
     def test_a_point_equals_the_run_of_an_edited_model_file(self):
         for i, j in ((0, 2), (2, 0)):
-            emax, kout = self.f["emax_typical"][i], self.f["kout_per_d"][j]
+            emax, half_life = self.f["emax_typical"][i], self.f["fast_half_life_d"][j]
             model = os.path.join(self.tmp, f"model-{i}-{j}.yaml")
-            edited_model(model, {"emax_typical": (repr(float(emax)), "1"), "kout": (repr(float(kout)), "1/d")})
+            edited_model(model, {"emax_typical": (repr(float(emax)), "1"), "fast_half_life": (repr(float(half_life)), "d")})
             out = os.path.join(self.tmp, f"point-{i}-{j}.h5")
             proc = ketasim("run", CONFIG, "--patients", "300", "-q", "-o", out, "--set", "sweep=null",
                            "--set", f"endpoints.model={model}")
@@ -85,14 +85,14 @@ class ResponseParameterSweep(unittest.TestCase):
         for j in range(3):
             for i in range(2):
                 lower, higher = madrs[i, j], madrs[i + 1, j]  # emax_typical rises with i
-                self.assertTrue(np.all(higher <= lower), f"kout index {j}: a larger Emax raised a score")
+                self.assertTrue(np.all(higher <= lower), f"fast_half_life index {j}: a larger Emax raised a score")
             self.assertGreater((madrs[2, j] < madrs[0, j]).sum(), 100)
 
     def test_bad_values_are_refused_by_check_and_run_alike(self):
         cases = [("sweep.grid.0.values=[0.2, 1.5]", "response_parameters.emax_typical", "must be within (0, 1)"),
                  ("sweep.grid.0.key=response_parameters.no_such", "response_parameters.no_such", "has no parameter"),
-                 ("sweep.grid.1.unit=mg", "response_parameters.kout", "expected a rate constant value"),
-                 ("response_parameters={kout: 0.3}", "response_parameters.kout", "needs a unit")]
+                 ("sweep.grid.1.unit=mg", "response_parameters.fast_half_life", "expected a time value"),
+                 ("response_parameters={fast_half_life: 0.3}", "response_parameters.fast_half_life", "needs a unit")]
         for override, key, fragment in cases:
             results = []
             for command in ("check", "run"):
