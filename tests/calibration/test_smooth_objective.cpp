@@ -146,7 +146,7 @@ TEST_CASE("The expected objective equals the count objective up to Monte-Carlo e
   CHECK(std::abs(f1 - f0) < 1e-2 * f0);
 }
 
-TEST_CASE("optimizer.objective: v2-2026 asks for expected; a plasticity_v1 file without the key gets counts",
+TEST_CASE("optimizer.objective: v2-2026 asks for expected, a plasticity_v1 file without the key gets counts",
           "[calibration][smooth]") {
   // The shipped files: v2-2026 says `objective: expected`, trd-2026 (plasticity_v1) says nothing.
   CHECK(calibration::load_calibration(kSource + "/calibrations/v2-2026.yaml").optimizer.objective ==

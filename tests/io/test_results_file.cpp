@@ -679,7 +679,7 @@ TEST_CASE("Only a regular file is ever replaced at the output path", "[io][robus
   for (const auto& name : folder_entries(folder.path)) CHECK(name.find(".tmp.") == std::string::npos);
 }
 
-TEST_CASE("Temporary files of dead runs to the same path are removed; live ones and others are kept",
+TEST_CASE("Temporary files of dead runs to the same path are removed, live ones and others are kept",
           "[io][robust]") {
   ScratchFolder folder("stale");
   const std::string path = folder.file("out.h5");

@@ -134,7 +134,7 @@ TEST_CASE("Bad event data sets name the file, line, column and what was expected
   }
 }
 
-TEST_CASE("ADDL doses after the end of the study are not given; a record there is an error", "[population][event_data]") {
+TEST_CASE("ADDL doses after the end of the study are not given, a record there is an error", "[population][event_data]") {
   // three.csv's 102 has ADDL 3 weekly from 0 h: with a 15-day study only 0, 168 and 336 h remain.
   const trial::Study study = trial::load_study(
       kData + "/events/three.yaml", {trial::parse_override("study.duration=15d"), trial::parse_override("endpoints.visits=[0d, 7d, 14d]"),

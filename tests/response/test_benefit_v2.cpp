@@ -90,7 +90,7 @@ double value(const ResponseModel& m, const char* name) { return *m.parameters.fi
 
 }  // namespace
 
-TEST_CASE("benefit_v2: a v2 file loads with its background fields; v1 files are unchanged", "[response][v2]") {
+TEST_CASE("benefit_v2: a v2 file loads with its background fields, v1 files are unchanged", "[response][v2]") {
   const ResponseModel m = load_response_model(kShippedV2);
   CHECK(m.structure_name == "benefit_v2");
   // Fields absent from a background take their defaults: never fades, all persistent, blinded.
@@ -100,7 +100,7 @@ TEST_CASE("benefit_v2: a v2 file loads with its background fields; v1 files are 
   CHECK(value(m, "placebo.none.persistent") == 1.0);
   CHECK(value(m, "placebo.none.open_label") == 0.0);
   CHECK(value(m, "placebo.active_placebo.fade_half_life") == Approx(72.0));  // 3d in hours
-  const ResponseModel v1 = load_response_model(kSource + "/models/response/default.yaml");
+  const ResponseModel v1 = load_response_model(kSource + "/models/response/trd-2026.yaml");
   CHECK(v1.structure_name == "plasticity_v1");
   CHECK(v1.parameters.index("placebo.saline.fade_half_life") == -1);
 }
@@ -268,7 +268,7 @@ TEST_CASE("benefit_v2: relapse_hazard_factor is (1 - p L)^shape, and exactly 1 -
     double previous = 2.0;
     for (double L : {0.0, 0.1, 0.25, 0.5, 0.7, 0.9, 0.999}) {
       CHECK(relapse_hazard_factor(p, 1.0, L) == 1.0 - p * L);  // bit for bit: the first v2 form
-      for (double shape : {0.5, 2.0, 3.7}) {
+      for (double shape : {0.5, 2.0, 3.0, 3.7}) {
         CHECK(relapse_hazard_factor(p, shape, L) == Approx(std::exp(shape * std::log1p(-p * L))).epsilon(1e-13));
       }
       const double f = relapse_hazard_factor(p, 3.0, L);

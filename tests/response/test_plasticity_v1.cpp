@@ -81,7 +81,7 @@ TEST_CASE("plasticity_v1: occupancy, drive, state and score match their closed f
   CHECK(madrs[0] == 30.0);  // day 0 is the baseline itself
 }
 
-TEST_CASE("plasticity_v1: no drug, no effect; the drive is monotone in concentration", "[response][plasticity]") {
+TEST_CASE("plasticity_v1: no drug, no effect, the drive is monotone in concentration", "[response][plasticity]") {
   const ResponseModel m = quiet_model();
   const PlasticityV1 structure;
   std::vector<double> madrs(2), expected(2), state(2), occupancy(2), scratch;
