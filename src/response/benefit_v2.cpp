@@ -57,7 +57,12 @@ std::vector<BackgroundFieldSpec> BenefitV2::background_fields() const {
 double relapse_hazard_factor(double protection, double shape, double L) {
   const double unprotected = 1.0 - protection * L;
   if (shape == 1.0) return unprotected;  // the linear form, without pow's rounding
-  return std::pow(std::max(unprotected, 0.0), shape);
+  const double x = std::max(unprotected, 0.0);
+  // Whole shapes by multiplication: this runs once per grid step of every patient, and with the
+  // shipped default's shape 3 std::pow was 31% of a P1 run's CPU time. Within 2 ulp of pow.
+  if (shape == 2.0) return x * x;
+  if (shape == 3.0) return x * x * x;
+  return std::pow(x, shape);
 }
 
 double placebo_fraction_v2(const ResponseModel& model, const PatientExposure& patient, double time_h) {

@@ -11,6 +11,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -280,6 +281,14 @@ TEST_CASE("benefit_v2: relapse_hazard_factor is (1 - p L)^shape, and exactly 1 -
   }
   CHECK(relapse_hazard_factor(1.0, 3.0, 1.0) == 0.0);
   CHECK(relapse_hazard_factor(1.0, 0.0, 1.0) == 1.0);  // shape 0: no protection at all
+  // Whole shapes 2 and 3 are computed by multiplication: within a few ulp of std::pow everywhere.
+  for (int i = 0; i <= 1000; ++i) {
+    const double L = i / 1000.0;
+    for (double shape : {2.0, 3.0}) {
+      const double exact = std::pow(1.0 - 0.9 * L, shape);
+      CHECK(std::abs(relapse_hazard_factor(0.9, shape, L) - exact) <= 4 * std::numeric_limits<double>::epsilon() * exact);
+    }
+  }
 }
 
 TEST_CASE("benefit_v2: relapse_protection_shape is optional and defaults to the linear form",
