@@ -75,7 +75,10 @@ def main():
                 continue
             obs, se, sim, res, met = evaluated[t["name"]]
             ins = in_sample[t["name"]]
-            rows.append((study, t["name"], t["endpoint"], obs, se, float(ins["achieved"]), float(ins["residual"]),
+            # A one-sided target's `observed` is its bound (calibrations/README.md): say so in the table.
+            bound = {"upper": "at most ", "lower": "at least "}.get(t.get("bound"), "")
+            rows.append((study, t["name"] + (f" ({bound.strip()})" if bound else ""), t["endpoint"], obs, se,
+                         float(ins["achieved"]), float(ins["residual"]),
                          bool(ins["within_tolerance"]), sim, res, met, refit_cal["evaluations"], refit_cal["status"]))
     print("| held-out study | target | observed | SE | in-sample fit | resid (SE) | met | held-out prediction | "
           "resid (SE) | met | refit |")

@@ -30,7 +30,9 @@ def main():
         arm = t["arm"] + (f" - {t['versus']}" if "versus" in t else "")
         e = t["endpoint"]
         se = f"{float(t['se']):.2f}" if e == "mean_change" else f"{100 * float(t['se']):.1f}%"
-        print(f"| {t['name']} | {arm} | {t['visit_d']} d | {e} | {fmt(e, t['observed'])} | {se} | "
+        # A one-sided target's `observed` is its bound (calibrations/README.md).
+        bound = {"upper": "at most ", "lower": "at least "}.get(t.get("bound"), "")
+        print(f"| {t['name']} | {arm} | {t['visit_d']} d | {e} | {bound}{fmt(e, t['observed'])} | {se} | "
               f"{fmt(e, t['start'])} | {fmt(e, t['achieved'])} | {float(t['residual']):+.2f} | "
               f"{'yes' if t['within_tolerance'] else '**no**'} |")
     print(f"\n**{cal['targets_within_tolerance']} targets met** in-sample.\n")
