@@ -54,6 +54,21 @@ class Provenance(unittest.TestCase):
     def tearDownClass(cls):
         cls.tmp.cleanup()
 
+    def test_git_commit_is_the_source_the_binary_was_built_from(self):
+        # The commit used to be read only at CMake configure time, so a build after a new commit
+        # kept naming the old one. It is now written at every build (tools/write_version.cmake),
+        # with "-dirty" when tracked files differ from the commit.
+        head = subprocess.run(["git", "rev-parse", "--short=12", "HEAD"], cwd=SOURCE_DIR, capture_output=True, text=True)
+        if head.returncode != 0:
+            self.skipTest("not a git checkout")
+        changes = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=SOURCE_DIR,
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        expected = head.stdout.strip() + ("-dirty" if changes else "")
+        with h5py.File(self.path, "r") as f:
+            self.assertEqual(f.attrs["git_commit"], expected)
+        version = subprocess.run([KETASIM_EXE, "--version"], capture_output=True, text=True, check=True).stdout
+        self.assertIn(f"({expected})", version)
+
     def test_input_files_text_and_sha256(self):
         with h5py.File(self.path, "r") as f:
             paths = list(f["input_file"].asstr()[...])
