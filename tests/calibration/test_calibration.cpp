@@ -32,6 +32,20 @@ std::string all_messages(const InputError& e) {
   for (const auto& m : e.messages()) text += m + "\n";
   return text;
 }
+
+// A one-parameter calibration file (emax_typical, from initial.yaml) written next to
+// tests/data/calibration/study.yaml, which its targets name relatively, and removed when the test
+// ends, pass or fail. `body` is the rest of the file: optional `optimizer:` and the `targets:` list.
+struct ScratchCalibration {
+  std::string path;
+  ScratchCalibration(const std::string& name, const std::string& body)
+      : path(kDir + name + "-" + std::to_string(::getpid()) + ".yaml") {
+    std::ofstream(path) << "name: " << name << "\nstart_model: ../../../models/response/initial.yaml\n"
+                        << "outputs: [{name: x, path: x.yaml}]\nparameters: {emax_typical: {min: 0.1, max: 0.9}}\n"
+                        << body;
+  }
+  ~ScratchCalibration() { std::remove(path.c_str()); }
+};
 }  // namespace
 
 TEST_CASE("calibration file: parameters in internal units, SE from n, tolerance 1.96 SE", "[calibration]") {
@@ -296,23 +310,20 @@ TEST_CASE("A versus target is the arm minus the comparator arm, as simulate_endp
 }
 
 TEST_CASE("A versus target names an arm of its study and gives se", "[calibration]") {
-  const std::string path = kDir + "versus-bad.yaml";
-  std::ofstream(path) << "name: bad\nstart_model: ../../../models/response/initial.yaml\n"
-                         "outputs: [{name: x, path: x.yaml}]\nparameters: {emax_typical: {min: 0.1, max: 0.9}}\n"
-                         "targets:\n"
-                         "  - {name: a, study: study.yaml, arm: ketamine, versus: nobody, visit: 1d, endpoint: response,"
-                         " observed: 0.2, se: 0.1}\n"
-                         "  - {name: b, study: study.yaml, arm: ketamine, versus: saline, visit: 1d, endpoint: response,"
-                         " observed: -0.2, n: 50}\n";
+  const ScratchCalibration file("versus-bad",
+                                "targets:\n"
+                                "  - {name: a, study: study.yaml, arm: ketamine, versus: nobody, visit: 1d,"
+                                " endpoint: response, observed: 0.2, se: 0.1}\n"
+                                "  - {name: b, study: study.yaml, arm: ketamine, versus: saline, visit: 1d,"
+                                " endpoint: response, observed: -0.2, n: 50}\n");
   try {
-    load_calibration(path);
+    load_calibration(file.path);
     FAIL("expected InputError");
   } catch (const InputError& e) {
     const std::string text = all_messages(e);
     CHECK_THAT(text, Catch::Contains("has no arm 'nobody'"));
     CHECK_THAT(text, Catch::Contains("a difference between arms needs se"));
   }
-  std::remove(path.c_str());
 }
 
 TEST_CASE("A one-sided target costs nothing inside its bound and (crossing) / se beyond it", "[calibration]") {
@@ -344,17 +355,14 @@ TEST_CASE("A one-sided target costs nothing inside its bound and (crossing) / se
 }
 
 TEST_CASE("A one-sided target is read from the file, and through the objective", "[calibration]") {
-  const std::string path = kDir + "bound.yaml";
-  std::ofstream(path) << "name: bound\nstart_model: ../../../models/response/initial.yaml\n"
-                         "outputs: [{name: x, path: x.yaml}]\nparameters: {emax_typical: {min: 0.1, max: 0.9}}\n"
-                         "optimizer: {patients: 120, seed: 12}\n"
-                         "targets:\n"
-                         "  - {name: at_most, study: study.yaml, arm: ketamine, versus: saline, visit: 1d,"
-                         " endpoint: mean_change, observed: -40, se: 2, bound: upper}\n"
-                         "  - {name: at_least, study: study.yaml, arm: ketamine, versus: saline, visit: 1d,"
-                         " endpoint: mean_change, observed: -40, se: 2, bound: lower}\n";
-  const CalibrationSpec spec = load_calibration(path);
-  std::remove(path.c_str());
+  const ScratchCalibration file("bound",
+                                "optimizer: {patients: 120, seed: 12}\n"
+                                "targets:\n"
+                                "  - {name: at_most, study: study.yaml, arm: ketamine, versus: saline, visit: 1d,"
+                                " endpoint: mean_change, observed: -40, se: 2, bound: upper}\n"
+                                "  - {name: at_least, study: study.yaml, arm: ketamine, versus: saline, visit: 1d,"
+                                " endpoint: mean_change, observed: -40, se: 2, bound: lower}\n");
+  const CalibrationSpec spec = load_calibration(file.path);
   REQUIRE(spec.targets.size() == 2);
   CHECK(spec.targets[0].bound == Target::Bound::upper);
   CHECK(spec.targets[1].bound == Target::Bound::lower);
@@ -371,18 +379,16 @@ TEST_CASE("A one-sided target is read from the file, and through the objective",
 }
 
 TEST_CASE("A one-sided target names upper or lower, gives se and no tolerance", "[calibration]") {
-  const std::string path = kDir + "bound-bad.yaml";
-  std::ofstream(path) << "name: bad\nstart_model: ../../../models/response/initial.yaml\n"
-                         "outputs: [{name: x, path: x.yaml}]\nparameters: {emax_typical: {min: 0.1, max: 0.9}}\n"
-                         "targets:\n"
-                         "  - {name: a, study: study.yaml, arm: ketamine, visit: 1d, endpoint: response,"
-                         " observed: 0.2, n: 50, bound: upper}\n"
-                         "  - {name: b, study: study.yaml, arm: ketamine, visit: 1d, endpoint: response,"
-                         " observed: 0.2, se: 0.1, tolerance: 0.1, bound: lower}\n"
-                         "  - {name: c, study: study.yaml, arm: ketamine, visit: 1d, endpoint: response,"
-                         " observed: 0.2, se: 0.1, bound: at_most}\n";
+  const ScratchCalibration file("bound-bad",
+                                "targets:\n"
+                                "  - {name: a, study: study.yaml, arm: ketamine, visit: 1d, endpoint: response,"
+                                " observed: 0.2, n: 50, bound: upper}\n"
+                                "  - {name: b, study: study.yaml, arm: ketamine, visit: 1d, endpoint: response,"
+                                " observed: 0.2, se: 0.1, tolerance: 0.1, bound: lower}\n"
+                                "  - {name: c, study: study.yaml, arm: ketamine, visit: 1d, endpoint: response,"
+                                " observed: 0.2, se: 0.1, bound: at_most}\n");
   try {
-    load_calibration(path);
+    load_calibration(file.path);
     FAIL("expected InputError");
   } catch (const InputError& e) {
     const std::string text = all_messages(e);
@@ -390,7 +396,6 @@ TEST_CASE("A one-sided target names upper or lower, gives se and no tolerance", 
     CHECK_THAT(text, Catch::Contains("it has no tolerance"));
     CHECK_THAT(text, Catch::Contains("at_most"));
   }
-  std::remove(path.c_str());
 }
 
 TEST_CASE("The objective's studies run side by side with the same results at any thread count", "[calibration]") {
