@@ -511,6 +511,10 @@ void ResultsFile::add_label_dimension(const std::string& name, const std::vector
   if (name.empty()) throw RuntimeFailure(where("dimension with an empty name"));
   if (dimensions_.count(name) != 0) throw RuntimeFailure(context + ": already exists");
   if (long_name.empty()) throw RuntimeFailure(context + ": long_name is required");
+  // The reader refuses an empty label as damage, so none is written.
+  for (const auto& label : labels) {
+    if (label.empty()) throw RuntimeFailure(context + ": an empty label");
+  }
   register_dimension(name, write_utf8_strings(name, labels, long_name, context), labels.size());
 }
 

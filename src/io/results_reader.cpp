@@ -125,8 +125,11 @@ class Reader {
     for (char* label : raw) out.emplace_back(label ? label : "");
     H5Dvlen_reclaim(memory.get(), space.get(), H5P_DEFAULT, raw.data());
     // Labels are written as UTF-8 (the type says so): a byte sequence that is not UTF-8 is damage.
+    // ketasim writes no empty label (arm, scenario and group names are required non-empty), so an
+    // empty one is damage; printed, it would silently drop a name from the tables.
     for (const auto& label : out) {
       if (!valid_utf8(label)) reject(name, "a label is not valid UTF-8 (damaged file?)");
+      if (label.empty()) reject(name, "an empty label (damaged file?)");
     }
     return out;
   }

@@ -158,6 +158,9 @@ void parse_arm(const InputNode& node, StudyConfig& config, std::vector<std::stri
   node.check_keys({"name", "model", "regimen", "background"});
   ArmConfig arm;
   arm.name = node.required("name").text();
+  // An arm's name labels its results (the `arm` dimension), where an empty label would be
+  // indistinguishable from damage.
+  if (node.has("name") && arm.name.empty()) node.child("name").fail("expected a non-empty arm name");
   if (std::find(seen.begin(), seen.end(), arm.name) != seen.end()) node.child("name").fail("duplicate arm name");
   seen.push_back(arm.name);
   const InputNode model_node = node.required("model");

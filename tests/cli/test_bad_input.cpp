@@ -130,6 +130,11 @@ TEST_CASE("Bad config files: exit 1 and the file, key and line are named", "[cli
 
 // Regression: a missing required scalar key once exited 2 ("failure: invalid node; first invalid
 // key") instead of 1 with file/key/line.
+TEST_CASE("An empty arm name exits 1 naming the key (it would label the arm's results)", "[cli]") {
+  expect_bad("config-empty-arm-name.yaml",
+             {at("config-empty-arm-name.yaml", 5, "\"\""), "arms[0].name", "expected a non-empty arm name"});
+}
+
 TEST_CASE("Missing required keys exit 1 naming the key", "[cli]") {
   SECTION("study.name missing") {
     expect_bad("config-missing-key.yaml", {at("config-missing-key.yaml", 2, "{"), "study.name", "required key is missing"});

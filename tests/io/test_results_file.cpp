@@ -737,3 +737,11 @@ TEST_CASE("commit hands the finished temporary file to the caller before the ren
   CHECK_FALSE(fs::exists(second));
   CHECK(folder_entries(folder.path) == std::vector<std::string>{"out.h5"});
 }
+
+TEST_CASE("An empty label is not written: the reader would refuse it as damage", "[io][results]") {
+  const std::string path =
+      (fs::temp_directory_path() / ("ketasim_empty_label_" + std::to_string(::getpid()) + ".h5")).string();
+  ResultsFile file(path);
+  CHECK_THROWS_WITH(file.add_label_dimension("arm", {"placebo", ""}, "treatment arm"), Catch::Contains("an empty label"));
+  file.add_label_dimension("arm", {"placebo", "ketamine"}, "treatment arm");  // the file stays usable
+}

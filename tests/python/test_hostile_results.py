@@ -72,6 +72,13 @@ class HostileResultsTest(unittest.TestCase):
             f.create_dataset("status", data=np.zeros((arms, patients + 5), dtype=np.int8))
         self.assert_refused(self.crafted(self.plain, "big-status.h5", grow), "status", "shape")
 
+    def test_an_empty_label_is_refused_not_printed(self):
+        # A byte of damage once turned the "response" label into "": `summary` printed its tables
+        # with the endpoint's name missing and exit 0. ketasim writes no empty label.
+        for dataset in ("event_endpoint", "arm"):
+            path = self.crafted(self.plain, f"empty-{dataset}.h5", lambda f, d=dataset: f[d].__setitem__(0, ""))
+            self.assert_refused(path, dataset, "an empty label")
+
     def test_two_dimensional_arm_labels(self):
         def reshape(f):
             del f["arm"]
