@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <utility>
 #include <vector>
 
@@ -24,6 +25,32 @@ TEST_CASE("Log-down AUC is exact for an exponential", "[pk][nca]") {
   // A rise is integrated linearly: a straight line is exact.
   const double tl[3] = {0, 1, 3}, cl[3] = {0, 2, 6};
   CHECK(auc_linear_up_log_down(tl, cl, 3) == Approx(9.0).epsilon(1e-15));
+}
+
+TEST_CASE("A log-down step equals the exact integral of the exponential through its two samples", "[pk][nca]") {
+  // One declining step (dt, c0 > c1) against the exponential's integral dt (c0 - c1) / ln(c0 / c1),
+  // evaluated in long double (64-bit significand) as (c0 - c1) / log1p((c0 - c1) / c1): c0 - c1 is
+  // exact there and log1p keeps full relative precision as c1 nears c0, where ln(c0 / c1) in double
+  // loses ~1e-16 / u relative (u = (c0 - c1) / (c0 + c1)). Drops from 1e-10 to 0.9 of c0 cover both
+  // branches of the rule (series for u <= 1/8, log beyond) and their boundary. Tolerance 8 eps:
+  // the series branch rounds at most ~3 times (u, the polynomial, the products), the log branch
+  // ~5 (the ratio, whose eps/2 becomes eps/2 / ln(c0 / c1) <= 2 eps since ln(9/7) > 1/4, the log,
+  // the division and product).
+  const double eps = std::numeric_limits<double>::epsilon();
+  int steps = 0;
+  for (double drop = 1e-10; drop < 0.9; drop *= 1.07) {
+    for (double dt : {1.0 / 12.0, 1.0, 7.0}) {
+      const double c0 = 37.25, c1 = c0 * (1.0 - drop);
+      const double t[2] = {0.0, dt}, c[2] = {c0, c1};
+      const long double d = static_cast<long double>(c0) - c1;
+      const long double exact = dt * d / std::log1p(d / c1);
+      const double got = auc_linear_up_log_down(t, c, 2);
+      INFO("drop " << drop << " dt " << dt);
+      CHECK(std::abs(got - static_cast<double>(exact)) <= 8 * eps * static_cast<double>(exact));
+      ++steps;
+    }
+  }
+  CHECK(steps > 300);
 }
 
 TEST_CASE("Cmax/Tmax, trough, AUC(0-24) and half-life of a mono-exponential interval", "[pk][nca]") {
