@@ -98,7 +98,13 @@ void PlasticityV1::score(const ResponseModel& model, const PatientExposure& pati
   double plasticity = 0.0;
   next_visit = 0;
   for (int g = 0; g < n_grid; ++g) {
-    if (g > 0) plasticity = plasticity_filter.step(plasticity, drive[g - 1], drive[g], patient.grid_h[g] - patient.grid_h[g - 1]);
+    if (g > 0) {
+      const double h = patient.grid_h[g] - patient.grid_h[g - 1];
+      // Drug-free steps (most of the grid) only decay: the step's input term is gain * (0 + 0),
+      // so y * decay is the same number the full step gives, without its lookup and additions.
+      plasticity = drive[g - 1] == 0.0 && drive[g] == 0.0 ? plasticity_filter.decay_only(plasticity, h)
+                                                        : plasticity_filter.step(plasticity, drive[g - 1], drive[g], h);
+    }
     while (next_visit < patient.n_visits && patient.visit_grid_index[next_visit] == g) {
       plasticity_at_visit[next_visit++] = plasticity;
     }
