@@ -136,9 +136,12 @@ void advance_exact(const Kinetics& kinetics, StateVector& x, const StateVector& 
 // dependency chain, so the generic loop's store-then-reload latency was most of its cost.
 // It also checks each output amount against [low, high] while it is in a register (what
 // physically_possible does in a second pass over the output): `implausible` becomes 1 when one
-// is above high, below low or NaN. Per state it keeps the largest and smallest amount and a sum
-// of v - v (0 for finite v, NaN for NaN or an infinity): short chains beside the step's own, no
-// compare-and-branch per amount.
+// is above high, below low or not finite. Per state it keeps the largest and smallest amount:
+// short chains beside the step's own, no compare-and-branch per amount. A non-finite amount needs
+// no tracking: it is absorbing. Every new amount is a sum over all states, zero coefficients
+// included, and 0 x inf, 0 x NaN, inf - inf and anything + NaN are NaN, x inf is +-inf or NaN, so
+// once any amount is not finite every later one is not, and the segment's end state shows it.
+// (A third tracked array, a sum of v - v, made the kernel spill registers.)
 template <int N>
 void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
                          double t0_h, double t1_h, const double* times_h, int n_times, double* states_out,
@@ -156,11 +159,10 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
       rate_value[n_rates++] = rate[j];
     }
   }
-  double largest[N], smallest[N], not_finite[N];
+  double largest[N], smallest[N];
   for (int i = 0; i < N; ++i) {
     largest[i] = -std::numeric_limits<double>::infinity();
     smallest[i] = std::numeric_limits<double>::infinity();
-    not_finite[i] = 0.0;
   }
   const SimulationWorkspace::Propagator* p = nullptr;
   double t = t0_h;
@@ -168,7 +170,7 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
     const double h = target_h - t;
     if (h > 0.0) {
       // A slot of the cache may since hold another step length: its step_h then says so.
-      if (p == nullptr || !same_step(p->step_h, h)) p = &propagator_for(kinetics, h, ws);
+      if (p == nullptr || (p->step_h != h && !same_step(p->step_h, h))) p = &propagator_for(kinetics, h, ws);
       const double* transition = p->transition.data();
       double next[N];
       for (int i = 0; i < N; ++i) {
@@ -190,7 +192,6 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
         destination[i] = v;
         largest[i] = v > largest[i] ? v : largest[i];
         smallest[i] = v < smallest[i] ? v : smallest[i];
-        not_finite[i] += v - v;
       }
     }
     t = target_h;
@@ -199,9 +200,9 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
   step_to(t1_h, nullptr);
   for (int i = 0; i < N; ++i) {
     x[i] = current[i];
-    // NaN amounts (skipped by the comparisons above) show in not_finite.
+    // NaN amounts, skipped by the comparisons above, show in the end state (see above).
     implausible |= static_cast<int>(!(largest[i] <= high)) | static_cast<int>(!(smallest[i] >= low)) |
-                   static_cast<int>(!(not_finite[i] == 0.0));
+                   static_cast<int>(!std::isfinite(current[i]));
   }
 }
 
