@@ -72,19 +72,33 @@ double auc_linear_up_log_down(const double* t, const double* c, int n) {
   return auc_with_partial(t, c, n, 0, &unused);
 }
 
-NcaResult nca_interval(const double* t, const double* c, int n, double start_h, double end_h) {
+namespace {
+
+// The whole table, or (terminal_phase false) Cmax, Tmax, trough and the interval's AUC only: the
+// same numbers, computed the same way, without AUC(0-24) and the terminal-phase search, whose
+// backward scan over the interval's drug-free tail cost the trial engine, which stores neither.
+NcaResult nca(const double* t, const double* c, int n, double start_h, double end_h, bool terminal_phase) {
   NcaResult r;
   r.half_life_h = std::numeric_limits<double>::quiet_NaN();
   const int first = static_cast<int>(std::lower_bound(t, t + n, start_h - 1e-9) - t);
   const int last = static_cast<int>(std::upper_bound(t, t + n, end_h + 1e-9) - t);  // exclusive
   if (last - first < 2) return r;
   int imax = first;
+  double cmax = c[first];
   for (int i = first; i < last; ++i) {
-    if (c[i] > c[imax]) imax = i;
+    if (c[i] > cmax) {  // the running value, not c[imax]: no load waits on the last comparison
+      cmax = c[i];
+      imax = i;
+    }
   }
   r.cmax_ng_per_ml = c[imax];
   r.tmax_h = t[imax] - start_h;
   r.trough_ng_per_ml = c[last - 1];
+  if (!terminal_phase) {
+    double unused;
+    r.auc_interval_h_ng_per_ml = auc_with_partial(t + first, c + first, last - first, 0, &unused);
+    return r;
+  }
   const int last24 = static_cast<int>(std::upper_bound(t, t + n, std::min(end_h, start_h + 24.0) + 1e-9) - t);
   r.auc_interval_h_ng_per_ml =
       auc_with_partial(t + first, c + first, last - first, last24 - first, &r.auc_0_24_h_ng_per_ml);
@@ -104,6 +118,16 @@ NcaResult nca_interval(const double* t, const double* c, int n, double start_h, 
     if (slope < 0.0) r.half_life_h = std::log(2.0) / -slope;
   }
   return r;
+}
+
+}  // namespace
+
+NcaResult nca_interval(const double* t, const double* c, int n, double start_h, double end_h) {
+  return nca(t, c, n, start_h, end_h, true);
+}
+
+NcaResult nca_exposure(const double* t, const double* c, int n, double start_h, double end_h) {
+  return nca(t, c, n, start_h, end_h, false);
 }
 
 }  // namespace ketasim::pk

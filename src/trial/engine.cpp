@@ -613,7 +613,7 @@ class Engine {
       for (std::size_t s = 0; s < sessions.size(); ++s) {
         const double start = sessions[s].time_h;
         const double end = s + 1 < sessions.size() ? sessions[s + 1].time_h : config_.duration_h;
-        const pk::NcaResult r = pk::nca_interval(grid_h.data(), conc, n_grid, start, end);
+        const pk::NcaResult r = pk::nca_exposure(grid_h.data(), conc, n_grid, start, end);
         const std::size_t k = (static_cast<std::size_t>(slot) * arm_patients + ap) * l.n_doses + s;
         b.cmax[k] = r.cmax_ng_per_ml;
         b.tmax[k] = r.tmax_h;

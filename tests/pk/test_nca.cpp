@@ -99,5 +99,15 @@ TEST_CASE("nca_interval's AUCs are bit for bit the AUC rule on the interval's sa
     REQUIRE(last - first >= 2);
     CHECK(r.auc_interval_h_ng_per_ml == auc_linear_up_log_down(&t[first], &c[first], last - first));
     CHECK(r.auc_0_24_h_ng_per_ml == auc_linear_up_log_down(&t[first], &c[first], last24 - first));
+    // What the trial engine takes per dose: the same Cmax, Tmax, trough and AUC, bit for bit,
+    // and against an independent scan for the largest sample (first of equals).
+    const NcaResult e = nca_exposure(t.data(), c.data(), n, start, end);
+    CHECK(e.cmax_ng_per_ml == r.cmax_ng_per_ml);
+    CHECK(e.tmax_h == r.tmax_h);
+    CHECK(e.trough_ng_per_ml == r.trough_ng_per_ml);
+    CHECK(e.auc_interval_h_ng_per_ml == r.auc_interval_h_ng_per_ml);
+    const auto largest = std::max_element(c.begin() + first, c.begin() + last);
+    CHECK(r.cmax_ng_per_ml == *largest);
+    CHECK(r.tmax_h == t[static_cast<std::size_t>(largest - c.begin())] - start);
   }
 }

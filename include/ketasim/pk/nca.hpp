@@ -21,4 +21,8 @@ double auc_linear_up_log_down(const double* times_h, const double* conc, int n);
 // `times_h`/`conc` are the curve; [start_h, end_h] is the interval. Samples must include both ends.
 NcaResult nca_interval(const double* times_h, const double* conc, int n, double start_h, double end_h);
 
+// nca_interval's Cmax, Tmax, trough and interval AUC, bit for bit, without AUC(0-24) and the
+// terminal half-life (left at 0 and NaN): what the trial engine stores per dose.
+NcaResult nca_exposure(const double* times_h, const double* conc, int n, double start_h, double end_h);
+
 }  // namespace ketasim::pk
