@@ -1,6 +1,7 @@
 #include "ketasim/response/plasticity_v1.hpp"
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "ketasim/response/first_order.hpp"
@@ -14,6 +15,47 @@ double integer_power(double x, int n) {
   double result = 1.0;
   for (int i = 0; i < n; ++i) result *= x;
   return result;
+}
+
+// x^H by H - 1 multiplications: integer_power's operations (its leading 1 x x is exact).
+template <int H, typename T>
+inline T power(T x) {
+  if constexpr (H == 1) {
+    return x;
+  } else {
+    return power<H - 1>(x) * x;
+  }
+}
+
+using Pair = double __attribute__((vector_size(16)));
+
+// The drive from the binding S, in place, for a whole Hill coefficient H known at compile time:
+// occ^H / (occ50^H + occ^H) with occ = S / (1 + S), multiplied through by (1 + S)^H (one division
+// per point), and 0 below `negligible`. Two grid points per operation (GCC/Clang vector
+// extensions, SSE2; GCC does not vectorise the scalar loop, it turns the select into a branch
+// around the division): the drive is computed for the negligible points too and then discarded,
+// which costs less than a branch per point. Each lane does the scalar expression's operations in
+// its order, so the bits are those of the scalar loop (the tail, and the default case below).
+
+template <int H>
+void drive_from_binding(double* x, int n, double occupancy50_pow, double negligible) {
+  const Pair a = {occupancy50_pow, occupancy50_pow}, below = {negligible, negligible}, one = {1.0, 1.0};
+  const Pair zero = {0.0, 0.0};
+  int g = 0;
+  for (; g + 1 < n; g += 2) {
+    Pair s;
+    std::memcpy(&s, x + g, sizeof s);
+    const Pair sh = power<H>(s);
+    const Pair drive = sh / (a * power<H>(one + s) + sh);
+    const Pair out = s < below ? zero : drive;
+    std::memcpy(x + g, &out, sizeof out);
+  }
+  for (; g < n; ++g) {
+    const double s = x[g];
+    const double sh = power<H>(s);
+    const double drive = sh / (occupancy50_pow * power<H>(1.0 + s) + sh);
+    x[g] = s < negligible ? 0.0 : drive;
+  }
 }
 
 }  // namespace
@@ -56,10 +98,10 @@ void PlasticityV1::score(const ResponseModel& model, const PatientExposure& pati
   const bool effect_site = p[ke0] > 0.0;
   FirstOrderFilter effect_filter(p[ke0], p[ke0]);
   for (int m = 0; m < n_moieties; ++m) effect[m] = 0.0;
-  int next_visit = 0;
-  for (int g = 0; g < n_grid; ++g) {
-    double s = 0.0;
-    if (effect_site) {
+  // Binding S at every grid point, into drive[] (turned into the drive in place below).
+  if (effect_site) {
+    for (int g = 0; g < n_grid; ++g) {
+      double s = 0.0;
       // The effect site follows plasma at rate ke0 (plasma linear between grid points).
       for (int m = 0; m < n_moieties; ++m) {
         const double c1 = patient.unbound_um[static_cast<long>(g) * n_moieties + m] / patient.ki_um[m];
@@ -69,34 +111,44 @@ void PlasticityV1::score(const ResponseModel& model, const PatientExposure& pati
         }
         s += effect[m] > 0.0 ? effect[m] : 0.0;
       }
-    } else {
-      s = binding(patient, g);
+      drive[g] = s;
     }
-    if (s < negligible_binding) {
-      // Most of the grid (the drug-free weeks): the occupancy's division only where a visit needs it.
-      while (next_visit < patient.n_visits && patient.visit_grid_index[next_visit] == g) {
-        occupancy_at_visit[next_visit++] = s / (1.0 + s);
+  } else if (n_moieties == 1) {
+    // binding() for one moiety (0 + x is x for the x >= 0 here), as a loop that vectorises.
+    const double* c = patient.unbound_um;
+    const double ki = patient.ki_um[0];
+    for (int g = 0; g < n_grid; ++g) drive[g] = (c[g] > 0.0 ? c[g] : 0.0) / ki;
+  } else {
+    for (int g = 0; g < n_grid; ++g) drive[g] = binding(patient, g);
+  }
+  for (int v = 0; v < patient.n_visits; ++v) {
+    const double s = drive[patient.visit_grid_index[v]];
+    occupancy_at_visit[v] = s / (1.0 + s);
+  }
+  // Below negligible_binding the drive is 0: most of the grid, the drug-free weeks.
+  switch (integer_hill) {
+    case 1: drive_from_binding<1>(drive, n_grid, occupancy50_pow, negligible_binding); break;
+    case 2: drive_from_binding<2>(drive, n_grid, occupancy50_pow, negligible_binding); break;
+    case 3: drive_from_binding<3>(drive, n_grid, occupancy50_pow, negligible_binding); break;
+    case 4: drive_from_binding<4>(drive, n_grid, occupancy50_pow, negligible_binding); break;
+    default:
+      for (int g = 0; g < n_grid; ++g) {
+        const double s = drive[g];
+        if (s < negligible_binding) {
+          drive[g] = 0.0;
+        } else if (integer_hill > 0) {
+          const double sh = integer_power(s, integer_hill);
+          drive[g] = sh / (occupancy50_pow * integer_power(1.0 + s, integer_hill) + sh);
+        } else {
+          const double oh = std::pow(s / (1.0 + s), hill);
+          drive[g] = oh / (occupancy50_pow + oh);
+        }
       }
-      drive[g] = 0.0;
-      continue;
-    }
-    while (next_visit < patient.n_visits && patient.visit_grid_index[next_visit] == g) {
-      occupancy_at_visit[next_visit++] = s / (1.0 + s);
-    }
-    if (integer_hill > 0) {
-      // occ^h / (occ50^h + occ^h) with occ = S / (1 + S), multiplied through by (1 + S)^h: one
-      // division per grid point instead of two (divisions were most of this loop's cost).
-      const double sh = integer_power(s, integer_hill);
-      drive[g] = sh / (occupancy50_pow * integer_power(1.0 + s, integer_hill) + sh);
-    } else {
-      const double oh = std::pow(s / (1.0 + s), hill);
-      drive[g] = oh / (occupancy50_pow + oh);
-    }
   }
   // Plasticity P through the grid; exact for a drive linear between grid points.
   FirstOrderFilter plasticity_filter(p[kout], p[kin]);
   double plasticity = 0.0;
-  next_visit = 0;
+  int next_visit = 0;
   for (int g = 0; g < n_grid; ++g) {
     if (g > 0) {
       const double h = patient.grid_h[g] - patient.grid_h[g - 1];
