@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace ketasim::pk {
@@ -28,39 +29,77 @@ constexpr double kUOverAtanh[] = {1.0,
 // first neglected terms, summed) and costs one division and a polynomial instead of a division,
 // a log and a second division; it also avoids the log form's cancellation as c1 nears c0
 // (relative error ~1e-16 / u there). Larger drops take the log form.
-double log_down_term(double dt, double c0, double c1) {
+//
+// step_terms gives each step's term: the series for a small drop, the trapezoid for a rise (the
+// factor 1 keeps the trapezoid's bits), 0 for a repeated time, and NaN for a drop beyond the
+// series' range, which the caller replaces by the log form. Two steps per operation (GCC/Clang
+// vector extensions, SSE2) and no branch: every step computes the series, and the select keeps
+// what its rule needs. Each lane does the scalar formula's operations in its order.
+using Pair = double __attribute__((vector_size(16)));
+
+inline Pair load_pair(const double* p) {
+  Pair v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
+template <typename T>
+inline T series_factor(T u) {
+  // Estrin's scheme: four dependent levels instead of Horner's eight.
+  const double* b = kUOverAtanh;
+  const T y = u * u, y2 = y * y, y4 = y2 * y2;
+  const T low = (b[0] + b[1] * y) + y2 * (b[2] + b[3] * y);
+  const T high = ((b[4] + b[5] * y) + y2 * (b[6] + b[7] * y)) + y4 * b[8];
+  return low + y4 * high;
+}
+
+inline double step_term(double dt, double c0, double c1) {
+  if (!(dt > 0.0)) return 0.0;
   const double sum = c0 + c1;
+  if (!(c1 < c0 && c1 > 0.0)) return 0.5 * dt * sum;  // rise (or a NaN sample): linear rule
   const double u = (c0 - c1) / sum;
-  if (u <= 0.125) {
-    // Estrin's scheme: the same polynomial in four dependent levels instead of Horner's eight,
-    // since the step's latency, not its arithmetic, bounds this loop.
-    const double* b = kUOverAtanh;
-    const double y = u * u, y2 = y * y, y4 = y2 * y2;
-    const double low = (b[0] + b[1] * y) + y2 * (b[2] + b[3] * y);
-    const double high = ((b[4] + b[5] * y) + y2 * (b[6] + b[7] * y)) + y4 * b[8];
-    return 0.5 * dt * sum * (low + y4 * high);
+  return u <= 0.125 ? 0.5 * dt * sum * series_factor(u) : std::numeric_limits<double>::quiet_NaN();
+}
+
+// Terms of steps [1, n) of (t, c) into terms[0, n - 1).
+void step_terms(const double* t, const double* c, int n, double* terms) {
+  const Pair zero = {0.0, 0.0}, one = {1.0, 1.0}, half = {0.5, 0.5}, limit = {0.125, 0.125};
+  const Pair nan = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
+  int i = 1;
+  for (; i + 1 < n; i += 2) {
+    const Pair dt = load_pair(t + i) - load_pair(t + i - 1);
+    const Pair c0 = load_pair(c + i - 1), c1 = load_pair(c + i);
+    const Pair sum = c0 + c1;
+    const Pair u = (c0 - c1) / sum;
+    const auto down = (c1 < c0) & (c1 > zero);
+    const Pair factor = down ? (u <= limit ? series_factor(u) : nan) : one;
+    const Pair term = dt > zero ? half * dt * sum * factor : zero;
+    std::memcpy(terms + i - 1, &term, sizeof term);
   }
-  return dt * (c0 - c1) / std::log(c0 / c1);
+  for (; i < n; ++i) terms[i - 1] = step_term(t[i] - t[i - 1], c[i - 1], c[i]);
 }
 
 // The AUC over samples [0, n) and, on the way, over [0, n_partial): the partial sum after the
 // same terms in the same order, so it equals auc_linear_up_log_down(t, c, n_partial) bit for bit
-// without computing its terms (and their logarithms) a second time.
+// without computing its terms (and their logarithms) a second time. Terms are made a block at a
+// time, two per operation, then added in order: the sum, not the terms, is the dependency chain.
 double auc_with_partial(const double* t, const double* c, int n, int n_partial, double* partial) {
+  constexpr int kBlock = 256;
+  double terms[kBlock];
   double auc = 0.0;
   *partial = 0.0;
-  for (int i = 1; i < n; ++i) {
-    const double dt = t[i] - t[i - 1];
-    if (dt > 0.0) {
-      const double c0 = c[i - 1], c1 = c[i];
-      // Declining exponentials are integrated exactly by the log rule; rises use the linear rule.
-      if (c1 < c0 && c1 > 0.0) {
-        auc += log_down_term(dt, c0, c1);
-      } else {
-        auc += 0.5 * dt * (c0 + c1);
+  for (int begin = 1; begin < n; begin += kBlock) {
+    const int count = std::min(kBlock, n - begin);
+    step_terms(t + begin - 1, c + begin - 1, count + 1, terms);
+    for (int k = 0; k < count; ++k) {
+      double term = terms[k];
+      if (term != term) {  // a drop beyond the series (or a NaN sample, which stays NaN): the log form
+        const double dt = t[begin + k] - t[begin + k - 1], c0 = c[begin + k - 1], c1 = c[begin + k];
+        term = dt * (c0 - c1) / std::log(c0 / c1);
       }
+      auc += term;
+      if (begin + k == n_partial - 1) *partial = auc;
     }
-    if (i == n_partial - 1) *partial = auc;
   }
   return auc;
 }

@@ -53,6 +53,28 @@ TEST_CASE("A log-down step equals the exact integral of the exponential through 
   CHECK(steps > 300);
 }
 
+TEST_CASE("The AUC of a long curve is its steps' terms added in order, bit for bit", "[pk][nca]") {
+  // Long curves take the two-steps-per-operation path in blocks of 256; a curve of two samples
+  // takes the one-step path checked against long double above. Summing single steps in order must
+  // give the long curve's AUC bit for bit: rises, small drops (series), large drops (log form), a
+  // repeated time, zeros, a NaN sample, odd and even lengths, across the block boundaries.
+  std::vector<double> t{0.0}, c{0.0};
+  for (int i = 1; i < 700; ++i) {
+    t.push_back(i % 97 == 0 ? t.back() : t.back() + (i % 3 == 0 ? 1.0 : 5.0 / 60.0));
+    const double drop = (i % 11 == 0) ? 0.6 : (i % 5 == 0 ? -0.3 : 0.01 * (i % 13));  // < 0: a rise
+    c.push_back(i == 300 || i == 301 ? 0.0 : (c.back() > 0.0 ? c.back() : 50.0) * (1.0 - drop));
+  }
+  for (const int n : {699, 700, 257, 258, 3}) {
+    INFO("n " << n);
+    double in_order = 0.0;
+    for (int i = 1; i < n; ++i) in_order += auc_linear_up_log_down(&t[i - 1], &c[i - 1], 2);
+    CHECK(auc_linear_up_log_down(t.data(), c.data(), n) == in_order);
+  }
+  c[400] = std::numeric_limits<double>::quiet_NaN();
+  CHECK(std::isnan(auc_linear_up_log_down(t.data(), c.data(), 700)));
+  CHECK_FALSE(std::isnan(auc_linear_up_log_down(t.data(), c.data(), 400)));
+}
+
 TEST_CASE("Cmax/Tmax, trough, AUC(0-24) and half-life of a mono-exponential interval", "[pk][nca]") {
   // Linear rise to 50 ng/mL at 1 h after a dose at t = 10 h, then decay with t1/2 = 4 h, to t = 58 h.
   const double half_life = 4.0, k = std::log(2.0) / half_life;
