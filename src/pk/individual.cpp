@@ -108,7 +108,9 @@ double output_concentration_ng_per_ml(const PkModel& model, const ParameterValue
   for (int m : model.outputs[output_index].moieties) {
     const int c = model.moieties[m].observed_compartment;
     const double volume_l = parameters[model.compartments[c].volume_parameter];
-    total += state_mg[c] / volume_l * 1000.0;  // mg/L -> ng/mL
+    // mg/L -> ng/mL as amount x (1000 / V): the factor the trial engine takes once per patient
+    // (a multiplication per grid point instead of a division), and the same bits here.
+    total += state_mg[c] * (1000.0 / volume_l);
   }
   return total;
 }

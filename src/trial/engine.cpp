@@ -101,7 +101,8 @@ struct Workspace {
   std::vector<char> taken;
   std::vector<double> states, conc, unbound_um;
   std::vector<int> conc_compartment;  // per term of the output being recorded
-  std::vector<double> conc_volume_l;
+  std::vector<double> conc_factor;       // per term of the output: 1000 / volume (mg -> ng/mL)
+  std::vector<double> unbound_um_per_mg;  // per moiety: its mg/L-to-unbound-uM factor / volume
   std::vector<double> session_uniforms, stay_uniforms;
   std::vector<double> scores, expected, state, occupancy, response_scratch;
   // A patient's own schedule when the arm doses from an event data set.
@@ -462,12 +463,19 @@ class Engine {
     // Unbound concentrations of every moiety on the grid: what the response model sees.
     const int n_moieties = static_cast<int>(plan.moieties.size());
     ws.unbound_um.resize(static_cast<std::size_t>(n_grid) * n_moieties);
-    for (int g = 0; g < n_grid; ++g) {
-      const double* x = &ws.states[static_cast<std::size_t>(g) * n_states];
-      for (int m = 0; m < n_moieties; ++m) {
-        const auto& moiety = plan.moieties[m];
+    // Amount (mg) to unbound uM: a factor per moiety and patient, a multiplication per grid point
+    // (a division per point was ~4% of a P1 run).
+    ws.unbound_um_per_mg.resize(n_moieties);
+    for (int m = 0; m < n_moieties; ++m) {
+      const auto& moiety = plan.moieties[m];
+      ws.unbound_um_per_mg[m] = moiety.mg_per_l_to_unbound_um / ws.parameters[moiety.volume_parameter];
+    }
+    for (int m = 0; m < n_moieties; ++m) {
+      const double factor = ws.unbound_um_per_mg[m];
+      const int compartment = plan.moieties[m].compartment;
+      for (int g = 0; g < n_grid; ++g) {
         ws.unbound_um[static_cast<std::size_t>(g) * n_moieties + m] =
-            x[moiety.compartment] / ws.parameters[moiety.volume_parameter] * moiety.mg_per_l_to_unbound_um;
+            ws.states[static_cast<std::size_t>(g) * n_states + compartment] * factor;
       }
     }
     const int n_visits = static_cast<int>(layout_.visits_d.size());
@@ -571,14 +579,14 @@ class Engine {
     for (std::size_t o = 0; o < n_outputs; ++o) {
       double* conc = &ws.conc[o * n_grid];
       // pk::output_concentration_ng_per_ml with its lookups (the output's moieties, their observed
-      // compartments and volumes) done once per patient instead of at every grid point; the
-      // arithmetic is the same, term by term.
+      // compartments and 1000 / volume) done once per patient instead of at every grid point;
+      // the arithmetic is the same, term by term.
       ws.conc_compartment.clear();
-      ws.conc_volume_l.clear();
+      ws.conc_factor.clear();
       for (int m : model.outputs[o].moieties) {
         const int c = model.moieties[m].observed_compartment;
         ws.conc_compartment.push_back(c);
-        ws.conc_volume_l.push_back(ws.parameters[model.compartments[c].volume_parameter]);
+        ws.conc_factor.push_back(1000.0 / ws.parameters[model.compartments[c].volume_parameter]);
       }
       const std::size_t n_terms = ws.conc_compartment.size();
       // Solver round-off may dip a hair below zero; a real negative or NaN is a failure.
@@ -586,7 +594,7 @@ class Engine {
       for (int g = 0; g < n_grid; ++g) {
         const double* state_mg = &ws.states[static_cast<std::size_t>(g) * n_states];
         double total = 0.0;
-        for (std::size_t k = 0; k < n_terms; ++k) total += state_mg[ws.conc_compartment[k]] / ws.conc_volume_l[k] * 1000.0;
+        for (std::size_t k = 0; k < n_terms; ++k) total += state_mg[ws.conc_compartment[k]] * ws.conc_factor[k];
         conc[g] = total;
         check.add(total);
       }
