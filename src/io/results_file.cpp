@@ -667,14 +667,6 @@ void ResultsFile::write_any(int variable, ElementType buffer_type, const std::ve
 
 void ResultsFile::encode_chunk(const float* data, std::size_t n_elements, std::vector<unsigned char>& scratch,
                                std::vector<unsigned char>& out) {
-  // HDF5's shuffle filter: byte k of every element, then byte k+1, ...
-  constexpr std::size_t element_size = sizeof(float);
-  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
-  scratch.resize(n_elements * element_size);
-  for (std::size_t k = 0; k < element_size; ++k) {
-    unsigned char* plane = scratch.data() + k * n_elements;
-    for (std::size_t i = 0; i < n_elements; ++i) plane[i] = bytes[i * element_size + k];
-  }
   // HDF5's deflate filter stores a zlib stream (RFC 1950) at the dataset's level (1). libdeflate
   // writes that format too, about twice as fast as zlib's compress2 at level 1; HDF5 (and any
   // reader) inflates it with zlib as usual. The bytes differ from zlib's, the values do not. One
@@ -684,13 +676,25 @@ void ResultsFile::encode_chunk(const float* data, std::size_t n_elements, std::v
   };
   thread_local const std::unique_ptr<libdeflate_compressor, FreeCompressor> compressor(libdeflate_alloc_compressor(1));
   if (!compressor) throw RuntimeFailure("libdeflate could not allocate a compressor");
-  out.resize(libdeflate_zlib_compress_bound(compressor.get(), scratch.size()));
-  const std::size_t compressed_size =
-      libdeflate_zlib_compress(compressor.get(), scratch.data(), scratch.size(), out.data(), out.size());
+  constexpr std::size_t element_size = sizeof(float);
+  const std::size_t input_size = n_elements * element_size;
+  const std::size_t bound = libdeflate_zlib_compress_bound(compressor.get(), input_size);
+  // scratch holds the shuffled chunk and, after it, room for the compressed stream: it keeps its
+  // size from chunk to chunk, so nothing is allocated or zero-filled again; `out` receives only
+  // the compressed bytes (resizing `out` to the bound and back zero-filled ~2 MB per chunk).
+  scratch.resize(input_size + bound);
+  // HDF5's shuffle filter: byte k of every element, then byte k+1, ...
+  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+  for (std::size_t k = 0; k < element_size; ++k) {
+    unsigned char* plane = scratch.data() + k * n_elements;
+    for (std::size_t i = 0; i < n_elements; ++i) plane[i] = bytes[i * element_size + k];
+  }
+  unsigned char* compressed = scratch.data() + input_size;
+  const std::size_t compressed_size = libdeflate_zlib_compress(compressor.get(), scratch.data(), input_size, compressed, bound);
   if (compressed_size == 0) {
     throw RuntimeFailure("libdeflate could not compress a chunk of " + std::to_string(n_elements) + " values");
   }
-  out.resize(compressed_size);
+  out.assign(compressed, compressed + compressed_size);
 }
 
 const std::vector<hsize_t>& ResultsFile::chunk_shape(int variable) const { return variables_.at(variable).chunk; }
