@@ -149,13 +149,24 @@ void PlasticityV1::score(const ResponseModel& model, const PatientExposure& pati
   FirstOrderFilter plasticity_filter(p[kout], p[kin]);
   double plasticity = 0.0;
   int next_visit = 0;
+  const double* grid_h = patient.grid_h;
   for (int g = 0; g < n_grid; ++g) {
     if (g > 0) {
-      const double h = patient.grid_h[g] - patient.grid_h[g - 1];
-      // Drug-free steps (most of the grid) only decay: the step's input term is gain * (0 + 0),
-      // so y * decay is the same number the full step gives, without its lookup and additions.
-      plasticity = drive[g - 1] == 0.0 && drive[g] == 0.0 ? plasticity_filter.decay_only(plasticity, h)
-                                                        : plasticity_filter.step(plasticity, drive[g - 1], drive[g], h);
+      const double h = grid_h[g] - grid_h[g - 1];
+      if (drive[g - 1] == 0.0 && drive[g] == 0.0) {
+        // Drug-free steps (most of the grid) only decay, y * decay(h) being the full step's bits.
+        // The run goes on in a tight loop while the drive stays 0 and the step length stays h,
+        // up to the next visit (recorded below): one multiplication per step.
+        const double d = plasticity_filter.decay(h);
+        plasticity *= d;
+        const int stop = next_visit < patient.n_visits ? patient.visit_grid_index[next_visit] : n_grid - 1;
+        while (g < stop && drive[g + 1] == 0.0 && grid_h[g + 1] - grid_h[g] == h) {
+          plasticity *= d;
+          ++g;
+        }
+      } else {
+        plasticity = plasticity_filter.step(plasticity, drive[g - 1], drive[g], h);
+      }
     }
     while (next_visit < patient.n_visits && patient.visit_grid_index[next_visit] == g) {
       plasticity_at_visit[next_visit++] = plasticity;

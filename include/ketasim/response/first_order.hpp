@@ -26,17 +26,9 @@ class FirstOrderFilter {
     const Coefficients& c = coefficients(h);
     return y * c.decay + gain_ * (u0 * c.weight0 + u1 * c.weight1);
   }
-  // step(y, 0, 0, h) for y >= 0: y * decay + gain * (0 * w0 + 0 * w1) adds +0, so the bits are
-  // those of y * decay. The previous length's coefficients are kept at hand: runs of equal steps
-  // (the output grid between doses) then skip the slot lookup.
-  double decay_only(double y, double h) {
-    if (h <= 0.0) return y;
-    if (slots_[last_slot_].step_h != h) {
-      last_slot_ = slot_of(h);
-      coefficients(h);
-    }
-    return y * slots_[last_slot_].decay;
-  }
+  // The factor of y in a step of length h (1 for h <= 0). For an input that is 0 at both ends,
+  // step(y, 0, 0, h) is y * decay(h) bit for bit: its input term, gain * (0 * w0 + 0 * w1), is +0.
+  double decay(double h) { return h <= 0.0 ? 1.0 : coefficients(h).decay; }
 
  private:
   struct Coefficients {
@@ -60,7 +52,6 @@ class FirstOrderFilter {
   const Coefficients& set_step(int slot, double h);
   double decay_per_h_, gain_;
   Coefficients slots_[kSlots];
-  int last_slot_ = 0;  // the slot of the last decay_only step (an index: the filter stays copyable)
 };
 
 }  // namespace ketasim::response
