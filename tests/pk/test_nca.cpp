@@ -95,6 +95,28 @@ TEST_CASE("Cmax/Tmax, trough, AUC(0-24) and half-life of a mono-exponential inte
   CHECK(r.auc_interval_h_ng_per_ml == Approx(auc_tau).epsilon(1e-12));
 }
 
+TEST_CASE("Cmax is the first sample of the largest value; NaN samples never win", "[pk][nca]") {
+  // Ties: the first. A NaN later in the interval is skipped; a NaN first sample is reported as
+  // Cmax at the interval's start (the comparisons all fail), as the scalar scan always did.
+  const double nan = std::numeric_limits<double>::quiet_NaN();
+  const double t[7] = {0, 1, 2, 3, 4, 5, 6};
+  const double tie[7] = {1, 5, 2, 5, 3, 1, 0.5};
+  CHECK(nca_exposure(t, tie, 7, 0.0, 6.0).tmax_h == 1.0);
+  const double later_nan[7] = {1, 2, nan, 7, 3, 7, 0.5};
+  const NcaResult r = nca_exposure(t, later_nan, 7, 0.0, 6.0);
+  CHECK(r.cmax_ng_per_ml == 7.0);
+  CHECK(r.tmax_h == 3.0);
+  const double first_nan[7] = {nan, 2, 4, 7, 3, 1, 0.5};
+  const NcaResult f = nca_exposure(t, first_nan, 7, 0.0, 6.0);
+  CHECK(std::isnan(f.cmax_ng_per_ml));
+  CHECK(f.tmax_h == 0.0);
+  for (int n : {2, 3, 4, 5, 6, 7}) {  // odd and even lengths: the peak in the last, unpaired sample
+    std::vector<double> rising(t, t + n);
+    INFO("n " << n);
+    CHECK(nca_exposure(t, rising.data(), n, 0.0, n - 1.0).tmax_h == n - 1.0);
+  }
+}
+
 TEST_CASE("Half-life is NaN when no terminal phase can be fitted", "[pk][nca]") {
   const double t[3] = {0, 1, 2}, c[3] = {0, 5, 10};
   CHECK(std::isnan(nca_interval(t, c, 3, 0.0, 2.0).half_life_h));
