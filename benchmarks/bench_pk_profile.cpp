@@ -5,8 +5,12 @@
 // rate matrix, dose expansion, inputs and the solve; models loaded once outside the timing.
 //   herd-anderson-2007:           IV racemic ketamine 0.5 mg/kg over 40 min (80 kg)
 //   perez-ruixo-2021-esketamine:  intranasal esketamine 84 mg (3 devices 5 min apart)
+//   p1-benchmark:                 workload P1's 3-compartment model (4 states), IV as herd
+// The `_engine_grid` cases solve on the trial engine's grid instead: the hourly outputs plus
+// 5-minute points for 12 h after each session (2,809 times), as `ketasim run` does per patient.
 #include <benchmark/benchmark.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -21,7 +25,8 @@ namespace {
 const PkModel& model(const std::string& name) {
   static const PkModel herd = load_model(std::string(KETASIM_SOURCE_DIR) + "/models/herd-anderson-2007.yaml");
   static const PkModel esk = load_model(std::string(KETASIM_SOURCE_DIR) + "/models/perez-ruixo-2021-esketamine.yaml");
-  return name == "herd" ? herd : esk;
+  static const PkModel p1 = load_model(std::string(KETASIM_SOURCE_DIR) + "/models/p1-benchmark.yaml");
+  return name == "herd" ? herd : name == "p1" ? p1 : esk;
 }
 
 Regimen regimen_for(Route route) {
@@ -39,12 +44,21 @@ Regimen regimen_for(Route route) {
   return r;
 }
 
-void profile(benchmark::State& state, const char* model_name, Route route, SolverKind solver, OdeTolerances tol) {
+void profile(benchmark::State& state, const char* model_name, Route route, SolverKind solver, OdeTolerances tol,
+             bool engine_grid = false) {
   const PkModel& m = model(model_name);
   const Regimen regimen = regimen_for(route);
   const auto sessions = expand_sessions(regimen);
   std::vector<double> times;
   for (int i = 0; i <= 2016; ++i) times.push_back(i);
+  if (engine_grid) {  // as trial/time_grid.hpp lays it out: s + k/12 h, k = 1..143, then sorted
+    for (const auto& s : sessions) {
+      for (int k = 1; k < 144; ++k) {
+        if (k % 12 != 0) times.push_back(s.time_h + k * (5.0 / 60.0));
+      }
+    }
+    std::sort(times.begin(), times.end());
+  }
   const Covariates cov{80.0, 46.0, 0};
   ParameterValues params{};
   Kinetics kinetics;
@@ -89,6 +103,13 @@ BENCHMARK_CAPTURE(profile, esketamine_in_exact, "esk", Route::intranasal, Solver
 BENCHMARK_CAPTURE(profile, esketamine_in_ode_default_tol, "esk", Route::intranasal, SolverKind::ode, kDefault)
     ->Unit(benchmark::kMicrosecond);
 BENCHMARK_CAPTURE(profile, esketamine_in_ode_tight_tol, "esk", Route::intranasal, SolverKind::ode, kTight)
+    ->Unit(benchmark::kMicrosecond);
+
+BENCHMARK_CAPTURE(profile, p1_iv_exact_engine_grid, "p1", Route::iv_infusion, SolverKind::exact, kDefault, true)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(profile, herd_iv_exact_engine_grid, "herd", Route::iv_infusion, SolverKind::exact, kDefault, true)
+    ->Unit(benchmark::kMicrosecond);
+BENCHMARK_CAPTURE(profile, esketamine_in_exact_engine_grid, "esk", Route::intranasal, SolverKind::exact, kDefault, true)
     ->Unit(benchmark::kMicrosecond);
 
 BENCHMARK_MAIN();
