@@ -95,7 +95,7 @@ TEST_CASE("Cmax/Tmax, trough, AUC(0-24) and half-life of a mono-exponential inte
   CHECK(r.auc_interval_h_ng_per_ml == Approx(auc_tau).epsilon(1e-12));
 }
 
-TEST_CASE("Cmax is the first sample of the largest value; NaN samples never win", "[pk][nca]") {
+TEST_CASE("Cmax is the first sample of the largest value, and NaN samples never win", "[pk][nca]") {
   // Ties: the first. A NaN later in the interval is skipped; a NaN first sample is reported as
   // Cmax at the interval's start (the comparisons all fail), as the scalar scan always did.
   const double nan = std::numeric_limits<double>::quiet_NaN();
