@@ -2,8 +2,9 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
 #include <limits>
+
+#include "ketasim/core/pair.hpp"
 
 namespace ketasim::pk {
 
@@ -35,14 +36,6 @@ constexpr double kUOverAtanh[] = {1.0,
 // series' range, which the caller replaces by the log form. Two steps per operation (GCC/Clang
 // vector extensions, SSE2) and no branch: every step computes the series, and the select keeps
 // what its rule needs. Each lane does the scalar formula's operations in its order.
-using Pair = double __attribute__((vector_size(16)));
-
-inline Pair load_pair(const double* p) {
-  Pair v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 template <typename T>
 inline T series_factor(T u) {
   // Estrin's scheme: four dependent levels instead of Horner's eight.
@@ -63,8 +56,8 @@ inline double step_term(double dt, double c0, double c1) {
 
 // Terms of steps [1, n) of (t, c) into terms[0, n - 1).
 void step_terms(const double* t, const double* c, int n, double* terms) {
-  const Pair zero = {0.0, 0.0}, one = {1.0, 1.0}, half = {0.5, 0.5}, limit = {0.125, 0.125};
-  const Pair nan = {std::numeric_limits<double>::quiet_NaN(), std::numeric_limits<double>::quiet_NaN()};
+  const Pair zero = splat(0.0), one = splat(1.0), half = splat(0.5), limit = splat(0.125);
+  const Pair nan = splat(std::numeric_limits<double>::quiet_NaN());
   int i = 1;
   for (; i + 1 < n; i += 2) {
     const Pair dt = load_pair(t + i) - load_pair(t + i - 1);
@@ -74,7 +67,7 @@ void step_terms(const double* t, const double* c, int n, double* terms) {
     const auto down = (c1 < c0) & (c1 > zero);
     const Pair factor = down ? (u <= limit ? series_factor(u) : nan) : one;
     const Pair term = dt > zero ? half * dt * sum * factor : zero;
-    std::memcpy(terms + i - 1, &term, sizeof term);
+    store_pair(terms + i - 1, term);
   }
   for (; i < n; ++i) terms[i - 1] = step_term(t[i] - t[i - 1], c[i - 1], c[i]);
 }

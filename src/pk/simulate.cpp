@@ -5,10 +5,10 @@
 #include <algorithm>
 #include <boost/numeric/odeint.hpp>
 #include <cmath>
-#include <cstring>
 #include <limits>
 
 #include "ketasim/core/interrupt.hpp"
+#include "ketasim/core/pair.hpp"
 
 namespace ketasim::pk {
 
@@ -131,6 +131,20 @@ void advance_exact(const Kinetics& kinetics, StateVector& x, const StateVector& 
   for (int i = 0; i < n; ++i) x[i] = current[i];
 }
 
+// The inputs with a non-zero rate, in compartment order (the generic loop skips zero rates too):
+// their compartments and rates; returns how many.
+template <int N>
+int nonzero_rates(const StateVector& rate, bool has_rate, int (&index)[N], double (&value)[N]) {
+  int n = 0;
+  if (!has_rate) return 0;
+  for (int j = 0; j < N; ++j) {
+    if (rate[j] == 0.0) continue;
+    index[n] = j;
+    value[n++] = rate[j];
+  }
+  return n;
+}
+
 // advance_exact for a compile-time state count: the same operations in the same order (so the
 // same bits), with the state kept in registers from step to step instead of reloaded from the row
 // just written, and the propagator looked up only when the step length changes. The steps form a
@@ -149,17 +163,9 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
                          SimulationWorkspace& ws, double low, double high, int& implausible) {
   double current[N];
   for (int i = 0; i < N; ++i) current[i] = x[i];
-  // The inputs with a non-zero rate, in compartment order (the generic loop skips zero rates).
   int rate_index[N];
   double rate_value[N];
-  int n_rates = 0;
-  if (has_rate) {
-    for (int j = 0; j < N; ++j) {
-      if (rate[j] == 0.0) continue;
-      rate_index[n_rates] = j;
-      rate_value[n_rates++] = rate[j];
-    }
-  }
+  const int n_rates = nonzero_rates<N>(rate, has_rate, rate_index, rate_value);
   double largest[N], smallest[N];
   for (int i = 0; i < N; ++i) {
     largest[i] = -std::numeric_limits<double>::infinity();
@@ -213,14 +219,6 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
 // columns, then the rate terms in compartment order; no fused multiply-add), so the bits are the
 // same (tested against the generic loop). Half the instructions per step: the kernel was bound
 // by its instruction count, not only by the step chain.
-using Pair = double __attribute__((vector_size(16)));
-
-inline Pair load_pair(const double* p) {
-  Pair v;
-  std::memcpy(&v, p, sizeof v);
-  return v;
-}
-
 template <int M>
 inline Pair pairwise_sum_pairs(const Pair* terms) {
   if constexpr (M == 1) {
@@ -240,18 +238,11 @@ void advance_exact_pairs(const Kinetics& kinetics, StateVector& x, const StateVe
   for (int i = 0; i < N; ++i) current[i] = x[i];
   int rate_index[N];
   double rate_value[N];
-  int n_rates = 0;
-  if (has_rate) {
-    for (int j = 0; j < N; ++j) {
-      if (rate[j] == 0.0) continue;
-      rate_index[n_rates] = j;
-      rate_value[n_rates++] = rate[j];
-    }
-  }
+  const int n_rates = nonzero_rates<N>(rate, has_rate, rate_index, rate_value);
   Pair largest[P], smallest[P];
   for (int r = 0; r < P; ++r) {
-    largest[r] = Pair{-std::numeric_limits<double>::infinity(), -std::numeric_limits<double>::infinity()};
-    smallest[r] = Pair{std::numeric_limits<double>::infinity(), std::numeric_limits<double>::infinity()};
+    largest[r] = splat(-std::numeric_limits<double>::infinity());
+    smallest[r] = splat(std::numeric_limits<double>::infinity());
   }
   Pair state[P];
   for (int r = 0; r < P; ++r) state[r] = Pair{current[2 * r], current[2 * r + 1]};
@@ -262,21 +253,20 @@ void advance_exact_pairs(const Kinetics& kinetics, StateVector& x, const StateVe
     if (h > 0.0) {
       if (p == nullptr || (p->step_h != h && !same_step(p->step_h, h))) p = &propagator_for(kinetics, h, ws);
       const double* transition = p->transition.data();
-      Pair splat[N];
+      Pair xj[N];  // amount j in both lanes
       for (int j = 0; j < N; ++j) {
-        const double xj = state[j / 2][j % 2];
-        splat[j] = Pair{xj, xj};
+        xj[j] = splat(state[j / 2][j % 2]);
       }
       Pair next[P];
       for (int r = 0; r < P; ++r) {
         Pair terms[N];
-        for (int j = 0; j < N; ++j) terms[j] = load_pair(transition + j * N + 2 * r) * splat[j];
+        for (int j = 0; j < N; ++j) terms[j] = load_pair(transition + j * N + 2 * r) * xj[j];
         next[r] = pairwise_sum_pairs<N>(terms);
       }
       const double* gain = p->input_gain.data();
       for (int k = 0; k < n_rates; ++k) {
         const int j = rate_index[k];
-        const Pair rj = Pair{rate_value[k], rate_value[k]};
+        const Pair rj = splat(rate_value[k]);
         for (int r = 0; r < P; ++r) next[r] += load_pair(gain + j * N + 2 * r) * rj;
       }
       for (int r = 0; r < P; ++r) state[r] = next[r];
@@ -284,7 +274,7 @@ void advance_exact_pairs(const Kinetics& kinetics, StateVector& x, const StateVe
     if (destination) {
       for (int r = 0; r < P; ++r) {
         const Pair v = state[r];
-        std::memcpy(destination + 2 * r, &v, sizeof v);
+        store_pair(destination + 2 * r, v);
         largest[r] = v > largest[r] ? v : largest[r];
         smallest[r] = v < smallest[r] ? v : smallest[r];
       }

@@ -1,9 +1,9 @@
 #include "ketasim/response/plasticity_v1.hpp"
 
 #include <cmath>
-#include <cstring>
 #include <limits>
 
+#include "ketasim/core/pair.hpp"
 #include "ketasim/response/first_order.hpp"
 #include "ketasim/response/response_model.hpp"
 
@@ -27,8 +27,6 @@ inline T power(T x) {
   }
 }
 
-using Pair = double __attribute__((vector_size(16)));
-
 // The drive from the binding S, in place, for a whole Hill coefficient H known at compile time:
 // occ^H / (occ50^H + occ^H) with occ = S / (1 + S), multiplied through by (1 + S)^H (one division
 // per point), and 0 below `negligible`. Two grid points per operation (GCC/Clang vector
@@ -39,16 +37,14 @@ using Pair = double __attribute__((vector_size(16)));
 
 template <int H>
 void drive_from_binding(double* x, int n, double occupancy50_pow, double negligible) {
-  const Pair a = {occupancy50_pow, occupancy50_pow}, below = {negligible, negligible}, one = {1.0, 1.0};
-  const Pair zero = {0.0, 0.0};
+  const Pair a = splat(occupancy50_pow), below = splat(negligible), one = splat(1.0), zero = splat(0.0);
   int g = 0;
   for (; g + 1 < n; g += 2) {
-    Pair s;
-    std::memcpy(&s, x + g, sizeof s);
+    const Pair s = load_pair(x + g);
     const Pair sh = power<H>(s);
     const Pair drive = sh / (a * power<H>(one + s) + sh);
     const Pair out = s < below ? zero : drive;
-    std::memcpy(x + g, &out, sizeof out);
+    store_pair(x + g, out);
   }
   for (; g < n; ++g) {
     const double s = x[g];
