@@ -51,9 +51,10 @@ struct RightHandSide {
 // Step lengths that agree to 1e-12 relative are one step. The grid's 5-minute points are written
 // s + k/12 h, so their differences take a dozen values that differ in the last bits (about 1e-13
 // h): a matrix exponential each made the exponentials ~15% of a run. Advancing such a step with
-// the propagator of a length 1e-12 relative away moves the state by under 1e-12 relative (the
-// rates times the time difference, |K| dh < 1e-9 for any |K| h up to 1000), far below anything
-// a concentration, NCA or score can show; and the next step starts again from the grid's own time.
+// the propagator of a length dh = 1e-12 h away moves the state by about |K| dh relative: 1e-12
+// times the step's |K| h, which is of order 1 on the output grid (at most 1e-9 for a step a
+// thousand times the fastest time constant), far below anything a concentration, NCA or score
+// can show; and the next step starts again from the grid's own time.
 bool same_step(double cached_h, double h) { return std::abs(cached_h - h) <= 1e-12 * h; }
 
 const SimulationWorkspace::Propagator& propagator_for(const Kinetics& kinetics, double step_h,
@@ -84,8 +85,9 @@ inline double pairwise_sum(const double* terms, int n) {
   const int half = n / 2;
   return pairwise_sum(terms, half) + pairwise_sum(terms + half, n - half);
 }
-template <int N>
-inline double pairwise_sum(const double* terms) {
+// The same order for a compile-time count, of doubles or of Pairs (two rows at a time).
+template <int N, typename T>
+inline T pairwise_sum(const T* terms) {
   if constexpr (N == 1) {
     return terms[0];
   } else {
@@ -219,15 +221,6 @@ void advance_exact_fixed(const Kinetics& kinetics, StateVector& x, const StateVe
 // columns, then the rate terms in compartment order; no fused multiply-add), so the bits are the
 // same (tested against the generic loop). Half the instructions per step: the kernel was bound
 // by its instruction count, not only by the step chain.
-template <int M>
-inline Pair pairwise_sum_pairs(const Pair* terms) {
-  if constexpr (M == 1) {
-    return terms[0];
-  } else {
-    return pairwise_sum_pairs<M / 2>(terms) + pairwise_sum_pairs<M - M / 2>(terms + M / 2);
-  }
-}
-
 template <int N>
 void advance_exact_pairs(const Kinetics& kinetics, StateVector& x, const StateVector& rate, bool has_rate,
                          double t0_h, double t1_h, const double* times_h, int n_times, double* states_out,
@@ -261,7 +254,7 @@ void advance_exact_pairs(const Kinetics& kinetics, StateVector& x, const StateVe
       for (int r = 0; r < P; ++r) {
         Pair terms[N];
         for (int j = 0; j < N; ++j) terms[j] = load_pair(transition + j * N + 2 * r) * xj[j];
-        next[r] = pairwise_sum_pairs<N>(terms);
+        next[r] = pairwise_sum<N>(terms);
       }
       const double* gain = p->input_gain.data();
       for (int k = 0; k < n_rates; ++k) {
