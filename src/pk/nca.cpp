@@ -30,12 +30,6 @@ constexpr double kUOverAtanh[] = {1.0,
 // first neglected terms, summed) and costs one division and a polynomial instead of a division,
 // a log and a second division; it also avoids the log form's cancellation as c1 nears c0
 // (relative error ~1e-16 / u there). Larger drops take the log form.
-//
-// step_terms gives each step's term: the series for a small drop, the trapezoid for a rise (the
-// factor 1 keeps the trapezoid's bits), 0 for a repeated time, and NaN for a drop beyond the
-// series' range, which the caller replaces by the log form. Two steps per operation (GCC/Clang
-// vector extensions, SSE2) and no branch: every step computes the series, and the select keeps
-// what its rule needs. Each lane does the scalar formula's operations in its order.
 template <typename T>
 inline T series_factor(T u) {
   // Estrin's scheme: four dependent levels instead of Horner's eight.
@@ -46,6 +40,9 @@ inline T series_factor(T u) {
   return low + y4 * high;
 }
 
+// One step's term: the series for a small drop, the trapezoid for a rise (the factor 1 keeps the
+// trapezoid's bits), 0 for a repeated time, and NaN for a drop beyond the series' range, which
+// the caller replaces by the log form.
 inline double step_term(double dt, double c0, double c1) {
   if (!(dt > 0.0)) return 0.0;
   const double sum = c0 + c1;
@@ -54,7 +51,9 @@ inline double step_term(double dt, double c0, double c1) {
   return u <= 0.125 ? 0.5 * dt * sum * series_factor(u) : std::numeric_limits<double>::quiet_NaN();
 }
 
-// Terms of steps [1, n) of (t, c) into terms[0, n - 1).
+// Terms of steps [1, n) of (t, c) into terms[0, n - 1), as step_term gives them: two steps per
+// operation (GCC/Clang vector extensions, SSE2) and no branch, every step computing the series and
+// the select keeping what its rule needs; each lane does step_term's operations in its order.
 void step_terms(const double* t, const double* c, int n, double* terms) {
   const Pair zero = splat(0.0), one = splat(1.0), half = splat(0.5), limit = splat(0.125);
   const Pair nan = splat(std::numeric_limits<double>::quiet_NaN());

@@ -102,7 +102,6 @@ struct Workspace {
   std::vector<double> states, conc, unbound_um;
   std::vector<int> conc_compartment;  // per term of the output being recorded
   std::vector<double> conc_factor;       // per term of the output: 1000 / volume (mg -> ng/mL)
-  std::vector<double> unbound_um_per_mg;  // per moiety: its mg/L-to-unbound-uM factor / volume
   std::vector<double> session_uniforms, stay_uniforms;
   std::vector<double> scores, expected, state, occupancy, response_scratch;
   // A patient's own schedule when the arm doses from an event data set.
@@ -465,14 +464,10 @@ class Engine {
     ws.unbound_um.resize(static_cast<std::size_t>(n_grid) * n_moieties);
     // Amount (mg) to unbound uM: a factor per moiety and patient, a multiplication per grid point
     // (a division per point was ~4% of a P1 run).
-    ws.unbound_um_per_mg.resize(n_moieties);
     for (int m = 0; m < n_moieties; ++m) {
       const auto& moiety = plan.moieties[m];
-      ws.unbound_um_per_mg[m] = moiety.mg_per_l_to_unbound_um / ws.parameters[moiety.volume_parameter];
-    }
-    for (int m = 0; m < n_moieties; ++m) {
-      const double factor = ws.unbound_um_per_mg[m];
-      const int compartment = plan.moieties[m].compartment;
+      const double factor = moiety.mg_per_l_to_unbound_um / ws.parameters[moiety.volume_parameter];
+      const int compartment = moiety.compartment;
       for (int g = 0; g < n_grid; ++g) {
         ws.unbound_um[static_cast<std::size_t>(g) * n_moieties + m] =
             ws.states[static_cast<std::size_t>(g) * n_states + compartment] * factor;
