@@ -21,6 +21,7 @@ struct RunOptions {
   int threads = 0;
   bool quiet = false;
   std::string command_line;
+  int verbose = 0;  // -v: also say how long the serial writer stage and the commit took
 };
 // With several ranks (mpirun), rank 0 writes the file and prints; the others compute their share.
 int run_command(const trial::Study& study, const RunOptions& options, const Ranks& ranks, std::ostream& out);

@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
     if (optimize->parsed()) {
       return cli::optimize_command(study, cli::RunOptions{output_path, threads, quiet, command_line}, std::cout);
     }
-    return cli::run_command(study, cli::RunOptions{output_path, threads, quiet, command_line}, ranks, std::cout);
+    return cli::run_command(study, cli::RunOptions{output_path, threads, quiet, command_line, verbose}, ranks, std::cout);
   } catch (const InputError& e) {
     return fail("error", e, 1);
   } catch (const RuntimeFailure& e) {

@@ -440,7 +440,18 @@ int run_command(const trial::Study& study, const RunOptions& options, const Rank
     if (config.endpoints.parameter_draws > 0) trial::write_parameter_draws(trial::simulate_parameter_draws(study), file);
     // The table comes from this run's own file, read just before it takes the output path:
     // a concurrent run to the same path may rename its file over ours at any moment after.
+    const auto commit_started = std::chrono::steady_clock::now();
     file.commit([&](const std::string& written) { endpoints = io::read_endpoints(written, io::Provenance::required); });
+    if (options.verbose > 0 && !options.quiet) {
+      // What docs/scaling.md's writer throughput is measured with: the serial stage, whatever the
+      // thread and rank count, then closing the file, reading the endpoint table back and renaming.
+      const double commit_s =
+          std::chrono::duration<double>(std::chrono::steady_clock::now() - commit_started).count();
+      std::cerr << "ketasim: info: writer stage " << std::fixed << std::setprecision(3) << stats.writer_stage_s
+                << " s for " << stats.patients << " patients ("
+                << std::setprecision(0) << stats.patients / std::max(stats.writer_stage_s, 1e-9)
+                << " patients/s); commit " << std::setprecision(3) << commit_s << " s\n";
+    }
     if (stats.failed_patients > 0) {
       std::cerr << "ketasim: warning: " << stats.failed_patients
                 << " patient-arm simulations failed; see the `status` variable\n";

@@ -5,6 +5,7 @@
 #include <tbb/task_arena.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <memory>
 #include <optional>
@@ -759,8 +760,10 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
   }
   RunStatistics stats;
   stats.batches = (l.n_patients + config.batch_patients - 1) / config.batch_patients;
+  stats.patients = l.n_patients;
   RunProgress progress{0, l.n_patients};
   for_each_batch(engine, config.batch_patients, ranks, [&](const Batch& b) {
+    const auto stage_started = std::chrono::steady_clock::now();
     write_batch(l, study.sweep, vars, b, file);
     // Sums are added in batch order, so the mean and SD are identical for any thread count.
     for (std::size_t i = 0; i < summary_size; ++i) {
@@ -773,6 +776,7 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
     survival.add(b);
     if (withdrawal) withdrawal->add(b, file);
     progress.patients_done += b.count;
+    stats.writer_stage_s += std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_started).count();
     if (on_progress) on_progress(progress);
   });
   if (l.summarize_conc) {

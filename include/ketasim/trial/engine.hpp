@@ -32,6 +32,10 @@ struct RunStatistics {
   long long failed_patients = 0;  // patient-arm pairs with a non-ok status
   std::optional<WithdrawalResult> withdrawal;  // with a `withdrawal:` block
   long long batches = 0;  // patient batches (batch_patients each); batch k is computed by rank k mod K
+  // Wall time rank 0 spent in the serial writer stage (writing each batch and adding its sums):
+  // the part of a run that does not spread over threads or ranks (docs/scaling.md).
+  double writer_stage_s = 0.0;
+  long long patients = 0;  // the cohort's size
 };
 
 // Writes every dataset of the results schema (io/results_schema.hpp) into `file` (not committed
