@@ -669,8 +669,8 @@ void ResultsFile::write_any(int variable, ElementType buffer_type, const std::ve
                context + ": cannot write the slab");
 }
 
-void ResultsFile::encode_chunk(const float* data, std::size_t n_elements, std::vector<unsigned char>& scratch,
-                               std::vector<unsigned char>& out) {
+void ResultsFile::encode_chunk(const void* data, std::size_t n_elements, std::size_t element_size,
+                               std::vector<unsigned char>& scratch, std::vector<unsigned char>& out) {
   // HDF5's deflate filter stores a zlib stream (RFC 1950) at the dataset's level (1). libdeflate
   // writes that format too, about twice as fast as zlib's compress2 at level 1; HDF5 (and any
   // reader) inflates it with zlib as usual. The bytes differ from zlib's, the values do not. One
@@ -680,15 +680,17 @@ void ResultsFile::encode_chunk(const float* data, std::size_t n_elements, std::v
   };
   thread_local const std::unique_ptr<libdeflate_compressor, FreeCompressor> compressor(libdeflate_alloc_compressor(1));
   if (!compressor) throw RuntimeFailure("libdeflate could not allocate a compressor");
-  constexpr std::size_t element_size = sizeof(float);
+  if (element_size != 1 && element_size != 2 && element_size != 4 && element_size != 8)
+    throw RuntimeFailure("encode_chunk: elements of " + std::to_string(element_size) + " bytes");
   const std::size_t input_size = n_elements * element_size;
   const std::size_t bound = libdeflate_zlib_compress_bound(compressor.get(), input_size);
   // scratch holds the shuffled chunk and, after it, room for the compressed stream: it keeps its
   // size from chunk to chunk, so nothing is allocated or zero-filled again; `out` receives only
   // the compressed bytes (resizing `out` to the bound and back zero-filled ~2 MB per chunk).
   scratch.resize(input_size + bound);
-  // HDF5's shuffle filter: byte k of every element, then byte k+1, ...
-  const auto* bytes = reinterpret_cast<const unsigned char*>(data);
+  // HDF5's shuffle filter: byte k of every element, then byte k+1, ... (for one-byte elements
+  // it leaves the bytes as they are, and so does this)
+  const auto* bytes = static_cast<const unsigned char*>(data);
   for (std::size_t k = 0; k < element_size; ++k) {
     unsigned char* plane = scratch.data() + k * n_elements;
     for (std::size_t i = 0; i < n_elements; ++i) plane[i] = bytes[i * element_size + k];
@@ -710,8 +712,7 @@ void ResultsFile::write_encoded_chunk(int variable, const std::vector<hsize_t>& 
     throw RuntimeFailure(where("write to unknown variable id " + std::to_string(variable)));
   const Variable& target = variables_[variable];
   const std::string context = where("variable '" + target.name + "'");
-  if (target.type != ElementType::float32 || !target.compressed)
-    throw RuntimeFailure(context + ": encoded chunks are only for compressed float32 variables");
+  if (!target.compressed) throw RuntimeFailure(context + ": encoded chunks are only for compressed variables");
   if (chunk_start.size() != target.chunk.size()) throw RuntimeFailure(context + ": chunk offset has the wrong rank");
   for (std::size_t axis = 0; axis < chunk_start.size(); ++axis) {
     if (chunk_start[axis] % target.chunk[axis] != 0 || chunk_start[axis] >= target.shape[axis])

@@ -62,13 +62,14 @@ struct Batch {
   std::vector<std::int8_t> event_observed;
   std::vector<float> baseline, change;       // [plan][patient]
   std::vector<std::int8_t> response, remission, relapse;
-  // Full concentrations, compressed per output in the parallel stage (one HDF5 chunk each).
-  std::vector<std::vector<unsigned char>> encoded_conc;
-  std::vector<float> padded;
+  // Every per-patient dataset compressed in the parallel stage, one HDF5 chunk each, in the order
+  // of results_writer.cpp's for_each_patient_dataset (encode_patient_chunks).
+  std::vector<std::vector<unsigned char>> encoded;
+  std::vector<unsigned char> padded;
   std::vector<unsigned char> shuffle_scratch;
 
   // Every result array of the batch, in one fixed order: what a rank sends to the writer rank
-  // (batch_codec.hpp). `conc` is left out: only its compressed form (encoded_conc) is written, and
+  // (batch_codec.hpp). `conc` is left out: only its compressed form (in `encoded`) is written, and
   // scratch space is nobody's business. A new result array must be listed here; the codec's test
   // lists them independently and fails on a forgotten one.
   template <class B, class Visit>

@@ -65,9 +65,9 @@ void encode_batch(const Batch& b, std::vector<unsigned char>& bytes) {
   put_bytes(bytes, &first, sizeof first);
   put_bytes(bytes, &count, sizeof count);
   Batch::for_each_array(b, [&](const auto& v) { put_array(bytes, v); });
-  const std::uint64_t chunks = b.encoded_conc.size();
+  const std::uint64_t chunks = b.encoded.size();
   put_bytes(bytes, &chunks, sizeof chunks);
-  for (const auto& chunk : b.encoded_conc) put_array(bytes, chunk);
+  for (const auto& chunk : b.encoded) put_array(bytes, chunk);
 }
 
 void decode_batch(const std::vector<unsigned char>& bytes, int sender, Batch& b) {
@@ -85,8 +85,8 @@ void decode_batch(const std::vector<unsigned char>& bytes, int sender, Batch& b)
   std::uint64_t chunks = 0;
   in.take(&chunks, sizeof chunks);
   if (chunks > bytes.size()) in.fail();
-  b.encoded_conc.resize(chunks);
-  for (auto& chunk : b.encoded_conc) in.take_array(chunk);
+  b.encoded.resize(chunks);
+  for (auto& chunk : b.encoded) in.take_array(chunk);
   in.finish();
 }
 

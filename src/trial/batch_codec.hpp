@@ -12,7 +12,7 @@ namespace ketasim::trial {
 // concentration chunks.
 void encode_batch(const Batch& b, std::vector<unsigned char>& bytes);
 // The inverse: fills every array listed by Batch::for_each_array, `first`, `count` and
-// `encoded_conc`. Throws RuntimeFailure naming `sender` when the bytes are not a whole batch.
+// `encoded`. Throws RuntimeFailure naming `sender` when the bytes are not a whole batch.
 void decode_batch(const std::vector<unsigned char>& bytes, int sender, Batch& b);
 
 }  // namespace ketasim::trial

@@ -669,7 +669,9 @@ class Engine {
 // rank 0 runs its own and receives the others' in order, so `sink` sees exactly the sequence a
 // single process produces (the same writes and the same order of every sum: bit-identical
 // results); on the other ranks `sink` is never called and each finished batch goes to rank 0.
-void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks,
+// `to_file`: each batch's datasets are compressed into their chunks by the thread that computed
+// it (encode_patient_chunks), so that the writer only copies bytes.
+void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks, bool to_file,
                     const std::function<void(const Batch&)>& sink) {
   const Layout& l = engine.layout();
   const long long n_batches = (l.n_patients + batch_patients - 1) / batch_patients;
@@ -712,7 +714,7 @@ void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks
                                            [&](Batch* b) {
                                              if (b->rank != ranks.rank()) return b;
                                              engine.simulate_batch(*b, workspaces.local());
-                                             if (l.store_conc) encode_concentrations(l, *b);
+                                             if (to_file) encode_patient_chunks(l, *b);
                                              return b;
                                            }) &
           tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* b) {
@@ -762,9 +764,9 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
   stats.batches = (l.n_patients + config.batch_patients - 1) / config.batch_patients;
   stats.patients = l.n_patients;
   RunProgress progress{0, l.n_patients};
-  for_each_batch(engine, config.batch_patients, ranks, [&](const Batch& b) {
+  for_each_batch(engine, config.batch_patients, ranks, true, [&](const Batch& b) {
     const auto stage_started = std::chrono::steady_clock::now();
-    write_batch(l, study.sweep, vars, b, file);
+    write_batch(l, vars, b, file);
     // Sums are added in batch order, so the mean and SD are identical for any thread count.
     for (std::size_t i = 0; i < summary_size; ++i) {
       sum[i] += b.conc_sum[i];
@@ -809,7 +811,7 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
 
 void run_trial_share(const Study& study, const Ranks& ranks) {
   const Engine engine(study.points, *study.response_model, study.population.get());
-  for_each_batch(engine, study.config.batch_patients, ranks, {});
+  for_each_batch(engine, study.config.batch_patients, ranks, true, {});
 }
 
 TrialSummary simulate_endpoints(const StudyConfig& config, const response::ResponseModel& rm,
@@ -828,7 +830,7 @@ TrialSummary simulate_endpoints(const StudyConfig& config, const response::Respo
     summary.arms[a].name = config.arms[a].name;
     summary.arms[a].visits.resize(n_visits);
   }
-  for_each_batch(engine, config.batch_patients, Ranks(), [&](const Batch& b) {
+  for_each_batch(engine, config.batch_patients, Ranks(), false, [&](const Batch& b) {
     for (int a = 0; a < l.n_arms; ++a) {
       ArmSummary& arm = summary.arms[a];
       for (int p = 0; p < b.count; ++p) {
@@ -880,7 +882,7 @@ PatientOutcomes simulate_outcomes(const StudyConfig& config, const response::Res
   out.dose_amount_mg.assign(ap * out.n_doses, Batch::kNaN);
   out.dose_taken.assign(ap * out.n_doses, 0);
   out.dropout_time_d.assign(ap, Batch::kNaN);
-  for_each_batch(engine, config.batch_patients, Ranks(), [&](const Batch& b) {
+  for_each_batch(engine, config.batch_patients, Ranks(), false, [&](const Batch& b) {
     for (int a = 0; a < l.n_arms; ++a) {
       for (int p = 0; p < b.count; ++p) {
         const std::size_t from = static_cast<std::size_t>(a) * b.count + p;

@@ -1,7 +1,12 @@
 #include "results_writer.hpp"
 
 #include <algorithm>
+#include <functional>
+#include <numeric>
+#include <string>
+#include <type_traits>
 
+#include "ketasim/core/error.hpp"
 #include "ketasim/core/units.hpp"
 #include "ketasim/io/results_schema.hpp"
 
@@ -171,98 +176,108 @@ FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& 
   return v;
 }
 
-void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v, const Batch& b, io::ResultsFile& f) {
-  const hsize_t first = static_cast<hsize_t>(b.first), n = static_cast<hsize_t>(b.count);
-  const hsize_t plans = static_cast<hsize_t>(l.n_plans);
-  // The batch buffers hold [plan][patient] for this batch's patients; one hyperslab per plan.
-  auto per_plan = [&](int var, const auto* data, hsize_t inner) {
-    for (hsize_t a = 0; a < plans; ++a) {
-      std::vector<hsize_t> start = plan_prefix(sweep, l, static_cast<int>(a));
-      std::vector<hsize_t> count(start.size(), 1);
-      start.push_back(first);
-      count.push_back(n);
-      if (inner) {
-        start.push_back(0);
-        count.push_back(inner);
-      }
-      f.write(var, start, count, data + a * n * (inner ? inner : 1));
-    }
-  };
-  if (l.has_patient_id) f.write(v.patient_id, {first}, {n}, b.patient_id.data());
-  for (int point = 0; point < l.covariate_sets(); ++point) {
-    std::vector<hsize_t> start, count;
-    if (l.cohort_swept) {
-      start = plan_prefix(sweep, l, point * l.n_arms);
-      start.pop_back();  // not arm
-      count.assign(start.size(), 1);
-    }
-    start.push_back(first);
-    count.push_back(n);
-    const std::size_t offset = static_cast<std::size_t>(point) * n;
-    f.write(v.weight, start, count, b.weight_kg.data() + offset);
-    f.write(v.age, start, count, b.age_y.data() + offset);
-    f.write(v.sex, start, count, b.sex.data() + offset);
+namespace {
+
+// Every per-patient dataset of a batch, in one fixed order, with the file variable it goes to
+// (-1 when `v` is null: worker threads and other ranks encode without the file). The batch holds
+// each as [block][patient][inner], block = plan (sweep point x arm) or covariate set, which is
+// the C order of one chunk: every block and inner value, chunk_patients patients. `inner` is 0
+// for a variable with no axis after patient. encode_patient_chunks and write_batch both walk
+// this list, so a dataset added here is encoded and written, or neither.
+template <class Visit>
+void for_each_patient_dataset(const Layout& l, const FileVariables* v, const Batch& b, Visit&& visit) {
+  auto id = [&](int FileVariables::*member) { return v ? v->*member : -1; };
+  auto id_at = [&](std::vector<int> FileVariables::*member, std::size_t k) { return v ? (v->*member)[k] : -1; };
+  const std::size_t plans = static_cast<std::size_t>(l.n_plans), n = static_cast<std::size_t>(b.count);
+  const std::size_t n_doses = static_cast<std::size_t>(l.n_doses), n_visits = l.visits_d.size();
+  const std::size_t n_samples = l.sampling_times_h.size(), n_time = l.output_times_h.size();
+  const std::size_t covariate_sets = static_cast<std::size_t>(l.covariate_sets());
+  if (l.has_patient_id) visit(id(&FileVariables::patient_id), b.patient_id.data(), 1, 0);
+  visit(id(&FileVariables::weight), b.weight_kg.data(), covariate_sets, 0);
+  visit(id(&FileVariables::age), b.age_y.data(), covariate_sets, 0);
+  visit(id(&FileVariables::sex), b.sex.data(), covariate_sets, 0);
+  visit(id(&FileVariables::status), b.status.data(), plans, 0);
+  for (std::size_t k = 0; k < l.parameters.size(); ++k) {
+    visit(id_at(&FileVariables::parameters, k), b.parameters.data() + k * plans * n, plans, 0);
   }
-  per_plan(v.status, b.status.data(), 0);
-  for (std::size_t k = 0; k < v.parameters.size(); ++k) per_plan(v.parameters[k], b.parameters.data() + k * plans * n, 0);
-  const hsize_t n_doses = static_cast<hsize_t>(l.n_doses);
-  const hsize_t n_visits = static_cast<hsize_t>(l.visits_d.size());
   for (std::size_t s = 0; s < l.outputs.size(); ++s) {
-    if (l.store_conc) {
-      std::vector<hsize_t> chunk_start(f.chunk_shape(v.conc[s]).size(), 0);
-      chunk_start[chunk_start.size() - 2] = first;  // (sweep..., arm, patient, time): all but patient at 0
-      f.write_encoded_chunk(v.conc[s], chunk_start, b.encoded_conc[s]);
-    }
-    per_plan(v.cmax[s], b.cmax.data() + s * plans * n * n_doses, n_doses);
-    per_plan(v.tmax[s], b.tmax.data() + s * plans * n * n_doses, n_doses);
-    per_plan(v.auc[s], b.auc.data() + s * plans * n * n_doses, n_doses);
-    if (!l.sampling_times_h.empty()) {
-      const hsize_t n_samples = static_cast<hsize_t>(l.sampling_times_h.size());
-      per_plan(v.ipred[s], b.ipred.data() + s * plans * n * n_samples, n_samples);
-      per_plan(v.dv[s], b.dv.data() + s * plans * n * n_samples, n_samples);
+    if (l.store_conc) visit(id_at(&FileVariables::conc, s), b.conc.data() + s * plans * n * n_time, plans, n_time);
+    visit(id_at(&FileVariables::cmax, s), b.cmax.data() + s * plans * n * n_doses, plans, n_doses);
+    visit(id_at(&FileVariables::tmax, s), b.tmax.data() + s * plans * n * n_doses, plans, n_doses);
+    visit(id_at(&FileVariables::auc, s), b.auc.data() + s * plans * n * n_doses, plans, n_doses);
+    if (n_samples > 0) {
+      visit(id_at(&FileVariables::ipred, s), b.ipred.data() + s * plans * n * n_samples, plans, n_samples);
+      visit(id_at(&FileVariables::dv, s), b.dv.data() + s * plans * n * n_samples, plans, n_samples);
     }
   }
-  per_plan(v.dose_time, b.dose_time.data(), n_doses);
-  per_plan(v.dose_amount, b.dose_amount.data(), n_doses);
-  if (l.store_dose_duration) per_plan(v.dose_duration, b.dose_duration.data(), n_doses);
-  per_plan(v.dose_taken, b.dose_taken.data(), n_doses);
-  per_plan(v.madrs, b.madrs.data(), n_visits);
-  per_plan(v.response_by_visit, b.response_by_visit.data(), n_visits);
-  per_plan(v.remission_by_visit, b.remission_by_visit.data(), n_visits);
-  per_plan(v.dropout_time, b.dropout_time.data(), 0);
-  per_plan(v.event_time, b.event_time.data(), 3);
-  per_plan(v.event_observed, b.event_observed.data(), 3);
-  per_plan(v.baseline, b.baseline.data(), 0);
-  per_plan(v.change, b.change.data(), 0);
-  per_plan(v.response, b.response.data(), 0);
-  per_plan(v.remission, b.remission.data(), 0);
-  per_plan(v.relapse, b.relapse.data(), 0);
+  visit(id(&FileVariables::dose_time), b.dose_time.data(), plans, n_doses);
+  visit(id(&FileVariables::dose_amount), b.dose_amount.data(), plans, n_doses);
+  if (l.store_dose_duration) visit(id(&FileVariables::dose_duration), b.dose_duration.data(), plans, n_doses);
+  visit(id(&FileVariables::dose_taken), b.dose_taken.data(), plans, n_doses);
+  visit(id(&FileVariables::madrs), b.madrs.data(), plans, n_visits);
+  visit(id(&FileVariables::response_by_visit), b.response_by_visit.data(), plans, n_visits);
+  visit(id(&FileVariables::remission_by_visit), b.remission_by_visit.data(), plans, n_visits);
+  visit(id(&FileVariables::dropout_time), b.dropout_time.data(), plans, 0);
+  visit(id(&FileVariables::event_time), b.event_time.data(), plans, 3);
+  visit(id(&FileVariables::event_observed), b.event_observed.data(), plans, 3);
+  visit(id(&FileVariables::baseline), b.baseline.data(), plans, 0);
+  visit(id(&FileVariables::change), b.change.data(), plans, 0);
+  visit(id(&FileVariables::response), b.response.data(), plans, 0);
+  visit(id(&FileVariables::remission), b.remission.data(), plans, 0);
+  visit(id(&FileVariables::relapse), b.relapse.data(), plans, 0);
   if (l.store_response_state) {
-    per_plan(v.occupancy, b.occupancy.data(), n_visits);
-    per_plan(v.state, b.state.data(), n_visits);
-    per_plan(v.expected, b.expected.data(), n_visits);
+    visit(id(&FileVariables::occupancy), b.occupancy.data(), plans, n_visits);
+    visit(id(&FileVariables::state), b.state.data(), plans, n_visits);
+    visit(id(&FileVariables::expected), b.expected.data(), plans, n_visits);
   }
 }
 
-void encode_concentrations(const Layout& l, Batch& b) {
-  const std::size_t n_time = l.output_times_h.size();
-  const std::size_t plans = static_cast<std::size_t>(l.n_plans);
-  const std::size_t chunk_patients = static_cast<std::size_t>(l.chunk_patients);
-  const std::size_t per_output = plans * b.count * n_time;
-  const std::size_t chunk_elements = plans * chunk_patients * n_time;
-  b.encoded_conc.resize(l.outputs.size());
-  for (std::size_t s = 0; s < l.outputs.size(); ++s) {
-    const float* source = b.conc.data() + s * per_output;
-    if (static_cast<std::size_t>(b.count) != chunk_patients) {
-      b.padded.assign(chunk_elements, NAN);
-      for (std::size_t a = 0; a < plans; ++a) {
-        std::copy(source + a * b.count * n_time, source + (a + 1) * b.count * n_time,
-                  b.padded.begin() + static_cast<std::ptrdiff_t>(a * chunk_patients * n_time));
+}  // namespace
+
+void write_batch(const Layout& l, const FileVariables& v, const Batch& b, io::ResultsFile& f) {
+  const hsize_t chunk_patients = static_cast<hsize_t>(l.chunk_patients);
+  if (b.first % l.chunk_patients != 0) {
+    throw RuntimeFailure("internal error: a batch starts at patient " + std::to_string(b.first) +
+                         ", not at a chunk boundary (" + std::to_string(l.chunk_patients) + " patients)");
+  }
+  std::size_t k = 0;
+  for_each_patient_dataset(l, &v, b, [&](int variable, const auto*, std::size_t blocks, std::size_t inner) {
+    const std::vector<hsize_t>& chunk = f.chunk_shape(variable);
+    const hsize_t expected = static_cast<hsize_t>(blocks) * chunk_patients * (inner ? inner : 1);
+    const hsize_t elements = std::accumulate(chunk.begin(), chunk.end(), hsize_t{1}, std::multiplies<>());
+    if (k >= b.encoded.size() || chunk.empty() || elements != expected) {
+      throw RuntimeFailure("internal error: the batch's encoded chunk " + std::to_string(k) +
+                           " does not match its variable's chunk shape");
+    }
+    // (sweep..., arm, patient[, inner]) or (sweep..., patient): 0 on every axis but patient
+    std::vector<hsize_t> start(chunk.size(), 0);
+    start[chunk.size() - (inner ? 2 : 1)] = static_cast<hsize_t>(b.first);
+    f.write_encoded_chunk(variable, start, b.encoded[k++]);
+  });
+  if (k != b.encoded.size()) throw RuntimeFailure("internal error: the batch carries more encoded chunks than datasets");
+}
+
+void encode_patient_chunks(const Layout& l, Batch& b) {
+  const std::size_t chunk_patients = static_cast<std::size_t>(l.chunk_patients), n = static_cast<std::size_t>(b.count);
+  std::size_t k = 0;
+  for_each_patient_dataset(l, nullptr, b, [&](int, const auto* data, std::size_t blocks, std::size_t inner) {
+    using T = std::remove_const_t<std::remove_pointer_t<decltype(data)>>;
+    const std::size_t row = (inner ? inner : 1) * sizeof(T);  // bytes per patient and block
+    const unsigned char* source = reinterpret_cast<const unsigned char*>(data);
+    if (n != chunk_patients) {
+      // The last, short batch: each block padded to chunk_patients with zero bytes, which lie
+      // beyond the dataset's extent and are never read.
+      b.padded.assign(blocks * chunk_patients * row, 0);
+      for (std::size_t a = 0; a < blocks; ++a) {
+        std::copy(source + a * n * row, source + (a + 1) * n * row, b.padded.begin() + static_cast<std::ptrdiff_t>(a * chunk_patients * row));
       }
       source = b.padded.data();
     }
-    io::ResultsFile::encode_chunk(source, chunk_elements, b.shuffle_scratch, b.encoded_conc[s]);
-  }
+    if (b.encoded.size() <= k) b.encoded.resize(k + 1);
+    io::ResultsFile::encode_chunk(source, blocks * chunk_patients * (inner ? inner : 1), sizeof(T), b.shuffle_scratch,
+                                  b.encoded[k++]);
+  });
+  b.encoded.resize(k);
 }
 
 }  // namespace ketasim::trial

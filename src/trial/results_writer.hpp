@@ -22,11 +22,13 @@ struct FileVariables {
 };
 
 FileVariables define_file(const Study& study, const Layout& l, io::ResultsFile& f);
-void write_batch(const Layout& l, const SweepPlan& sweep, const FileVariables& v, const Batch& b, io::ResultsFile& f);
-// Compresses each output's concentrations of a batch as one HDF5 chunk (every plan, the batch's
-// patients, the whole time axis), padding a short batch with NaN to the chunk's length, so that
-// deflate runs on all workers instead of the single writer.
-void encode_concentrations(const Layout& l, Batch& b);
+// Writes a batch's per-patient datasets from their chunks, which encode_patient_chunks made.
+void write_batch(const Layout& l, const FileVariables& v, const Batch& b, io::ResultsFile& f);
+// Compresses each per-patient dataset of a batch as one HDF5 chunk (every plan or covariate set,
+// the batch's patients, every value after patient) with the dataset's own filters (shuffle,
+// deflate), so that deflate runs on every worker thread and rank, and the single writer only
+// copies bytes into the file (docs/scaling.md). A short last batch is padded to the chunk.
+void encode_patient_chunks(const Layout& l, Batch& b);
 // Per-plan values along (sweep..., arm [, tail]) for plan a.
 void write_plan_values(const Layout& l, const SweepPlan& sweep, int variable, int plan, const double* values,
                        hsize_t tail, io::ResultsFile& f);

@@ -532,24 +532,27 @@ TEST_CASE("Results files open in xarray (h5netcdf, netcdf4), h5py, hdf5r and ncd
   }
 }
 
-TEST_CASE("Chunks encoded in parallel read back exactly like the dataset's own filters", "[io]") {
-  // Two variables of the same shape and chunking: one written through the filter pipeline, one
-  // with chunks shuffled and deflated by encode_chunk (including a short edge chunk padded with
-  // NaN, as the engine does for the last batch). Both must read back equal, value for value.
+namespace {
+// Two variables of the same shape and chunking: one written through HDF5's own filter pipeline
+// (the independent reference), one with chunks shuffled and deflated by encode_chunk, including
+// a short edge chunk padded as the engine pads its last batch. Both must read back equal, byte
+// for byte.
+template <class T>
+void check_encoded_chunks_read_back(ElementType type, hid_t memory_type, T (*value)(hsize_t, hsize_t, hsize_t)) {
   const fs::path folder = fs::temp_directory_path() / ("ketasim-encoded-" + std::to_string(getpid()));
   fs::create_directories(folder);
   const std::string path = (folder / "encoded.h5").string();
   const hsize_t arms = 2, patients = 7, times = 5, chunk_patients = 3;
-  std::vector<float> values(arms * patients * times);
+  std::vector<T> values(arms * patients * times);
   for (hsize_t a = 0; a < arms; ++a)
     for (hsize_t p = 0; p < patients; ++p)
-      for (hsize_t t = 0; t < times; ++t) values[(a * patients + p) * times + t] = sample_concentration_ng_per_ml(a, p, t);
+      for (hsize_t t = 0; t < times; ++t) values[(a * patients + p) * times + t] = value(a, p, t);
   {
     ResultsFile file(path);
     file.add_label_dimension("arm", {"a", "b"}, "arm");
     file.add_dimension("patient", std::vector<std::int64_t>{0, 1, 2, 3, 4, 5, 6}, "1", "patient");
     file.add_dimension("time", std::vector<double>{0, 1, 2, 3, 4}, "h", "time");
-    VariableSpec spec("filtered", {"arm", "patient", "time"}, ElementType::float32, "ng/mL", "filtered");
+    VariableSpec spec("filtered", {"arm", "patient", "time"}, type, "1", "filtered");
     spec.chunk_patients = chunk_patients;
     const int filtered = file.create_variable(spec);
     spec.name = "encoded";
@@ -558,7 +561,7 @@ TEST_CASE("Chunks encoded in parallel read back exactly like the dataset's own f
     file.write(filtered, {0, 0, 0}, {arms, patients, times}, values.data());
     std::vector<unsigned char> scratch, bytes;
     for (hsize_t first = 0; first < patients; first += chunk_patients) {
-      std::vector<float> chunk(arms * chunk_patients * times, NAN);
+      std::vector<T> chunk(arms * chunk_patients * times, T{});
       for (hsize_t a = 0; a < arms; ++a)
         for (hsize_t p = first; p < std::min(patients, first + chunk_patients); ++p)
           for (hsize_t t = 0; t < times; ++t)
@@ -572,14 +575,33 @@ TEST_CASE("Chunks encoded in parallel read back exactly like the dataset's own f
   Hdf5Handle f{H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT), H5Fclose};
   Hdf5Handle a{H5Dopen2(f.get(), "filtered", H5P_DEFAULT), H5Dclose};
   Hdf5Handle b{H5Dopen2(f.get(), "encoded", H5P_DEFAULT), H5Dclose};
-  const auto expected = read_all<float>(a.get(), H5T_NATIVE_FLOAT);
-  const auto actual = read_all<float>(b.get(), H5T_NATIVE_FLOAT);
+  const auto expected = read_all<T>(a.get(), memory_type);
+  const auto actual = read_all<T>(b.get(), memory_type);
   REQUIRE(expected.size() == actual.size());
-  for (std::size_t i = 0; i < expected.size(); ++i) {
-    INFO("index " << i);
-    CHECK(actual[i] == expected[i]);
-  }
+  CHECK(std::memcmp(actual.data(), expected.data(), actual.size() * sizeof(T)) == 0);
   fs::remove_all(folder);
+}
+}  // namespace
+
+TEST_CASE("Chunks encoded in parallel read back exactly like the dataset's own filters", "[io]") {
+  // Every element size the engine writes per patient: float32 (concentrations, MADRS), float64
+  // (NCA, times, parameters), int8 (flags, status). Values vary in every byte, so a byte plane
+  // taken from the wrong place changes them.
+  SECTION("float32") {
+    check_encoded_chunks_read_back<float>(ElementType::float32, H5T_NATIVE_FLOAT, [](hsize_t a, hsize_t p, hsize_t t) {
+      return static_cast<float>(sample_concentration_ng_per_ml(a, p, t));
+    });
+  }
+  SECTION("float64") {
+    check_encoded_chunks_read_back<double>(ElementType::float64, H5T_NATIVE_DOUBLE, [](hsize_t a, hsize_t p, hsize_t t) {
+      return std::exp(0.37 * static_cast<double>(t) - 1.3 * static_cast<double>(p)) * (a ? -1.0 : 1.0) + 1e-300 * t;
+    });
+  }
+  SECTION("int8") {
+    check_encoded_chunks_read_back<std::int8_t>(ElementType::int8, H5T_NATIVE_SCHAR, [](hsize_t a, hsize_t p, hsize_t t) {
+      return static_cast<std::int8_t>(static_cast<int>((a * 31 + p * 7 + t * 3) % 256) - 128);
+    });
+  }
 }
 
 TEST_CASE("An encoded chunk is a standard zlib stream of the shuffled bytes, decoded exactly", "[io]") {
@@ -606,6 +628,27 @@ TEST_CASE("An encoded chunk is a standard zlib stream of the shuffled bytes, dec
       for (std::size_t k = 0; k < sizeof(float); ++k) bytes[i * sizeof(float) + k] = shuffled[k * n + i];
     CHECK(std::memcmp(bytes.data(), values.data(), bytes.size()) == 0);
   }
+  // float64 and one-byte elements (shuffle leaves one-byte elements as they are)
+  std::vector<double> doubles(5003);
+  for (std::size_t i = 0; i < doubles.size(); ++i) doubles[i] = std::ldexp(1.0 + i * 1e-4, static_cast<int>(i % 61) - 30);
+  std::vector<unsigned char> scratch, encoded;
+  ResultsFile::encode_chunk(doubles.data(), doubles.size(), scratch, encoded);
+  std::vector<unsigned char> shuffled(doubles.size() * sizeof(double));
+  uLongf size = static_cast<uLongf>(shuffled.size());
+  REQUIRE(uncompress(shuffled.data(), &size, encoded.data(), static_cast<uLong>(encoded.size())) == Z_OK);
+  REQUIRE(size == shuffled.size());
+  std::vector<double> decoded(doubles.size());
+  auto* out = reinterpret_cast<unsigned char*>(decoded.data());
+  for (std::size_t i = 0; i < doubles.size(); ++i)
+    for (std::size_t k = 0; k < sizeof(double); ++k) out[i * sizeof(double) + k] = shuffled[k * doubles.size() + i];
+  CHECK(std::memcmp(decoded.data(), doubles.data(), shuffled.size()) == 0);
+  std::vector<std::int8_t> flags(3001);
+  for (std::size_t i = 0; i < flags.size(); ++i) flags[i] = static_cast<std::int8_t>(i % 3 == 0 ? -1 : i % 2);
+  ResultsFile::encode_chunk(flags.data(), flags.size(), scratch, encoded);
+  std::vector<std::int8_t> inflated(flags.size());
+  size = static_cast<uLongf>(inflated.size());
+  REQUIRE(uncompress(reinterpret_cast<Bytef*>(inflated.data()), &size, encoded.data(), static_cast<uLong>(encoded.size())) == Z_OK);
+  CHECK(inflated == flags);
 }
 
 // Issue 14: nothing outside the output path is ever written, replaced or followed.

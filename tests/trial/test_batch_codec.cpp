@@ -66,7 +66,7 @@ Batch filled_batch() {
   b.resize(full_layout(), b.count);
   int tag = 1;
   each_named(b, [&](const char*, auto& v) { fill(v, tag++); });
-  b.encoded_conc = {{1, 2, 3}, {}, {9, 8}};
+  b.encoded = {{1, 2, 3}, {}, {9, 8}};
   return b;
 }
 
@@ -95,7 +95,7 @@ TEST_CASE("A batch decodes to exactly what was encoded", "[trial][batch_codec]")
     CHECK(same);
   });
   CHECK(arrays == 32);
-  CHECK(received.encoded_conc == sent.encoded_conc);
+  CHECK(received.encoded == sent.encoded);
   // Raw concentrations stay behind: the receiver's own buffer is untouched.
   CHECK(received.conc == std::vector<float>(5, 7.0f));
 }

@@ -122,13 +122,20 @@ class ResultsFile {
   void write(int variable, const std::vector<hsize_t>& start, const std::vector<hsize_t>& count,
              const std::int64_t* data);
 
-  // Shuffle + deflate level 1 of one chunk of float32 values, the encoding of the dataset's own
-  // filters: callers compress chunks in parallel and pass the bytes to write_encoded_chunk, so the
-  // single writer thread only copies. `out` and `scratch` are reused between calls.
-  static void encode_chunk(const float* data, std::size_t n_elements, std::vector<unsigned char>& scratch,
-                           std::vector<unsigned char>& out);
-  // Writes one whole chunk of a compressed float32 variable. `chunk_start` is its element offset,
-  // a multiple of the chunk shape on every axis; `n_elements` is the chunk size (edge chunks too).
+  // Shuffle + deflate level 1 of one chunk of `n_elements` values of `element_size` bytes each (1,
+  // 4 or 8), the encoding of the dataset's own filters: callers compress chunks in parallel and
+  // pass the bytes to write_encoded_chunk, so the single writer thread only copies. `out` and
+  // `scratch` are reused between calls.
+  static void encode_chunk(const void* data, std::size_t n_elements, std::size_t element_size,
+                           std::vector<unsigned char>& scratch, std::vector<unsigned char>& out);
+  template <class T>
+  static void encode_chunk(const T* data, std::size_t n_elements, std::vector<unsigned char>& scratch,
+                           std::vector<unsigned char>& out) {
+    encode_chunk(static_cast<const void*>(data), n_elements, sizeof(T), scratch, out);
+  }
+  // Writes one whole chunk of a compressed variable, as encode_chunk made it from the variable's
+  // element type. `chunk_start` is its element offset, a multiple of the chunk shape on every
+  // axis; the chunk holds the whole chunk shape (edge chunks padded).
   void write_encoded_chunk(int variable, const std::vector<hsize_t>& chunk_start,
                            const std::vector<unsigned char>& encoded);
   // The chunk shape of a variable (empty when not chunked).
