@@ -74,3 +74,24 @@ TEST_CASE("An output path in a missing folder is bad input, and no folder is cre
   CHECK(r.out.find(folder + "/sub/out.h5: the output folder") != std::string::npos);
   CHECK(access(folder.c_str(), F_OK) != 0);
 }
+
+TEST_CASE("run -v reports the writer stage for every patient, and --quiet silences it", "[cli]") {
+  // docs/scaling.md quotes the writer's throughput from this line: its patient count must be the
+  // cohort's (here 300: a short last batch of 44 after one of 256), its times plain numbers.
+  const std::string config = std::string(KETASIM_SOURCE_DIR) + "/configs/p1-benchmark.yaml";
+  const std::string output = "/tmp/ketasim_verbose_" + std::to_string(getpid()) + ".h5";
+  const Run r = run_ketasim("run " + config + " --patients 300 -v -o " + output);
+  INFO(r.out);
+  REQUIRE(r.status == 0);
+  const std::regex line("ketasim: info: writer stage ([0-9.]+) s for ([0-9]+) patients \\(([0-9]+) patients/s\\); "
+                        "commit ([0-9.]+) s");
+  std::smatch m;
+  REQUIRE(std::regex_search(r.out, m, line));
+  CHECK(m[2] == "300");
+  CHECK(std::stod(m[1]) >= 0.0);
+  CHECK(std::stod(m[4]) >= 0.0);
+  const Run quiet = run_ketasim("run " + config + " --patients 300 -v --quiet -o " + output);
+  CHECK(quiet.status == 0);
+  CHECK(quiet.out.find("writer stage") == std::string::npos);
+  std::remove(output.c_str());
+}
