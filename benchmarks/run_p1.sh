@@ -17,13 +17,17 @@
 # Usage: benchmarks/run_p1.sh [path/to/ketasim]    (default: $KETASIM_EXE, else build/ketasim)
 # Environment: RUNS (default 3), SIZES (default "1000 10000 100000"), THREADS (default "1 2"),
 #              OUT (scratch folder, default /tmp/ketasim-p1), DEFAULT_PATIENTS (default 10000),
-#              MRGSOLVE_SIZES (default: the SIZES up to 10,000), MRGSOLVE=0 to leave the peer out.
+#              MRGSOLVE_SIZES (default: the SIZES up to 10,000), MRGSOLVE=0 to leave that peer out,
+#              DESOLVE_SIZES (default: the SIZES up to 1,000; 10,000 takes ~2 min a run), DESOLVE=0.
 #
 # Peer: when R can load mrgsolve (optional, not in Debian: docs/testing.md), the same P1 workload
 # also runs through benchmarks/p1_mrgsolve.R (same population rows, regimen and hourly grid,
 # LSODA rtol 1e-6, one thread, CP written as CSV), whole process `Rscript ...`, median of RUNS,
 # after one untimed run that compiles the model into $OUT/mrgsolve-cache; then a side-by-side
-# table of ketasim and mrgsolve. Without mrgsolve the script says so and prints ketasim only.
+# table of ketasim and mrgsolve. The same for deSolve (Debian r-cran-desolve, which tools/setup.sh
+# installs) through benchmarks/p1_desolve.R: the model in C, compiled once with R CMD SHLIB, one
+# ode() call per individual (tests/python/test_desolve.py checks it computes the same workload).
+# A peer R cannot load is named and left out.
 # Quote the machine's load with the numbers: timings on a shared machine drift.
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -64,15 +68,15 @@ median() { sort -g | awk '{v[NR] = $1} END {print (NR % 2) ? v[(NR + 1) / 2] : (
 declare -A wall_of  # "LABEL N THREADS" -> median wall s, for the side-by-side table
 
 # measure LABEL N THREADS ARGS...: RUNS runs; prints the medians of wall time and peak RSS.
-# ARGS are ketasim's, or (label P1-mrgsolve) the whole command line, which writes $out/result.h5.
+# ARGS are ketasim's, or (label P1-<peer>) the whole command line, which writes $out/result.h5.
 measure() {
   local label="$1" n="$2" threads="$3"
   shift 3
   local walls=() rss=()
   for ((r = 0; r < runs; r++)); do
     rm -f "$out/result.h5"
-    if [ "$label" = P1-mrgsolve ]; then
-      /usr/bin/time -f "%e %M" -o "$out/time.txt" "$@" 2>>"$out/mrgsolve.log" >/dev/null
+    if [[ "$label" == P1-* ]]; then  # a peer: the whole command line
+      /usr/bin/time -f "%e %M" -o "$out/time.txt" "$@" 2>>"$out/${label#P1-}.log" >/dev/null
     else
       /usr/bin/time -f "%e %M" -o "$out/time.txt" "$exe" run "$@" --threads "$threads" -o "$out/result.h5" --quiet >/dev/null
     fi
@@ -107,41 +111,63 @@ for t in $threads_list; do
   measure default "$default_patients" "$t" configs/default.yaml --patients "$default_patients"
 done
 
-# ---- peer: mrgsolve on the same P1 workload (optional) ----
-if [ "${MRGSOLVE:-1}" = 0 ]; then
-  exit 0
-fi
-if ! command -v Rscript >/dev/null || ! Rscript -e 'suppressPackageStartupMessages(library(mrgsolve))' >/dev/null 2>&1; then
-  echo "# peer: mrgsolve is not installed (R cannot load it): ketasim only. docs/testing.md says how to install it."
-  exit 0
-fi
-mrg_sizes="${MRGSOLVE_SIZES:-$(for n in $sizes; do [ "$n" -le 10000 ] && printf '%s ' "$n"; done)}"
+# ---- peers: mrgsolve and deSolve on the same P1 workload (optional) ----
 pop10k="$(realpath -m "$here/../shared/benchmarks/p1_population_10000.csv")"  # what configs/p1-benchmark.yaml reads
 [ -s "$pop10k" ] || { echo "run_p1.sh: no population file at $pop10k" >&2; exit 1; }
-mrg_cache="$out/mrgsolve-cache"
-: >"$out/mrgsolve.log"
-# Untimed warm-up: compiles the model once into the cache (a C++ compile, not part of the workload).
-Rscript "$here/benchmarks/p1_mrgsolve.R" "$pop10k" 10 "$out/result.h5" "$mrg_cache" 2>>"$out/mrgsolve.log" >/dev/null
-rm -f "$out/result.h5"
-echo "# peer: mrgsolve $(Rscript -e 'cat(as.character(packageVersion("mrgsolve")))') (R $(Rscript -e 'cat(as.character(getRversion()))')), benchmarks/p1_mrgsolve.R, 1 thread, CSV output (file_MB is the CSV); load average $(cut -d' ' -f1-3 /proc/loadavg)"
-for n in $mrg_sizes; do
-  case "$n" in
-    10000|1000) pop="$pop10k" ;;
-    100000) pop="$pop100k" ;;
-    *) pop="$pop10k" ;;
-  esac
-  measure P1-mrgsolve "$n" 1 Rscript "$here/benchmarks/p1_mrgsolve.R" "$pop" "$n" "$out/result.h5" "$mrg_cache"
-done
-echo "# phases of the timed mrgsolve runs (load model / simulate / write), from $out/mrgsolve.log:"
-{ grep '^p1_mrgsolve.R' "$out/mrgsolve.log" || true; } | tail -n +2 | sed 's/^/#   /'
+r_loads() { command -v Rscript >/dev/null && Rscript -e "suppressPackageStartupMessages(library($1))" >/dev/null 2>&1; }
+population_for() { if [ "$1" -gt 10000 ]; then echo "$pop100k"; else echo "$pop10k"; fi; }
+peers=()  # label:sizes of the peers that ran
 
-echo "# side by side, P1, whole process, median wall s (ratio = mrgsolve / ketasim):"
-printf '%8s %14s %14s %14s %12s %12s\n' N ketasim_1thr ketasim_2thr mrgsolve_1thr ratio_1thr ratio_2thr
-for n in $mrg_sizes; do
+# run_peer LABEL PACKAGE SCRIPT SIZES: one untimed warm-up that compiles the model into
+# $out/LABEL-cache (a compile, not part of the workload), then RUNS timed runs per size.
+run_peer() {
+  local label="$1" package="$2" script="$3" peer_sizes="$4"
+  local cache="$out/$label-cache" log="$out/$label.log"
+  : >"$log"
+  Rscript "$script" "$pop10k" 10 "$out/result.h5" "$cache" 2>>"$log" >/dev/null
+  rm -f "$out/result.h5"
+  echo "# peer: $package $(Rscript -e "cat(as.character(packageVersion('$package')))") (R $(Rscript -e 'cat(as.character(getRversion()))')), $(basename "$script"), 1 thread, CSV output (file_MB is the CSV); load average $(cut -d' ' -f1-3 /proc/loadavg)"
+  for n in $peer_sizes; do
+    measure "P1-$label" "$n" 1 Rscript "$script" "$(population_for "$n")" "$n" "$out/result.h5" "$cache"
+  done
+  echo "# phases of the timed $package runs (load model / simulate / write), from $log:"
+  { grep "^$(basename "$script")" "$log" || true; } | tail -n +2 | sed 's/^/#   /'
+  peers+=("$label")
+}
+
+default_peer_sizes() { for n in $sizes; do [ "$n" -le "$1" ] && printf '%s ' "$n"; done; }
+mrg_sizes="${MRGSOLVE_SIZES:-$(default_peer_sizes 10000)}"
+desolve_sizes="${DESOLVE_SIZES:-$(default_peer_sizes 1000)}"
+if [ "${MRGSOLVE:-1}" != 0 ]; then
+  if r_loads mrgsolve; then
+    run_peer mrgsolve mrgsolve "$here/benchmarks/p1_mrgsolve.R" "$mrg_sizes"
+  else
+    echo "# peer: mrgsolve is not installed (R cannot load it). docs/testing.md says how to install it."
+  fi
+fi
+if [ "${DESOLVE:-1}" != 0 ]; then
+  if r_loads deSolve; then
+    run_peer desolve deSolve "$here/benchmarks/p1_desolve.R" "$desolve_sizes"
+  else
+    echo "# peer: deSolve is not installed (R cannot load it; Debian: r-cran-desolve, which tools/setup.sh installs)."
+  fi
+fi
+((${#peers[@]})) || { echo "# no peer ran: ketasim only."; exit 0; }
+
+echo "# side by side, P1, whole process, median wall s (ratio = peer / ketasim at 1 and 2 threads):"
+header="$(printf '%8s %13s %13s' N ketasim_1thr ketasim_2thr)"
+for p in "${peers[@]}"; do header+="$(printf ' %13s %9s %9s' "${p}_1thr" ratio_1 ratio_2)"; done
+echo "$header"
+for n in $(printf '%s\n' $mrg_sizes $desolve_sizes | sort -gu); do
   k1="${wall_of["P1 $n 1"]:-}"
   k2="${wall_of["P1 $n 2"]:-}"
-  m="${wall_of["P1-mrgsolve $n 1"]:-}"
-  awk -v n="$n" -v k1="$k1" -v k2="$k2" -v m="$m" 'function r(a, b) {return (a != "" && b != "" && b > 0) ? sprintf("%.1f", a / b) : "-"}
-    function f(x) {return x == "" ? "-" : sprintf("%.2f", x)}
-    BEGIN {printf "%8d %14s %14s %14s %12s %12s\n", n, f(k1), f(k2), f(m), r(m, k1), r(m, k2)}'
+  line="$(awk -v n="$n" -v k1="$k1" -v k2="$k2" 'function f(x) {return x == "" ? "-" : sprintf("%.2f", x)}
+    BEGIN {printf "%8d %13s %13s", n, f(k1), f(k2)}')"
+  for p in "${peers[@]}"; do
+    m="${wall_of["P1-$p $n 1"]:-}"
+    line+="$(awk -v k1="$k1" -v k2="$k2" -v m="$m" 'function r(a, b) {return (a != "" && b != "" && b > 0) ? sprintf("%.1f", a / b) : "-"}
+      function f(x) {return x == "" ? "-" : sprintf("%.2f", x)}
+      BEGIN {printf " %13s %9s %9s", f(m), r(m, k1), r(m, k2)}')"
+  done
+  echo "$line"
 done

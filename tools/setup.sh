@@ -23,7 +23,7 @@ packages=(
   libssl-dev nlohmann-json3-dev libfmt-dev libdeflate-dev
   python3 python3-h5py python3-numpy python3-pandas python3-matplotlib python3-xarray
   python3-h5netcdf python3-netcdf4 python3-yaml python3-scipy
-  r-base-core r-cran-hdf5r r-cran-ncdf4 r-cran-survival netcdf-bin
+  r-base-core r-cran-hdf5r r-cran-ncdf4 r-cran-survival r-cran-desolve netcdf-bin
 )
 if ((mpi)); then packages+=(libopenmpi-dev openmpi-bin); fi
 missing=()
