@@ -269,7 +269,8 @@ void encode_patient_chunks(const Layout& l, Batch& b) {
       // beyond the dataset's extent and are never read.
       b.padded.assign(blocks * chunk_patients * row, 0);
       for (std::size_t a = 0; a < blocks; ++a) {
-        std::copy(source + a * n * row, source + (a + 1) * n * row, b.padded.begin() + static_cast<std::ptrdiff_t>(a * chunk_patients * row));
+        std::copy(source + a * n * row, source + (a + 1) * n * row,
+                  b.padded.begin() + static_cast<std::ptrdiff_t>(a * chunk_patients * row));
       }
       source = b.padded.data();
     }
