@@ -32,13 +32,13 @@ Environment (set by ctest): KETASIM_EXE, KETASIM_SOURCE_DIR, KETASIM_BUILD_DIR.
 """
 import csv
 import os
-import shutil
-import subprocess
 import tempfile
 import unittest
 
 import h5py
 import numpy as np
+
+from r_peers import r_package_missing, run
 
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 BUILD_DIR = os.environ.get("KETASIM_BUILD_DIR") or os.path.join(SOURCE_DIR, "build")
@@ -51,28 +51,10 @@ RTOL = 1e-5
 ATOL = 1e-6
 
 
-def run(cmd):
-    proc = subprocess.run(cmd, cwd=SOURCE_DIR, capture_output=True, text=True, timeout=600)
-    if proc.returncode != 0:
-        raise AssertionError(f"{' '.join(cmd)} failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
-    return proc
-
-
-def mrgsolve_missing():
-    """None when R can load mrgsolve, else why not."""
-    if shutil.which("Rscript") is None:
-        return "Rscript is not installed"
-    proc = subprocess.run(["Rscript", "-e", "suppressPackageStartupMessages(library(mrgsolve))"],
-                          capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0:
-        return "R cannot load mrgsolve: " + (proc.stderr.strip().splitlines() or ["?"])[0]
-    return None
-
-
 class MrgsolveOracle(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        why = mrgsolve_missing()
+        why = r_package_missing("mrgsolve")
         if why:
             raise unittest.SkipTest(f"mrgsolve oracle skipped: {why} (optional peer tool; "
                                     "docs/testing.md: 'mrgsolve oracle' says how to install it)")
