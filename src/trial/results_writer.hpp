@@ -9,7 +9,7 @@
 
 namespace ketasim::trial {
 
-// Variable ids in the file, in the order write_batch writes them.
+// Variable ids in the file (define_file); -1 for a variable this run does not write.
 struct FileVariables {
   int weight = -1, age = -1, sex = -1, status = -1, madrs = -1, baseline = -1, change = -1, response = -1,
       remission = -1, relapse = -1, dose_time = -1, dose_amount = -1, dose_taken = -1, response_by_visit = -1,
