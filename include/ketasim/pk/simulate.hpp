@@ -3,7 +3,8 @@
 // discontinuities (boluses, infusion starts and stops) in time order; between two of them the
 // system is autonomous with a constant input rate and one of two propagators advances it:
 //  - exact: x(t+h) = e^{Kh} x + (integral_0^h e^{Ks} ds) r, both blocks from one matrix exponential
-//    of [[K, I], [0, 0]] h, cached by step length (linear models only);
+//    of [[K, E], [0, 0]] h, E the unit columns of the compartments that receive infusions (the
+//    only columns of the integral a rate multiplies), cached by step length (linear models only);
 //  - ode:   Boost.Odeint Dormand-Prince 5(4) with dense output, restarted at every discontinuity.
 // An output requested at the time of a bolus sees the state just before the bolus (trough).
 #include <Eigen/Dense>
@@ -13,6 +14,7 @@
 
 #include "ketasim/pk/individual.hpp"
 #include "ketasim/pk/inputs.hpp"
+#include "ketasim/pk/matrix_exp.hpp"
 
 namespace ketasim::pk {
 
@@ -29,21 +31,24 @@ struct OdeTolerances {
 };
 
 inline constexpr int kMaxAugmented = 2 * kMaxStates;
-using AugmentedMatrix =
-    Eigen::Matrix<double, Eigen::Dynamic, Eigen::Dynamic, Eigen::ColMajor, kMaxAugmented, kMaxAugmented>;
+static_assert(kMaxAugmented <= kMaxExpSize, "the augmented matrix must fit matrix_exp");
 
 // Per-worker scratch space, sized once: simulate_states does not allocate after the first patients.
 struct SimulationWorkspace {
   struct Propagator {
     double step_h = -1.0;
     StateMatrix transition;  // e^{Kh}
-    StateMatrix input_gain;  // integral_0^h e^{Ks} ds
+    StateMatrix input_gain;  // integral_0^h e^{Ks} ds (the columns of infused compartments; others 0)
   };
   static constexpr int kCacheSize = 8;
   std::array<Propagator, kCacheSize> cache{};
   int cache_next = 0;
-  AugmentedMatrix augmented;
-  AugmentedMatrix augmented_exp;
+  // The compartments that receive an infusion in the current simulate_states call, ascending.
+  int infused[kMaxStates];
+  int n_infused = 0;
+  double augmented[kMaxAugmented * kMaxAugmented];
+  double augmented_exp[kMaxAugmented * kMaxAugmented];
+  MatrixExpWorkspace exp_workspace;
   std::vector<double> breakpoints_h;
   std::vector<double> segment_times_h;
   long long ode_steps = 0;  // diagnostics for benchmarks
