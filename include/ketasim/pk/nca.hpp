@@ -18,6 +18,10 @@ struct NcaResult {
 
 double auc_linear_up_log_down(const double* times_h, const double* conc, int n);
 
+// Tests: the same AUC with the step terms computed `width` at a time, 1 (one step at a time), 2
+// (SSE2) or 4 (AVX2; 2 on a CPU without it). Every width gives the same bits.
+double auc_linear_up_log_down_width(const double* times_h, const double* conc, int n, int width);
+
 // `times_h`/`conc` are the curve; [start_h, end_h] is the interval. Samples must include both ends.
 NcaResult nca_interval(const double* times_h, const double* conc, int n, double start_h, double end_h);
 
