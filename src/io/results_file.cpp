@@ -10,6 +10,9 @@
 #include <cmath>
 #include <cstdio>
 #include <cstring>
+#ifdef __SSE2__
+#include <emmintrin.h>
+#endif
 #include <filesystem>
 #include <functional>
 #include <limits>
@@ -669,6 +672,69 @@ void ResultsFile::write_any(int variable, ElementType buffer_type, const std::ve
                context + ": cannot write the slab");
 }
 
+namespace {
+
+// HDF5's shuffle filter: byte k of every element, then byte k+1, ... Element by element with the
+// size known at compile time (one load, E byte stores): the plane-by-plane byte gather with a
+// run-time stride it replaces was ~9% of a full-output P1 run.
+template <std::size_t E>
+void shuffle_fixed(const unsigned char* bytes, std::size_t n_elements, unsigned char* out) {
+  for (std::size_t i = 0; i < n_elements; ++i) {
+    unsigned char element[E];
+    std::memcpy(element, bytes + i * E, E);
+    for (std::size_t k = 0; k < E; ++k) out[k * n_elements + i] = element[k];
+  }
+}
+
+#ifdef __SSE2__
+// Four-byte elements (the concentrations: most of a full-output file), sixteen at a time: three
+// rounds of byte interleaves turn two registers of four elements each into the four byte planes
+// of those eight elements, and a 64-bit interleave joins two such halves (the transposition
+// Blosc's shuffle4_sse2 does). SSE2 is x86-64's baseline. The rest go element by element.
+void shuffle4(const unsigned char* bytes, std::size_t n_elements, unsigned char* out) {
+  auto load = [&](std::size_t i) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(bytes + 4 * i)); };
+  // Elements e..e+7 from two registers: planes 0 and 1 in `low`, planes 2 and 3 in `high`.
+  auto planes_of_eight = [](__m128i a, __m128i b, __m128i& low, __m128i& high) {
+    const __m128i t0 = _mm_unpacklo_epi8(a, b), t1 = _mm_unpackhi_epi8(a, b);
+    const __m128i u0 = _mm_unpacklo_epi8(t0, t1), u1 = _mm_unpackhi_epi8(t0, t1);
+    low = _mm_unpacklo_epi8(u0, u1);
+    high = _mm_unpackhi_epi8(u0, u1);
+  };
+  std::size_t i = 0;
+  for (; i + 16 <= n_elements; i += 16) {
+    __m128i low0, high0, low1, high1;
+    planes_of_eight(load(i), load(i + 4), low0, high0);
+    planes_of_eight(load(i + 8), load(i + 12), low1, high1);
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + i), _mm_unpacklo_epi64(low0, low1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + n_elements + i), _mm_unpackhi_epi64(low0, low1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 2 * n_elements + i), _mm_unpacklo_epi64(high0, high1));
+    _mm_storeu_si128(reinterpret_cast<__m128i*>(out + 3 * n_elements + i), _mm_unpackhi_epi64(high0, high1));
+  }
+  for (; i < n_elements; ++i) {
+    for (std::size_t k = 0; k < 4; ++k) out[k * n_elements + i] = bytes[4 * i + k];
+  }
+}
+#else
+void shuffle4(const unsigned char* bytes, std::size_t n_elements, unsigned char* out) {
+  shuffle_fixed<4>(bytes, n_elements, out);
+}
+#endif
+
+void shuffle_bytes(const unsigned char* bytes, std::size_t n_elements, std::size_t element_size, unsigned char* out) {
+  switch (element_size) {
+    case 1: std::memcpy(out, bytes, n_elements); return;  // the filter leaves one-byte elements as they are
+    case 2: shuffle_fixed<2>(bytes, n_elements, out); return;
+    case 4: shuffle4(bytes, n_elements, out); return;
+    case 8: shuffle_fixed<8>(bytes, n_elements, out); return;
+    default:
+      for (std::size_t k = 0; k < element_size; ++k) {
+        for (std::size_t i = 0; i < n_elements; ++i) out[k * n_elements + i] = bytes[i * element_size + k];
+      }
+  }
+}
+
+}  // namespace
+
 void ResultsFile::encode_chunk(const void* data, std::size_t n_elements, std::size_t element_size,
                                std::vector<unsigned char>& scratch, std::vector<unsigned char>& out) {
   // HDF5's deflate filter stores a zlib stream (RFC 1950) at the dataset's level (1). libdeflate
@@ -690,11 +756,7 @@ void ResultsFile::encode_chunk(const void* data, std::size_t n_elements, std::si
   scratch.resize(input_size + bound);
   // HDF5's shuffle filter: byte k of every element, then byte k+1, ... (for one-byte elements
   // it leaves the bytes as they are, and so does this)
-  const auto* bytes = static_cast<const unsigned char*>(data);
-  for (std::size_t k = 0; k < element_size; ++k) {
-    unsigned char* plane = scratch.data() + k * n_elements;
-    for (std::size_t i = 0; i < n_elements; ++i) plane[i] = bytes[i * element_size + k];
-  }
+  shuffle_bytes(static_cast<const unsigned char*>(data), n_elements, element_size, scratch.data());
   unsigned char* compressed = scratch.data() + input_size;
   const std::size_t compressed_size = libdeflate_zlib_compress(compressor.get(), scratch.data(), input_size, compressed, bound);
   if (compressed_size == 0) {
