@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <vector>
 
 #include "ketasim/core/pair.hpp"
 
@@ -143,6 +144,27 @@ double auc_linear_up_log_down_width(const double* t, const double* c, int n, int
 
 namespace {
 
+// The index of the first largest sample of c[first, last) (NaN samples never win; a NaN first
+// sample stays): the first i with c[i] > every earlier value. Two passes, neither a chain through
+// the interval: the largest value by a two-lane scan (each lane keeps `c > best ? c : best`, the
+// scalar rule), then the first sample equal to it. The first sample equal to the largest is the
+// one the scalar rule ends on: every earlier value is smaller, and -0 == +0 keeps the earlier one.
+int first_maximum(const double* c, int first, int last) {
+  const double start = c[first];
+  if (start != start) return first;
+  Pair best = splat(start);
+  int i = first + 1;
+  for (; i + 1 < last; i += 2) {
+    const Pair v = load_pair(c + i);
+    best = v > best ? v : best;
+  }
+  double largest = best[1] > best[0] ? best[1] : best[0];
+  if (i < last && c[i] > largest) largest = c[i];
+  int at = first;
+  while (!(c[at] == largest)) ++at;
+  return at;
+}
+
 // The whole table, or (terminal_phase false) Cmax, Tmax, trough and the interval's AUC only: the
 // same numbers, computed the same way, without AUC(0-24) and the terminal-phase search, whose
 // backward scan over the interval's drug-free tail cost the trial engine, which stores neither.
@@ -152,14 +174,7 @@ NcaResult nca(const double* t, const double* c, int n, double start_h, double en
   const int first = static_cast<int>(std::lower_bound(t, t + n, start_h - 1e-9) - t);
   const int last = static_cast<int>(std::upper_bound(t, t + n, end_h + 1e-9) - t);  // exclusive
   if (last - first < 2) return r;
-  int imax = first;
-  double cmax = c[first];
-  for (int i = first; i < last; ++i) {
-    if (c[i] > cmax) {  // the running value, not c[imax]: no load waits on the last comparison
-      cmax = c[i];
-      imax = i;
-    }
-  }
+  const int imax = first_maximum(c, first, last);
   r.cmax_ng_per_ml = c[imax];
   r.tmax_h = t[imax] - start_h;
   r.trough_ng_per_ml = c[last - 1];
@@ -197,6 +212,70 @@ NcaResult nca_interval(const double* t, const double* c, int n, double start_h, 
 
 NcaResult nca_exposure(const double* t, const double* c, int n, double start_h, double end_h) {
   return nca(t, c, n, start_h, end_h, false);
+}
+
+void nca_exposures(const double* t, const double* c, int n, const double* bounds_h, int n_intervals,
+                   NcaScratch& scratch, NcaResult* out) {
+  // Each interval's samples as nca() finds them, its Cmax, Tmax and trough; the steps they cover.
+  scratch.first.resize(n_intervals);
+  scratch.last.resize(n_intervals);
+  int* first = scratch.first.data();
+  int* last = scratch.last.data();
+  int lowest = n, highest = 0;
+  for (int k = 0; k < n_intervals; ++k) {
+    first[k] = static_cast<int>(std::lower_bound(t, t + n, bounds_h[k] - 1e-9) - t);
+    last[k] = static_cast<int>(std::upper_bound(t, t + n, bounds_h[k + 1] + 1e-9) - t);  // exclusive
+    NcaResult& r = out[k];
+    r = NcaResult{};
+    r.half_life_h = std::numeric_limits<double>::quiet_NaN();
+    if (last[k] - first[k] < 2) {
+      last[k] = first[k];  // no steps to add: the AUC stays 0, as in nca()
+      continue;
+    }
+    lowest = std::min(lowest, first[k]);
+    highest = std::max(highest, last[k]);
+    const int imax = first_maximum(c, first[k], last[k]);
+    r.cmax_ng_per_ml = c[imax];
+    r.tmax_h = t[imax] - bounds_h[k];
+    r.trough_ng_per_ml = c[last[k] - 1];
+  }
+  if (highest - lowest < 2) return;
+  // Every step's term once (terms[j]: the step from sample j - 1 to j), as auc_with_partial makes
+  // them: vector terms, and the log form where the series does not reach.
+  scratch.terms.resize(n);
+  double* terms = scratch.terms.data();
+  step_terms(t + lowest, c + lowest, highest - lowest, terms + lowest + 1, 4);
+  for (int j = lowest + 1; j < highest; ++j) {
+    if (terms[j] != terms[j]) {  // a drop beyond the series (or a NaN sample, which stays NaN)
+      const double dt = t[j] - t[j - 1], c0 = c[j - 1], c1 = c[j];
+      terms[j] = dt * (c0 - c1) / std::log(c0 / c1);
+    }
+  }
+  // Each interval's AUC is its terms added in order from 0, a chain of dependent additions; four
+  // intervals at a time in lockstep, so that four chains run side by side.
+  for (int k0 = 0; k0 < n_intervals; k0 += 4) {
+    const int lanes = std::min(4, n_intervals - k0);
+    const double* p[4];
+    int steps[4];
+    double auc[4] = {0.0, 0.0, 0.0, 0.0};
+    int common = std::numeric_limits<int>::max();
+    for (int l = 0; l < lanes; ++l) {
+      steps[l] = std::max(0, last[k0 + l] - first[k0 + l] - 1);
+      p[l] = terms + first[k0 + l] + 1;
+      common = std::min(common, steps[l]);
+    }
+    for (int l = lanes; l < 4; ++l) p[l] = p[0];  // a spare lane repeats lane 0; its sum is dropped
+    for (int j = 0; j < common; ++j) {
+      auc[0] += p[0][j];
+      auc[1] += p[1][j];
+      auc[2] += p[2][j];
+      auc[3] += p[3][j];
+    }
+    for (int l = 0; l < lanes; ++l) {
+      for (int j = common; j < steps[l]; ++j) auc[l] += p[l][j];
+      out[k0 + l].auc_interval_h_ng_per_ml = auc[l];
+    }
+  }
 }
 
 }  // namespace ketasim::pk

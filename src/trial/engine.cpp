@@ -103,6 +103,9 @@ struct Workspace {
   std::vector<double> states, conc, unbound_um;
   std::vector<int> conc_compartment;  // per term of the output being recorded
   std::vector<double> conc_factor;       // per term of the output: 1000 / volume (mg -> ng/mL)
+  std::vector<double> nca_bounds_h;      // dose times and the study's end: the NCA intervals
+  std::vector<pk::NcaResult> nca;        // per dose
+  pk::NcaScratch nca_scratch;
   std::vector<double> session_uniforms, stay_uniforms;
   std::vector<double> scores, expected, state, occupancy, response_scratch;
   // A patient's own schedule when the arm doses from an event data set.
@@ -639,10 +642,15 @@ class Engine {
         for (std::size_t t = 0; t < n_time; ++t) out[t] = static_cast<float>(conc[output_index[t]]);
       }
       record_observations(plan, schedule, slot, static_cast<int>(o), conc, ap, arm_patients, b, ws);
+      // Per dose, from its time to the next dose's (or the end): nca_exposure of each interval.
+      ws.nca_bounds_h.clear();
+      for (const auto& session : sessions) ws.nca_bounds_h.push_back(session.time_h);
+      ws.nca_bounds_h.push_back(config_.duration_h);
+      ws.nca.resize(sessions.size());
+      pk::nca_exposures(grid_h.data(), conc, n_grid, ws.nca_bounds_h.data(), static_cast<int>(sessions.size()),
+                        ws.nca_scratch, ws.nca.data());
       for (std::size_t s = 0; s < sessions.size(); ++s) {
-        const double start = sessions[s].time_h;
-        const double end = s + 1 < sessions.size() ? sessions[s + 1].time_h : config_.duration_h;
-        const pk::NcaResult r = pk::nca_exposure(grid_h.data(), conc, n_grid, start, end);
+        const pk::NcaResult& r = ws.nca[s];
         const std::size_t k = (static_cast<std::size_t>(slot) * arm_patients + ap) * l.n_doses + s;
         b.cmax[k] = r.cmax_ng_per_ml;
         b.tmax[k] = r.tmax_h;

@@ -7,6 +7,7 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <random>
 #include <utility>
 #include <vector>
 
@@ -189,5 +190,69 @@ TEST_CASE("nca_interval's AUCs are bit for bit the AUC rule on the interval's sa
     const auto largest = std::max_element(c.begin() + first, c.begin() + last);
     CHECK(r.cmax_ng_per_ml == *largest);
     CHECK(r.tmax_h == t[static_cast<std::size_t>(largest - c.begin())] - start);
+  }
+}
+
+TEST_CASE("nca_exposures gives each interval's nca_exposure bit for bit", "[pk][nca]") {
+  // The engine's one-pass NCA over all doses against nca_exposure per interval (the reference it
+  // must equal): 1-9 intervals (the sums go four at a time, then the rest), intervals of unequal
+  // length, an empty and a one-sample interval, one reaching past the curve, tied maxima, -0 and
+  // +0, NaN samples (a NaN first sample of an interval included), rises, series and log drops.
+  std::vector<double> t, c;
+  for (int i = 0; i < 400; ++i) {
+    t.push_back(i < 60 ? i / 12.0 : 5.0 + (i - 60));
+    const int phase = i % 57;
+    c.push_back(phase < 3 ? 10.0 * phase : 30.0 * std::exp(-0.15 * (phase - 3)));
+  }
+  c[120] = c[119];                                    // a tie for nothing in particular
+  c[171] = 30.0;                                      // ties the interval's peak, later
+  c[200] = -0.0;
+  c[201] = 0.0;
+  c[250] = std::numeric_limits<double>::quiet_NaN();  // inside an interval
+  c[300] = std::numeric_limits<double>::quiet_NaN();  // first sample of an interval (t = 245 h)
+  std::vector<double> all_bounds = {0.0, 1.0, 1.0, 2.0 + 1.0 / 12.0, 20.0, 20.5, 77.0, 140.0, 245.0, 300.0, 400.0};
+  NcaScratch scratch;
+  for (int n_intervals = 1; n_intervals <= 10; ++n_intervals) {
+    std::vector<NcaResult> got(n_intervals);
+    nca_exposures(t.data(), c.data(), static_cast<int>(t.size()), all_bounds.data(), n_intervals, scratch, got.data());
+    for (int k = 0; k < n_intervals; ++k) {
+      INFO(n_intervals << " intervals, interval " << k << " [" << all_bounds[k] << ", " << all_bounds[k + 1] << "]");
+      const NcaResult want =
+          nca_exposure(t.data(), c.data(), static_cast<int>(t.size()), all_bounds[k], all_bounds[k + 1]);
+      CHECK(std::memcmp(&got[k].cmax_ng_per_ml, &want.cmax_ng_per_ml, sizeof(double)) == 0);
+      CHECK(std::memcmp(&got[k].tmax_h, &want.tmax_h, sizeof(double)) == 0);
+      CHECK(std::memcmp(&got[k].trough_ng_per_ml, &want.trough_ng_per_ml, sizeof(double)) == 0);
+      const bool both_nan = std::isnan(got[k].auc_interval_h_ng_per_ml) && std::isnan(want.auc_interval_h_ng_per_ml);
+      CHECK((both_nan || std::memcmp(&got[k].auc_interval_h_ng_per_ml, &want.auc_interval_h_ng_per_ml, sizeof(double)) == 0));
+      CHECK(std::isnan(got[k].half_life_h));
+    }
+  }
+}
+
+TEST_CASE("Cmax is the first sample equal to the largest, whatever the interval's length", "[pk][nca]") {
+  // nca_exposure's two-pass search against the one-pass rule written out here: the first sample
+  // greater than every earlier one (NaN never greater; a NaN first sample stays the answer).
+  std::mt19937 rng(7);
+  std::uniform_int_distribution<int> level(0, 5);
+  for (int n = 2; n <= 12; ++n) {
+    for (int trial = 0; trial < 200; ++trial) {
+      std::vector<double> t(n), c(n);
+      for (int i = 0; i < n; ++i) {
+        t[i] = i;
+        const int v = level(rng);
+        c[i] = v == 5 ? std::numeric_limits<double>::quiet_NaN() : v == 0 ? (i % 2 ? -0.0 : 0.0) : v;
+      }
+      int expected = 0;
+      double best = c[0];
+      for (int i = 1; i < n; ++i) {
+        if (c[i] > best) {
+          best = c[i];
+          expected = i;
+        }
+      }
+      const NcaResult r = nca_exposure(t.data(), c.data(), n, 0.0, n - 1.0);
+      INFO("n " << n << " trial " << trial);
+      CHECK(r.tmax_h == expected);
+    }
   }
 }

@@ -29,4 +29,16 @@ NcaResult nca_interval(const double* times_h, const double* conc, int n, double 
 // terminal half-life (left at 0 and NaN): what the trial engine stores per dose.
 NcaResult nca_exposure(const double* times_h, const double* conc, int n, double start_h, double end_h);
 
+// Scratch space of nca_exposures, kept by the caller from patient to patient.
+struct NcaScratch {
+  std::vector<double> terms;
+  std::vector<int> first, last;
+};
+
+// nca_exposure of each interval [bounds_h[k], bounds_h[k + 1]], k < n_intervals, into out[k], bit
+// for bit, in one pass: every step's AUC term computed once, and the intervals' AUC sums (each a
+// chain of dependent additions) four at a time side by side. The trial engine's per-dose NCA.
+void nca_exposures(const double* times_h, const double* conc, int n, const double* bounds_h, int n_intervals,
+                   NcaScratch& scratch, NcaResult* out);
+
 }  // namespace ketasim::pk
