@@ -492,8 +492,10 @@ bool simulate_states(const Kinetics& kinetics, const std::vector<InputEvent>& in
   for (std::size_t b = 0; b <= bp.size(); ++b) {
     const bool last_segment = b == bp.size();
     const double segment_end_h = last_segment ? std::max(t, last_output_h) : bp[b];
-    int out_j = out_i;
-    while (out_j < n_out && output_times_h[out_j] <= segment_end_h) ++out_j;
+    // The outputs up to the segment's end: a binary search, not a scan (the scan over every grid
+    // point was ~13% of a P1 patient's simulate_states). The times are sorted.
+    const int out_j = static_cast<int>(
+        std::upper_bound(output_times_h + out_i, output_times_h + n_out, segment_end_h) - output_times_h);
     double* out_ptr = states_out + static_cast<std::ptrdiff_t>(out_i) * n;
     if (solver == SolverKind::exact) {
       if (ws.generic_kernel_only) {
