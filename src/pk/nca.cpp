@@ -57,6 +57,14 @@ inline double step_term(double dt, double c0, double c1) {
   return u <= 0.125 ? 0.5 * dt * sum * series_factor(u) : std::numeric_limits<double>::quiet_NaN();
 }
 
+// W doubles from memory at any alignment (V: a GCC/Clang vector of W doubles).
+template <typename V>
+[[gnu::always_inline]] inline V load_vector(const double* p) {
+  V v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
+
 // Terms of steps [1, n) of (t, c) into terms[0, n - 1), as step_term gives them: W steps per
 // operation (GCC/Clang vector extensions: W = 2 on SSE2, 4 with AVX2) and no branch, every step
 // computing the series and the select keeping what its rule needs; each lane does step_term's
@@ -64,17 +72,12 @@ inline double step_term(double dt, double c0, double c1) {
 // both widths give step_term's bits.
 template <typename V, int W>
 [[gnu::always_inline]] inline void step_terms_vector(const double* t, const double* c, int n, double* terms) {
-  auto load = [](const double* p) [[gnu::always_inline]] {
-    V v;
-    std::memcpy(&v, p, sizeof v);
-    return v;
-  };
   const V zero = V{} + 0.0, one = zero + 1.0, half = zero + 0.5, limit = zero + 0.125;
   const V nan = zero + std::numeric_limits<double>::quiet_NaN();
   int i = 1;
   for (; i + W - 1 < n; i += W) {
-    const V dt = load(t + i) - load(t + i - 1);
-    const V c0 = load(c + i - 1), c1 = load(c + i);
+    const V dt = load_vector<V>(t + i) - load_vector<V>(t + i - 1);
+    const V c0 = load_vector<V>(c + i - 1), c1 = load_vector<V>(c + i);
     const V sum = c0 + c1;
     const V u = (c0 - c1) / sum;
     const auto down = (c1 < c0) & (c1 > zero);
