@@ -88,6 +88,13 @@ template <typename V, int W>
   for (; i < n; ++i) terms[i - 1] = step_term(t[i] - t[i - 1], c[i - 1], c[i]);
 }
 
+// The log rule's term of step j (samples j - 1 to j) as a division and a logarithm: for a drop
+// beyond the series' reach, where step_terms leaves NaN (a NaN sample stays NaN).
+inline double log_form_term(const double* t, const double* c, int j) {
+  const double dt = t[j] - t[j - 1], c0 = c[j - 1], c1 = c[j];
+  return dt * (c0 - c1) / std::log(c0 / c1);
+}
+
 using Quad = double __attribute__((vector_size(32)));
 
 // Built for AVX2 (without FMA) and used when the CPU has it: the terms were ~17% of a P1 patient's
@@ -122,10 +129,7 @@ double auc_with_partial(const double* t, const double* c, int n, int n_partial, 
     step_terms(t + begin - 1, c + begin - 1, count + 1, terms, width);
     for (int k = 0; k < count; ++k) {
       double term = terms[k];
-      if (term != term) {  // a drop beyond the series (or a NaN sample, which stays NaN): the log form
-        const double dt = t[begin + k] - t[begin + k - 1], c0 = c[begin + k - 1], c1 = c[begin + k];
-        term = dt * (c0 - c1) / std::log(c0 / c1);
-      }
+      if (term != term) term = log_form_term(t, c, begin + k);
       auc += term;
       if (begin + k == n_partial - 1) *partial = auc;
     }
@@ -168,19 +172,31 @@ int first_maximum(const double* c, int first, int last) {
   return at;
 }
 
+// The samples of the interval [start_h, end_h]: [first, last), ends included to 1e-9 h.
+void interval_samples(const double* t, int n, double start_h, double end_h, int& first, int& last) {
+  first = static_cast<int>(std::lower_bound(t, t + n, start_h - 1e-9) - t);
+  last = static_cast<int>(std::upper_bound(t, t + n, end_h + 1e-9) - t);
+}
+
+// Cmax, Tmax (after start_h) and the trough of samples [first, last), at least two of them.
+int peak_and_trough(const double* t, const double* c, int first, int last, double start_h, NcaResult& r) {
+  const int imax = first_maximum(c, first, last);
+  r.cmax_ng_per_ml = c[imax];
+  r.tmax_h = t[imax] - start_h;
+  r.trough_ng_per_ml = c[last - 1];
+  return imax;
+}
+
 // The whole table, or (terminal_phase false) Cmax, Tmax, trough and the interval's AUC only: the
 // same numbers, computed the same way, without AUC(0-24) and the terminal-phase search, whose
 // backward scan over the interval's drug-free tail cost the trial engine, which stores neither.
 NcaResult nca(const double* t, const double* c, int n, double start_h, double end_h, bool terminal_phase) {
   NcaResult r;
   r.half_life_h = std::numeric_limits<double>::quiet_NaN();
-  const int first = static_cast<int>(std::lower_bound(t, t + n, start_h - 1e-9) - t);
-  const int last = static_cast<int>(std::upper_bound(t, t + n, end_h + 1e-9) - t);  // exclusive
+  int first, last;
+  interval_samples(t, n, start_h, end_h, first, last);
   if (last - first < 2) return r;
-  const int imax = first_maximum(c, first, last);
-  r.cmax_ng_per_ml = c[imax];
-  r.tmax_h = t[imax] - start_h;
-  r.trough_ng_per_ml = c[last - 1];
+  const int imax = peak_and_trough(t, c, first, last, start_h, r);
   if (!terminal_phase) {
     double unused;
     r.auc_interval_h_ng_per_ml = auc_with_partial(t + first, c + first, last - first, 0, &unused);
@@ -226,8 +242,7 @@ void nca_exposures(const double* t, const double* c, int n, const double* bounds
   int* last = scratch.last.data();
   int lowest = n, highest = 0;
   for (int k = 0; k < n_intervals; ++k) {
-    first[k] = static_cast<int>(std::lower_bound(t, t + n, bounds_h[k] - 1e-9) - t);
-    last[k] = static_cast<int>(std::upper_bound(t, t + n, bounds_h[k + 1] + 1e-9) - t);  // exclusive
+    interval_samples(t, n, bounds_h[k], bounds_h[k + 1], first[k], last[k]);
     NcaResult& r = out[k];
     r = NcaResult{};
     r.half_life_h = std::numeric_limits<double>::quiet_NaN();
@@ -237,10 +252,7 @@ void nca_exposures(const double* t, const double* c, int n, const double* bounds
     }
     lowest = std::min(lowest, first[k]);
     highest = std::max(highest, last[k]);
-    const int imax = first_maximum(c, first[k], last[k]);
-    r.cmax_ng_per_ml = c[imax];
-    r.tmax_h = t[imax] - bounds_h[k];
-    r.trough_ng_per_ml = c[last[k] - 1];
+    peak_and_trough(t, c, first[k], last[k], bounds_h[k], r);
   }
   if (highest - lowest < 2) return;
   // Every step's term once (terms[j]: the step from sample j - 1 to j), as auc_with_partial makes
@@ -249,10 +261,7 @@ void nca_exposures(const double* t, const double* c, int n, const double* bounds
   double* terms = scratch.terms.data();
   step_terms(t + lowest, c + lowest, highest - lowest, terms + lowest + 1, 4);
   for (int j = lowest + 1; j < highest; ++j) {
-    if (terms[j] != terms[j]) {  // a drop beyond the series (or a NaN sample, which stays NaN)
-      const double dt = t[j] - t[j - 1], c0 = c[j - 1], c1 = c[j];
-      terms[j] = dt * (c0 - c1) / std::log(c0 / c1);
-    }
+    if (terms[j] != terms[j]) terms[j] = log_form_term(t, c, j);
   }
   // Each interval's AUC is its terms added in order from 0, a chain of dependent additions; four
   // intervals at a time in lockstep, so that four chains run side by side.

@@ -624,6 +624,11 @@ class Engine {
       }
       if (!check.ok()) return false;
     }
+    // Per dose, from its time to the next dose's (or the end): the intervals of every output's NCA.
+    ws.nca_bounds_h.clear();
+    for (const auto& session : sessions) ws.nca_bounds_h.push_back(session.time_h);
+    ws.nca_bounds_h.push_back(config_.duration_h);
+    ws.nca.resize(sessions.size());
     for (std::size_t o = 0; o < n_outputs; ++o) {
       const double* conc = &ws.conc[o * n_grid];
       const int slot = plan.output_slot[o];
@@ -642,11 +647,6 @@ class Engine {
         for (std::size_t t = 0; t < n_time; ++t) out[t] = static_cast<float>(conc[output_index[t]]);
       }
       record_observations(plan, schedule, slot, static_cast<int>(o), conc, ap, arm_patients, b, ws);
-      // Per dose, from its time to the next dose's (or the end): nca_exposure of each interval.
-      ws.nca_bounds_h.clear();
-      for (const auto& session : sessions) ws.nca_bounds_h.push_back(session.time_h);
-      ws.nca_bounds_h.push_back(config_.duration_h);
-      ws.nca.resize(sessions.size());
       pk::nca_exposures(grid_h.data(), conc, n_grid, ws.nca_bounds_h.data(), static_cast<int>(sessions.size()),
                         ws.nca_scratch, ws.nca.data());
       for (std::size_t s = 0; s < sessions.size(); ++s) {
