@@ -6,6 +6,9 @@
 #   tools/setup.sh --mpi   also installs Open MPI (libopenmpi-dev, openmpi-bin) and builds
 #                          build-mpi/ketasim with -DKETASIM_MPI=ON, for `mpirun -n K
 #                          build-mpi/ketasim run ...` (docs/scaling.md). build/ stays serial.
+#                          It also installs parallel HDF5 (libhdf5-openmpi-dev) for the
+#                          write-strategy measurement build-mpi/benchmarks/parallel_write/
+#                          parallel_write_bench; ketasim itself links the serial HDF5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mpi=0
@@ -25,7 +28,7 @@ packages=(
   python3-h5netcdf python3-netcdf4 python3-yaml python3-scipy
   r-base-core r-cran-hdf5r r-cran-ncdf4 r-cran-survival r-cran-desolve netcdf-bin
 )
-if ((mpi)); then packages+=(libopenmpi-dev openmpi-bin); fi
+if ((mpi)); then packages+=(libopenmpi-dev openmpi-bin libhdf5-openmpi-dev); fi
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
@@ -41,8 +44,9 @@ fi
 cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$(nproc)"
 if ((mpi)); then
-  # Only the executable: its tests are the `mpi`-labelled ones (ctest --test-dir build-mpi -L mpi),
-  # which run it under mpirun against build/ketasim; the rest of the suite is the same code as build/.
+  # Only the executable and the write-strategy measurement: their tests are the `mpi`-labelled ones
+  # (ctest --test-dir build-mpi -L mpi), which run them under mpirun against build/ketasim; the rest
+  # of the suite is the same code as build/.
   cmake -S . -B build-mpi -DCMAKE_BUILD_TYPE=Release -DKETASIM_MPI=ON -DKETASIM_BUILD_BENCHMARKS=OFF >/dev/null
-  cmake --build build-mpi -j"$(nproc)" --target ketasim
+  cmake --build build-mpi -j"$(nproc)" --target ketasim parallel_write_bench
 fi
