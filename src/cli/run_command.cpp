@@ -432,9 +432,10 @@ int run_command(const trial::Study& study, const RunOptions& options, const Rank
                     << " s left   " << std::flush;
         }, ranks);
     if (show_progress) std::cerr << "\n";
-    if (!options.quiet && stats.batches < ranks.size()) {
-      std::cerr << "ketasim: warning: " << stats.batches << " patient batches for " << ranks.size()
-                << " ranks: ranks " << stats.batches << "-" << ranks.size() - 1
+    if (!options.quiet && ranks.distributed() && stats.split.busy_ranks < ranks.size()) {
+      std::cerr << "ketasim: warning: " << stats.batches << " patient batches"
+                << (stats.split.by_points ? " split by sweep point" : "") << " for " << ranks.size()
+                << " ranks: ranks " << stats.split.busy_ranks << "-" << ranks.size() - 1
                 << " had nothing to do; a smaller outputs.batch_patients spreads the work (docs/scaling.md)\n";
     }
     if (config.endpoints.parameter_draws > 0) trial::write_parameter_draws(trial::simulate_parameter_draws(study), file);

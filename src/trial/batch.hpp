@@ -82,6 +82,44 @@ struct Batch {
     visit(b.change), visit(b.response), visit(b.remission), visit(b.relapse);
   }
 
+  // Every array the engine fills for a plan, with its plan structure: visit(array, slots, blocks,
+  // block_elements, by_point) for an array laid out [slot][block][block_elements], where a block is
+  // a plan (sweep point x arm) or, with `by_point`, a sweep point (the covariates, [point][patient]
+  // with a cohort sweep and one block otherwise). This is what a rank computing some of the sweep
+  // points of a batch sends (batch_codec.hpp: encode_plans): `conc` is included, since the writer
+  // rank then compresses the joined batch; `patient_id` is not, as every rank reads the same file.
+  // Must list every array of for_each_array but patient_id, plus conc (the codec's test checks it).
+  template <class B, class Visit>
+  static void for_each_plan_array(const Layout& l, B& b, Visit&& visit) {
+    const std::size_t n = static_cast<std::size_t>(b.count), plans = static_cast<std::size_t>(l.n_plans);
+    const std::size_t slots = l.outputs.size(), doses = static_cast<std::size_t>(l.n_doses);
+    const std::size_t visits = l.visits_d.size(), times = l.output_times_h.size();
+    const std::size_t covariate_sets = static_cast<std::size_t>(l.covariate_sets());
+    visit(b.weight_kg, 1, covariate_sets, n, true), visit(b.age_y, 1, covariate_sets, n, true);
+    visit(b.sex, 1, covariate_sets, n, true), visit(b.status, 1, plans, n, false);
+    visit(b.parameters, l.parameters.size(), plans, n, false);
+    if (l.store_conc) visit(b.conc, slots, plans, n * times, false);
+    visit(b.conc_sum, slots, plans, times, false), visit(b.conc_sumsq, slots, plans, times, false);
+    visit(b.conc_n, slots, plans, 1, false);
+    visit(b.cmax, slots, plans, n * doses, false), visit(b.tmax, slots, plans, n * doses, false);
+    visit(b.auc, slots, plans, n * doses, false);
+    visit(b.ipred, slots, plans, n * l.sampling_times_h.size(), false);
+    visit(b.dv, slots, plans, n * l.sampling_times_h.size(), false);
+    visit(b.dose_time, 1, plans, n * doses, false), visit(b.dose_amount, 1, plans, n * doses, false);
+    if (l.store_dose_duration) visit(b.dose_duration, 1, plans, n * doses, false);
+    visit(b.dose_taken, 1, plans, n * doses, false);
+    visit(b.madrs, 1, plans, n * visits, false), visit(b.response_by_visit, 1, plans, n * visits, false);
+    visit(b.remission_by_visit, 1, plans, n * visits, false);
+    if (l.store_response_state) {
+      visit(b.occupancy, 1, plans, n * visits, false), visit(b.state, 1, plans, n * visits, false);
+      visit(b.expected, 1, plans, n * visits, false);
+    }
+    visit(b.dropout_time, 1, plans, n, false), visit(b.event_time, 1, plans, n * 3, false);
+    visit(b.event_observed, 1, plans, n * 3, false), visit(b.baseline, 1, plans, n, false);
+    visit(b.change, 1, plans, n, false), visit(b.response, 1, plans, n, false);
+    visit(b.remission, 1, plans, n, false), visit(b.relapse, 1, plans, n, false);
+  }
+
   void resize(const Layout& l, int patients) {
     const std::size_t ap = static_cast<std::size_t>(l.n_plans) * patients;
     const std::size_t slots = l.outputs.size();

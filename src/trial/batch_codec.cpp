@@ -56,7 +56,57 @@ class Reader {
   std::size_t offset_ = 0;
 };
 
+constexpr std::uint64_t kPlansMagic = 0x6b657461706c616eULL;  // "ketaplan"
+
+// The blocks of points [point_begin, point_end) in an array of `blocks` blocks per slot.
+struct BlockRange {
+  std::size_t begin = 0, end = 0;
+};
+BlockRange point_blocks(const Layout& l, std::size_t blocks, bool by_point, int point_begin, int point_end) {
+  if (by_point && blocks == 1) return {};  // the same for every point: not sent
+  const std::size_t per_point = by_point ? 1 : static_cast<std::size_t>(l.n_arms);
+  return {static_cast<std::size_t>(point_begin) * per_point, static_cast<std::size_t>(point_end) * per_point};
+}
+
 }  // namespace
+
+void encode_plans(const Layout& l, const Batch& b, int point_begin, int point_end, std::vector<unsigned char>& bytes) {
+  bytes.clear();
+  const std::int64_t header[] = {b.first, b.count, point_begin, point_end};
+  put_bytes(bytes, &kPlansMagic, sizeof kPlansMagic);
+  put_bytes(bytes, header, sizeof header);
+  Batch::for_each_plan_array(l, b, [&](const auto& v, std::size_t slots, std::size_t blocks, std::size_t elements,
+                                       bool by_point) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    const BlockRange r = point_blocks(l, blocks, by_point, point_begin, point_end);
+    for (std::size_t s = 0; s < slots && r.end > r.begin; ++s) {
+      put_bytes(bytes, v.data() + (s * blocks + r.begin) * elements, (r.end - r.begin) * elements * sizeof(T));
+    }
+  });
+}
+
+void decode_plans(const Layout& l, const std::vector<unsigned char>& bytes, int sender, int point_begin, int point_end,
+                  Batch& b) {
+  Reader in(bytes, sender);
+  std::uint64_t magic = 0;
+  std::int64_t header[4] = {};
+  in.take(&magic, sizeof magic);
+  in.take(header, sizeof header);
+  if (magic != kPlansMagic || header[0] != b.first || header[1] != b.count || header[2] != point_begin ||
+      header[3] != point_end) {
+    in.fail();
+  }
+  Batch::for_each_plan_array(l, b, [&](auto& v, std::size_t slots, std::size_t blocks, std::size_t elements,
+                                       bool by_point) {
+    using T = typename std::decay_t<decltype(v)>::value_type;
+    const BlockRange r = point_blocks(l, blocks, by_point, point_begin, point_end);
+    if (v.size() != slots * blocks * elements) in.fail();
+    for (std::size_t s = 0; s < slots && r.end > r.begin; ++s) {
+      in.take(v.data() + (s * blocks + r.begin) * elements, (r.end - r.begin) * elements * sizeof(T));
+    }
+  });
+  in.finish();
+}
 
 void encode_batch(const Batch& b, std::vector<unsigned char>& bytes) {
   bytes.clear();

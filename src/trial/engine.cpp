@@ -137,7 +137,11 @@ class Engine {
 
   const Layout& layout() const { return layout_; }
 
-  void simulate_batch(Batch& b, Workspace& ws) const {
+  // Sweep points [point_begin, point_end) of the batch (all of them by default); the other points'
+  // plans are left as Batch::resize set them. A point's values do not depend on which other points
+  // are simulated with it: every draw is keyed by the patient alone.
+  void simulate_batch(Batch& b, Workspace& ws, int point_begin = 0, int point_end = -1) const {
+    if (point_end < 0) point_end = layout_.n_points;
     for (int p = 0; p < b.count; ++p) {
       const std::uint64_t index = static_cast<std::uint64_t>(b.first + p);
       if (layout_.has_patient_id) b.patient_id[p] = table_->values[index][id_column_];
@@ -169,9 +173,10 @@ class Engine {
       // The patient's covariates: drawn once, or (a sweep over the cohort's distributions) through
       // each point's distributions from the same covariate stream, so patient i keeps its quantiles.
       population::Patient patient;
-      for (int point = 0; point < layout_.n_points; ++point) {
-        if (point == 0 || layout_.cohort_swept) {
-          patient = draw_patient(points_[static_cast<std::size_t>(point)].cohort, index);
+      for (int point = point_begin; point < point_end; ++point) {
+        if (point == point_begin || layout_.cohort_swept) {
+          // Without a cohort sweep every point has point 0's cohort.
+          patient = draw_patient(points_[static_cast<std::size_t>(layout_.cohort_swept ? point : 0)].cohort, index);
           const std::size_t c = static_cast<std::size_t>(layout_.cohort_swept ? point : 0) * b.count + p;
           b.weight_kg[c] = patient.covariates.weight_kg;
           b.age_y[c] = patient.covariates.age_y;
@@ -698,29 +703,35 @@ class Engine {
 };
 
 // Runs the batches through the engine on oneTBB and hands each finished batch to `sink`, one at a
-// time, in patient order, on one thread. With several ranks, batch k is computed by rank k mod K:
-// rank 0 runs its own and receives the others' in order, so `sink` sees exactly the sequence a
-// single process produces (the same writes and the same order of every sum: bit-identical
-// results); on the other ranks `sink` is never called and each finished batch goes to rank 0.
+// time, in patient order, on one thread. With several ranks the work is split as work_split says:
+// - by batches: batch k is computed by rank k mod K; rank 0 runs its own and receives the others'
+//   in order;
+// - by sweep points: every rank computes its points of every batch and rank 0 joins them into the
+//   whole batch before `sink`.
+// Either way `sink` sees exactly the sequence a single process produces (the same writes and the
+// same order of every sum: bit-identical results); on the other ranks `sink` is never called.
 // `to_file`: each batch's datasets are compressed into their chunks by the thread that computed
-// it (encode_patient_chunks), so that the writer only copies bytes.
+// it (encode_patient_chunks), so that the writer only copies bytes; split by points, rank 0
+// compresses each joined batch itself.
 void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks, bool to_file,
                     const std::function<void(const Batch&)>& sink) {
   const Layout& l = engine.layout();
   const long long n_batches = (l.n_patients + batch_patients - 1) / batch_patients;
   const int n_ranks = ranks.size();
   const bool writer = ranks.rank() == 0;
+  const WorkSplit split = work_split(n_batches, l.n_points, ranks.rank(), n_ranks);
   // Rank 0's pipeline carries every batch but computes 1/K of them: K times the window keeps as
   // many of its own in flight as a single process has.
-  const int tokens = std::max(2, 2 * tbb::this_task_arena::max_concurrency()) * (writer ? n_ranks : 1);
+  const int tokens =
+      std::max(2, 2 * tbb::this_task_arena::max_concurrency()) * (writer && !split.by_points ? n_ranks : 1);
   // Buffers are reused round-robin: the sink stage is serial and in order, so when the
   // (i + tokens)-th batch enters the pipeline, the i-th has already been consumed.
   // Allocated on first use. On rank 0 a slot holding another rank's batch carries only its place
   // in the order (first patient, owner): the batch itself is decoded into `received` at the sink.
   std::vector<std::unique_ptr<Batch>> pool(static_cast<std::size_t>(tokens));
   tbb::enumerable_thread_specific<Workspace> workspaces;
-  long long next_batch = writer ? 0 : ranks.rank();
-  const long long stride = writer ? 1 : n_ranks;
+  long long next_batch = writer || split.by_points ? 0 : ranks.rank();
+  const long long stride = writer || split.by_points ? 1 : n_ranks;
   long long issued = 0;
   std::vector<unsigned char> message;  // used by the serial last stage only
   Batch received;
@@ -737,7 +748,7 @@ void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks
                                        Batch* b = slot.get();
                                        b->first = next_batch * batch_patients;
                                        b->count = static_cast<int>(std::min<long long>(batch_patients, l.n_patients - b->first));
-                                       b->rank = static_cast<int>(next_batch % n_ranks);
+                                       b->rank = split.by_points ? ranks.rank() : static_cast<int>(next_batch % n_ranks);
                                        // A batch another rank computes arrives whole (decode_batch).
                                        if (b->rank == ranks.rank()) b->resize(l, b->count);
                                        next_batch += stride;
@@ -746,11 +757,30 @@ void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks
           tbb::make_filter<Batch*, Batch*>(tbb::filter_mode::parallel,
                                            [&](Batch* b) {
                                              if (b->rank != ranks.rank()) return b;
-                                             engine.simulate_batch(*b, workspaces.local());
-                                             if (to_file) encode_patient_chunks(l, *b);
+                                             engine.simulate_batch(*b, workspaces.local(), split.point_begin,
+                                                                   split.point_end);
+                                             if (to_file && !split.by_points) encode_patient_chunks(l, *b);
                                              return b;
                                            }) &
           tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* b) {
+            if (split.by_points) {
+              if (!writer) {
+                if (split.point_end > split.point_begin) {
+                  encode_plans(l, *b, split.point_begin, split.point_end, message);
+                  ranks.send(0, message);
+                }
+                return;
+              }
+              for (int r = 1; r < n_ranks; ++r) {
+                const WorkSplit other = work_split(n_batches, l.n_points, r, n_ranks);
+                if (other.point_end == other.point_begin) continue;
+                ranks.receive(r, message);
+                decode_plans(l, message, r, other.point_begin, other.point_end, *b);
+              }
+              if (to_file) encode_patient_chunks(l, *b);
+              sink(*b);
+              return;
+            }
             if (!writer) {
               encode_batch(*b, message);
               ranks.send(0, message);
@@ -776,6 +806,21 @@ void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks
 
 }  // namespace
 
+WorkSplit work_split(long long n_batches, int n_points, int rank, int n_ranks) {
+  WorkSplit split;
+  split.by_points = n_ranks > 1 && n_batches < n_ranks && n_points > 1;
+  if (!split.by_points) {
+    split.point_end = n_points;
+    split.busy_ranks = static_cast<int>(std::min<long long>(n_ranks, n_batches));
+    return split;
+  }
+  const long long points = n_points;
+  split.point_begin = static_cast<int>(rank * points / n_ranks);
+  split.point_end = static_cast<int>((rank + 1) * points / n_ranks);
+  split.busy_ranks = std::min(n_ranks, n_points);
+  return split;
+}
+
 RunStatistics run_trial(const Study& study, io::ResultsFile& file,
                         const std::function<void(const RunProgress&)>& on_progress, const Ranks& ranks) {
   const Engine engine(study.points, *study.response_model, study.population.get());
@@ -795,6 +840,7 @@ RunStatistics run_trial(const Study& study, io::ResultsFile& file,
   }
   RunStatistics stats;
   stats.batches = (l.n_patients + config.batch_patients - 1) / config.batch_patients;
+  stats.split = work_split(stats.batches, l.n_points, ranks.rank(), ranks.size());
   stats.patients = l.n_patients;
   RunProgress progress{0, l.n_patients};
   for_each_batch(engine, config.batch_patients, ranks, true, [&](const Batch& b) {

@@ -5,8 +5,9 @@ With an MPI build (`tools/setup.sh --mpi`: build-mpi/, -DKETASIM_MPI=ON) and Ope
 - datasets are bit-identical to the serial run for K = 1, 2, 3 ranks and 1 or 2 threads per rank,
   on several studies (two arms with full concentrations, a 16-point sweep, a randomized
   withdrawal) and at cohort sizes around the batch boundary (1 patient, a whole batch, one more,
-  two batches and one more); the only root attributes that differ are `created` and `command_line`
-  (the same rule as tests/trial/test_determinism.cpp);
+  two batches and one more); also when the ranks split the sweep points of too few batches
+  (including a sweep over the cohort's distributions); the only root attributes that differ are
+  `created` and `command_line` (the same rule as tests/trial/test_determinism.cpp);
 - a rank killed mid-run (rank 1 or the writer, rank 0) and a cancelled job (SIGTERM to mpirun, what
   scancel does) leave no file at the output path and exit non-zero; after rank 1 dies, rank 0 removes
   its temporary file too, and after rank 0 dies the next run to that path removes what it left;
@@ -33,6 +34,9 @@ KETASIM_EXE = os.environ.get("KETASIM_EXE") or os.path.join(SOURCE_DIR, "build",
 SERIAL_EXE = os.path.join(SOURCE_DIR, "build", "ketasim")
 TWO_ARMS = os.path.join(SOURCE_DIR, "tests", "data", "engine", "two-arms.yaml")  # batches of 16
 SWEEP = os.path.join(SOURCE_DIR, "configs", "sweep.yaml")
+SWEEP_COHORT = os.path.join(SOURCE_DIR, "configs", "sweep-cohort.yaml")  # 3 points, covariates per point
+# 6 points (a dose of one arm x the cohort's weight), 2 arms, 5 outputs, covariates per point
+TWO_ARMS_SWEEP = os.path.join(SOURCE_DIR, "tests", "data", "engine", "two-arms-sweep.yaml")
 WITHDRAWAL = os.path.join(SOURCE_DIR, "configs", "sustain1-withdrawal.yaml")
 ALLOWED_ROOT_DIFFERENCES = {"created", "command_line"}
 
@@ -175,6 +179,26 @@ class MpiRun(unittest.TestCase):
         r = mpirun(3, "run", TWO_ARMS, "-o", os.path.join(self.work, "idle.h5"), "--patients", "16")
         self.assertEqual(r.returncode, 0, r.stderr)
         self.assertIn("1 patient batches for 3 ranks: ranks 1-2 had nothing to do", r.stderr)
+
+    def test_bit_identical_split_by_sweep_points(self):
+        # Fewer batches than ranks and several sweep points: each rank computes some points of every
+        # batch and rank 0 joins them (engine.cpp, work_split). One batch, and two batches for three
+        # ranks; with full concentrations, which rank 0 then compresses; and two arms with a sweep that
+        # includes the cohort's distributions, whose covariates are per point (4 ranks: 6 points
+        # split 1, 2, 1, 2).
+        for patients in ("1", "40", "300"):
+            for ranks in (2, 3):
+                with self.subTest(study="sweep", patients=patients, ranks=ranks):
+                    r = self.assert_same_as_serial(f"sweep-{patients}", SWEEP, ranks, 2, "--patients", patients,
+                                                   "--set", "outputs.concentration=full")
+                    self.assertNotIn("had nothing to do", r.stderr)
+        for ranks in (2, 3, 4):
+            with self.subTest(study="two-arms-sweep", ranks=ranks):
+                self.assert_same_as_serial("two-arms-sweep", TWO_ARMS_SWEEP, ranks, 1, "--patients", "20")
+        # Three points for four ranks: the fourth has none, and is named.
+        r = mpirun(4, "run", SWEEP_COHORT, "-o", os.path.join(self.work, "idle-points.h5"), "--patients", "40")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("1 patient batches split by sweep point for 4 ranks: ranks 3-3 had nothing to do", r.stderr)
 
     def start_long_run(self, name):
         """A run of ~100 s at K = 2; returns (process, output path) once rank 0 has its temporary file."""

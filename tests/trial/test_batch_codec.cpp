@@ -3,10 +3,13 @@
 //     written out independently of Batch::for_each_array, so an array forgotten there fails here);
 //   * `conc` (raw floats) does not travel: only its compressed chunks are written;
 //   * a truncated or altered message is refused with the sender's rank, never read past its end.
+//   * split by sweep points (a run with fewer batches than ranks), the blocks of each rank's points
+//     join into the whole batch, each in its own plans, and a message for other points is refused.
 #include "../../src/trial/batch_codec.hpp"
 
 #include <catch2/catch.hpp>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <string>
@@ -124,4 +127,126 @@ TEST_CASE("A damaged batch message is refused, naming the sender", "[trial][batc
     bytes[0] ^= 0xff;
     CHECK_THROWS_WITH(decode_batch(bytes, 2, received), Catch::Contains("from rank 2"));
   }
+}
+
+namespace {
+
+// Three sweep points of two arms, with or without per-point covariates.
+Layout points_layout(bool cohort_swept) {
+  Layout l = full_layout();
+  l.n_points = 3;
+  l.n_plans = 6;
+  l.cohort_swept = cohort_swept;
+  return l;
+}
+
+Batch filled_points_batch(const Layout& l) {
+  Batch b;
+  b.first = 40;
+  b.count = 8;
+  b.resize(l, b.count);
+  int tag = 1;
+  each_named(b, [&](const char*, auto& v) { fill(v, tag++); });
+  fill(b.conc, tag);
+  return b;
+}
+
+template <class F>
+void each_named_with_conc(Batch& b, F&& f) {
+  each_named(b, f);
+  f("conc", b.conc);
+}
+
+}  // namespace
+
+TEST_CASE("The sweep points of a batch sent by several ranks join to the whole batch", "[trial][batch_codec]") {
+  for (bool cohort_swept : {false, true}) {
+    INFO("cohort swept: " << cohort_swept);
+    const Layout l = points_layout(cohort_swept);
+    Batch sent = filled_points_batch(l);
+    // The writer computes points [0, 1) and holds what is the same for every point (the ID and,
+    // without a cohort sweep, the covariates); the rest arrives from two ranks.
+    Batch joined;
+    joined.first = sent.first;
+    joined.count = sent.count;
+    joined.resize(l, joined.count);
+    joined.patient_id = sent.patient_id;
+    if (!cohort_swept) joined.weight_kg = sent.weight_kg, joined.age_y = sent.age_y, joined.sex = sent.sex;
+    std::vector<unsigned char> bytes;
+    for (auto [begin, end] : {std::pair{0, 1}, std::pair{1, 3}}) {
+      encode_plans(l, sent, begin, end, bytes);
+      decode_plans(l, bytes, 1, begin, end, joined);
+    }
+    each_named_with_conc(joined, [&](const char* name, const auto& got) {
+      bool same = false;
+      each_named_with_conc(sent, [&](const char* other, const auto& want) {
+        if (std::strcmp(name, other) != 0) return;
+        if constexpr (std::is_same_v<std::decay_t<decltype(want)>, std::decay_t<decltype(got)>>) {
+          same = std::memcmp(got.data(), want.data(), got.size() * sizeof(got[0])) == 0 && got.size() == want.size();
+        }
+      });
+      INFO(name);
+      CHECK(same);
+    });
+  }
+}
+
+TEST_CASE("A rank's sweep points land in their own plans only", "[trial][batch_codec]") {
+  const Layout l = points_layout(true);
+  const Batch sent = filled_points_batch(l);
+  Batch joined;
+  joined.first = sent.first;
+  joined.count = sent.count;
+  joined.resize(l, joined.count);
+  std::vector<unsigned char> bytes;
+  encode_plans(l, sent, 1, 2, bytes);  // point 1: plans 2 and 3 (two arms)
+  decode_plans(l, bytes, 1, 1, 2, joined);
+  const std::size_t n = 8, visits = l.visits_d.size(), times = l.output_times_h.size();
+  for (std::size_t plan = 0; plan < 6; ++plan) {
+    const bool mine = plan == 2 || plan == 3;
+    INFO("plan " << plan);
+    for (std::size_t i = plan * n * visits; i < (plan + 1) * n * visits; ++i) {
+      CHECK((mine ? joined.madrs[i] == sent.madrs[i] : std::isnan(joined.madrs[i])));
+    }
+    // [slot][plan][patient][time]: the second output's block of this plan
+    const std::size_t c0 = ((1 * 6) + plan) * n * times;
+    CHECK((mine ? joined.conc[c0] == sent.conc[c0] : std::isnan(joined.conc[c0])));
+    CHECK((mine ? joined.conc_n[6 + plan] == sent.conc_n[6 + plan] : joined.conc_n[6 + plan] == 0));
+  }
+  for (std::size_t point = 0; point < 3; ++point) {  // covariates: [point][patient]
+    CHECK((point == 1 ? joined.weight_kg[point * n] == sent.weight_kg[point * n] : std::isnan(joined.weight_kg[point * n])));
+  }
+}
+
+TEST_CASE("Every array a batch sends travels with the sweep points but the file's ID", "[trial][batch_codec]") {
+  const Layout l = points_layout(true);
+  Batch b = filled_points_batch(l);
+  std::vector<const void*> listed, expected;
+  Batch::for_each_plan_array(l, b, [&](const auto& v, std::size_t, std::size_t, std::size_t, bool) {
+    listed.push_back(v.data());
+  });
+  each_named_with_conc(b, [&](const char* name, const auto& v) {
+    if (std::strcmp(name, "patient_id") != 0) expected.push_back(v.data());
+  });
+  std::sort(listed.begin(), listed.end());
+  std::sort(expected.begin(), expected.end());
+  CHECK(listed == expected);
+}
+
+TEST_CASE("Sweep points from another batch or range are refused, naming the sender", "[trial][batch_codec]") {
+  const Layout l = points_layout(false);
+  const Batch sent = filled_points_batch(l);
+  std::vector<unsigned char> bytes;
+  encode_plans(l, sent, 1, 3, bytes);
+  Batch other;
+  other.first = sent.first;
+  other.count = sent.count;
+  other.resize(l, other.count);
+  CHECK_THROWS_WITH(decode_plans(l, bytes, 2, 1, 2, other), Catch::Contains("from rank 2"));
+  other.first += 8;
+  CHECK_THROWS_WITH(decode_plans(l, bytes, 2, 1, 3, other), Catch::Contains("from rank 2"));
+  other.first -= 8;
+  std::vector<unsigned char> part(bytes.begin(), bytes.end() - 1);
+  CHECK_THROWS_WITH(decode_plans(l, part, 2, 1, 3, other), Catch::Contains("from rank 2"));
+  CHECK_NOTHROW(decode_plans(l, bytes, 2, 1, 3, other));
 }

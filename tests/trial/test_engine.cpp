@@ -247,3 +247,38 @@ TEST_CASE("Dropout: the configured hazard, the same patients in every arm, obser
   CHECK(locf_responders_among_dropouts > 0);  // LOCF keeps early responders' flags; NRI zeroes them
   for (const char* name : {"-complete.h5", "-nri.h5", "-locf.h5"}) std::remove((dir + name).c_str());
 }
+
+TEST_CASE("work_split gives ranks the batches or, with too few batches, disjoint runs of sweep points",
+          "[trial][engine][ranks]") {
+  for (int ranks = 1; ranks <= 5; ++ranks) {
+    for (int points = 1; points <= 7; ++points) {
+      for (long long batches = 1; batches <= 6; ++batches) {
+        INFO("ranks " << ranks << ", points " << points << ", batches " << batches);
+        const bool expect_points = ranks > 1 && batches < ranks && points > 1;
+        int covered = 0, busy = 0;
+        for (int r = 0; r < ranks; ++r) {
+          const trial::WorkSplit s = trial::work_split(batches, points, r, ranks);
+          CHECK(s.by_points == expect_points);
+          if (!expect_points) {
+            CHECK(s.point_begin == 0);
+            CHECK(s.point_end == points);
+            CHECK(s.busy_ranks == std::min<long long>(ranks, batches));
+            continue;
+          }
+          // Contiguous, in rank order, each rank within one point of an even share.
+          CHECK(s.point_begin == covered);
+          CHECK(s.point_end >= s.point_begin);
+          CHECK(s.point_end - s.point_begin >= points / ranks);
+          CHECK(s.point_end - s.point_begin <= points / ranks + 1);
+          covered = s.point_end;
+          busy += s.point_end > s.point_begin;
+          CHECK(s.busy_ranks == std::min(ranks, points));
+        }
+        if (expect_points) {
+          CHECK(covered == points);
+          CHECK(busy == std::min(ranks, points));
+        }
+      }
+    }
+  }
+}

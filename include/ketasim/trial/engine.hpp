@@ -28,10 +28,22 @@ struct RunProgress {
   long long patients_total = 0;
 };
 
+// How K ranks share a run (docs/scaling.md). By batches: batch k is computed by rank k mod K. When
+// that would leave a rank without a batch (fewer batches than ranks) and the study has several
+// sweep points, by sweep points instead: rank r computes points [r P / K, (r + 1) P / K) of every
+// batch and rank 0 joins them. Every rank derives the same split from the same study.
+struct WorkSplit {
+  bool by_points = false;
+  int point_begin = 0, point_end = 0;  // this rank's sweep points (every point when split by batches)
+  int busy_ranks = 0;                  // ranks that compute anything
+};
+WorkSplit work_split(long long n_batches, int n_points, int rank, int n_ranks);
+
 struct RunStatistics {
   long long failed_patients = 0;  // patient-arm pairs with a non-ok status
   std::optional<WithdrawalResult> withdrawal;  // with a `withdrawal:` block
-  long long batches = 0;  // patient batches (batch_patients each); batch k is computed by rank k mod K
+  long long batches = 0;  // patient batches (batch_patients each)
+  WorkSplit split;        // rank 0's share of the work, and how many ranks had any
   // Wall time rank 0 spent in the serial writer stage (writing each batch and adding its sums):
   // the part of a run that does not spread over threads or ranks (docs/scaling.md).
   double writer_stage_s = 0.0;
@@ -40,9 +52,10 @@ struct RunStatistics {
 
 // Writes every dataset of the results schema (io/results_schema.hpp) into `file` (not committed
 // here). The thread count is whatever tbb::global_control allows; results do not depend on it.
-// With several ranks this is rank 0's part: it computes batches 0, K, 2K, ... and receives the
-// rest from the other ranks, which call run_trial_share with the same study. Results do not
-// depend on the number of ranks either (docs/scaling.md).
+// With several ranks this is rank 0's part: it computes its share (work_split: batches 0, K, 2K,
+// ..., or its sweep points of every batch) and receives the rest from the other ranks, which call
+// run_trial_share with the same study. Results do not depend on the number of ranks either
+// (docs/scaling.md).
 RunStatistics run_trial(const Study& study, io::ResultsFile& file,
                         const std::function<void(const RunProgress&)>& on_progress, const Ranks& ranks = Ranks());
 // A rank other than 0: computes batches rank, rank + K, ... and sends each to rank 0.
