@@ -29,6 +29,8 @@ import tempfile
 import time
 import unittest
 
+from mpi_launch import mpi_environment
+
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 KETASIM_EXE = os.environ.get("KETASIM_EXE") or os.path.join(SOURCE_DIR, "build", "ketasim")
 SERIAL_EXE = os.path.join(SOURCE_DIR, "build", "ketasim")
@@ -43,19 +45,6 @@ ALLOWED_ROOT_DIFFERENCES = {"created", "command_line"}
 
 def version(exe):
     return subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=60).stdout
-
-
-def mpi_environment():
-    env = dict(os.environ)
-    if os.geteuid() == 0:  # CI runs as root; Open MPI refuses that unless told twice
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-    # More ranks than this machine's cores (K = 3 on 2): no core binding, yield when idle.
-    env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
-    env["OMPI_MCA_mpi_yield_when_idle"] = "1"
-    # Containers often forbid process_vm_readv (CMA) between processes; copy through shared memory.
-    env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
-    return env
 
 
 def mpirun(ranks, *args, timeout=600):

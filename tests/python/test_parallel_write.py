@@ -19,22 +19,13 @@ import unittest
 import h5py
 import numpy as np
 
+from mpi_launch import mpi_environment
+
 SOURCE_DIR = os.environ.get("KETASIM_SOURCE_DIR") or os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
 SERIAL_EXE = os.path.join(SOURCE_DIR, "build", "ketasim")
 BENCH = os.path.join(SOURCE_DIR, "build-mpi", "benchmarks", "parallel_write", "parallel_write_bench")
 P1 = os.path.join(SOURCE_DIR, "configs", "p1-benchmark.yaml")
 PATIENTS, BATCH = 300, 64  # 5 batches, the last one 44 patients
-
-
-def mpi_environment():
-    env = dict(os.environ)
-    if os.geteuid() == 0:
-        env["OMPI_ALLOW_RUN_AS_ROOT"] = "1"
-        env["OMPI_ALLOW_RUN_AS_ROOT_CONFIRM"] = "1"
-    env["OMPI_MCA_rmaps_base_oversubscribe"] = "1"
-    env["OMPI_MCA_mpi_yield_when_idle"] = "1"
-    env["OMPI_MCA_btl_vader_single_copy_mechanism"] = "none"
-    return env
 
 
 @unittest.skipUnless(os.path.exists(BENCH), "no parallel_write_bench: build it with tools/setup.sh --mpi")
