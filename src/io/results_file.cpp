@@ -750,10 +750,12 @@ void ResultsFile::encode_chunk(const void* data, std::size_t n_elements, std::si
     throw RuntimeFailure("encode_chunk: elements of " + std::to_string(element_size) + " bytes");
   const std::size_t input_size = n_elements * element_size;
   const std::size_t bound = libdeflate_zlib_compress_bound(compressor.get(), input_size);
-  // scratch holds the shuffled chunk and, after it, room for the compressed stream: it keeps its
-  // size from chunk to chunk, so nothing is allocated or zero-filled again; `out` receives only
-  // the compressed bytes (resizing `out` to the bound and back zero-filled ~2 MB per chunk).
-  scratch.resize(input_size + bound);
+  // scratch holds the shuffled chunk and, after it, room for the compressed stream. It only ever
+  // grows, so nothing is allocated or zero-filled again: a batch's chunks alternate between a few
+  // hundred bytes and megabytes, and resizing to each chunk's size zero-filled the regrown part
+  // every time (1.3% of a full-output P1 run). `out` receives only the compressed bytes (resizing
+  // `out` to the bound and back zero-filled ~2 MB per chunk in the same way).
+  if (scratch.size() < input_size + bound) scratch.resize(input_size + bound);
   // HDF5's shuffle filter: byte k of every element, then byte k+1, ... (for one-byte elements
   // it leaves the bytes as they are, and so does this)
   shuffle_bytes(static_cast<const unsigned char*>(data), n_elements, element_size, scratch.data());
