@@ -58,7 +58,8 @@ struct RunStatistics {
 // (docs/scaling.md).
 RunStatistics run_trial(const Study& study, io::ResultsFile& file,
                         const std::function<void(const RunProgress&)>& on_progress, const Ranks& ranks = Ranks());
-// A rank other than 0: computes batches rank, rank + K, ... and sends each to rank 0.
+// A rank other than 0: computes its share (work_split: batches rank, rank + K, ..., or its sweep
+// points of every batch) and sends each piece to rank 0.
 void run_trial_share(const Study& study, const Ranks& ranks);
 
 // Endpoints at every visit, per arm, without writing a file: for calibration and quick studies.
