@@ -8,10 +8,6 @@
 
 #include "ketasim/core/pair.hpp"
 
-// step_terms_vector<Quad> passes 32-byte vectors between inline functions; it is only ever
-// inlined into the AVX2 function, so the non-AVX calling convention GCC warns about is never used.
-#pragma GCC diagnostic ignored "-Wpsabi"
-
 namespace ketasim::pk {
 
 namespace {
