@@ -433,9 +433,11 @@ int run_command(const trial::Study& study, const RunOptions& options, const Rank
         }, ranks);
     if (show_progress) std::cerr << "\n";
     if (!options.quiet && ranks.distributed() && stats.split.busy_ranks < ranks.size()) {
+      const int first_idle = stats.split.busy_ranks, last_idle = ranks.size() - 1;
       std::cerr << "ketasim: warning: " << stats.batches << " patient batches"
-                << (stats.split.by_points ? " split by sweep point" : "") << " for " << ranks.size()
-                << " ranks: ranks " << stats.split.busy_ranks << "-" << ranks.size() - 1
+                << (stats.split.by_points ? " split by sweep point" : "") << " for " << ranks.size() << " ranks: "
+                << (first_idle == last_idle ? "rank " + std::to_string(last_idle)
+                                            : "ranks " + std::to_string(first_idle) + "-" + std::to_string(last_idle))
                 << " had nothing to do; a smaller outputs.batch_patients spreads the work (docs/scaling.md)\n";
     }
     if (config.endpoints.parameter_draws > 0) trial::write_parameter_draws(trial::simulate_parameter_draws(study), file);
