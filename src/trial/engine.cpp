@@ -137,11 +137,10 @@ class Engine {
 
   const Layout& layout() const { return layout_; }
 
-  // Sweep points [point_begin, point_end) of the batch (all of them by default); the other points'
-  // plans are left as Batch::resize set them. A point's values do not depend on which other points
-  // are simulated with it: every draw is keyed by the patient alone.
-  void simulate_batch(Batch& b, Workspace& ws, int point_begin = 0, int point_end = -1) const {
-    if (point_end < 0) point_end = layout_.n_points;
+  // Sweep points [point_begin, point_end) of the batch (work_split: all of them unless the ranks
+  // split the points); the other points' plans are left as Batch::resize set them. A point's values
+  // do not depend on which other points are simulated with it: every draw is keyed by the patient.
+  void simulate_batch(Batch& b, Workspace& ws, int point_begin, int point_end) const {
     for (int p = 0; p < b.count; ++p) {
       const std::uint64_t index = static_cast<std::uint64_t>(b.first + p);
       if (layout_.has_patient_id) b.patient_id[p] = table_->values[index][id_column_];
@@ -720,6 +719,8 @@ void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks
   const int n_ranks = ranks.size();
   const bool writer = ranks.rank() == 0;
   const WorkSplit split = work_split(n_batches, l.n_points, ranks.rank(), n_ranks);
+  // A rank beyond the sweep points has nothing to compute or send (rank 0 always has point 0).
+  if (split.by_points && split.point_end == split.point_begin) return;
   // Rank 0's pipeline carries every batch but computes 1/K of them: K times the window keeps as
   // many of its own in flight as a single process has.
   const int tokens =
@@ -765,10 +766,8 @@ void for_each_batch(const Engine& engine, int batch_patients, const Ranks& ranks
           tbb::make_filter<Batch*, void>(tbb::filter_mode::serial_in_order, [&](Batch* b) {
             if (split.by_points) {
               if (!writer) {
-                if (split.point_end > split.point_begin) {
-                  encode_plans(l, *b, split.point_begin, split.point_end, message);
-                  ranks.send(0, message);
-                }
+                encode_plans(l, *b, split.point_begin, split.point_end, message);
+                ranks.send(0, message);
                 return;
               }
               for (int r = 1; r < n_ranks; ++r) {
@@ -814,9 +813,12 @@ WorkSplit work_split(long long n_batches, int n_points, int rank, int n_ranks) {
     split.busy_ranks = static_cast<int>(std::min<long long>(n_ranks, n_batches));
     return split;
   }
-  const long long points = n_points;
-  split.point_begin = static_cast<int>(rank * points / n_ranks);
-  split.point_end = static_cast<int>((rank + 1) * points / n_ranks);
+  // P / K points each and one more for the first P mod K ranks: shares differ by at most one point,
+  // and with fewer points than ranks the idle ones are the last (rank 0, the writer, always has
+  // point 0).
+  const int share = n_points / n_ranks, extra = n_points % n_ranks;
+  split.point_begin = rank * share + std::min(rank, extra);
+  split.point_end = split.point_begin + share + (rank < extra ? 1 : 0);
   split.busy_ranks = std::min(n_ranks, n_points);
   return split;
 }

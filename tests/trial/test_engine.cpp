@@ -248,7 +248,7 @@ TEST_CASE("Dropout: the configured hazard, the same patients in every arm, obser
   for (const char* name : {"-complete.h5", "-nri.h5", "-locf.h5"}) std::remove((dir + name).c_str());
 }
 
-TEST_CASE("work_split gives ranks the batches or, with too few batches, disjoint runs of sweep points",
+TEST_CASE("work_split gives ranks the batches or, with too few batches, disjoint runs of sweep points with the idle ranks last",
           "[trial][engine][ranks]") {
   for (int ranks = 1; ranks <= 5; ++ranks) {
     for (int points = 1; points <= 7; ++points) {
@@ -272,6 +272,9 @@ TEST_CASE("work_split gives ranks the batches or, with too few batches, disjoint
           CHECK(s.point_end - s.point_begin <= points / ranks + 1);
           covered = s.point_end;
           busy += s.point_end > s.point_begin;
+          // The idle ranks are the last ones, so that the warning can name them as a range and
+          // rank 0, the writer, always computes.
+          CHECK((s.point_end > s.point_begin) == (r < std::min(ranks, points)));
           CHECK(s.busy_ranks == std::min(ranks, points));
         }
         if (expect_points) {

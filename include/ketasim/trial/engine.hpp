@@ -30,8 +30,9 @@ struct RunProgress {
 
 // How K ranks share a run (docs/scaling.md). By batches: batch k is computed by rank k mod K. When
 // that would leave a rank without a batch (fewer batches than ranks) and the study has several
-// sweep points, by sweep points instead: rank r computes points [r P / K, (r + 1) P / K) of every
-// batch and rank 0 joins them. Every rank derives the same split from the same study.
+// sweep points, by sweep points instead: each rank computes a run of P / K points (the first
+// P mod K ranks one more) of every batch and rank 0 joins them (with fewer points than ranks,
+// ranks P..K-1 are idle). Every rank derives the same split from the same study.
 struct WorkSplit {
   bool by_points = false;
   int point_begin = 0, point_end = 0;  // this rank's sweep points (every point when split by batches)
