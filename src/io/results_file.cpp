@@ -15,6 +15,7 @@
 #endif
 #include <filesystem>
 #include <functional>
+#include <future>
 #include <limits>
 #include <memory>
 #include <numeric>
@@ -862,8 +863,13 @@ void ResultsFile::commit(const std::function<void(const std::string&)>& before_r
     throw RuntimeFailure("cannot close results file '" + temporary_path_ + "'" + reason);
   }
 
-  fsync_path(temporary_path_);
+  // The file's bytes reach the disk while before_rename reads it back (from the page cache): the
+  // two waits overlap instead of adding up (fsync was 7-10 ms of a P1 run, the read-back 11-15).
+  // Both are done before the rename; the future's destructor waits for the fsync if
+  // before_rename throws.
+  std::future<void> synced = std::async(std::launch::async, [path = temporary_path_] { fsync_path(path); });
   if (before_rename) before_rename(temporary_path_);
+  synced.get();
   refuse_non_regular(final_path_);  // again: the path may have changed while the run went on
   if (std::rename(temporary_path_.c_str(), final_path_.c_str()) != 0)
     throw RuntimeFailure("cannot rename results file '" + temporary_path_ + "' to '" + final_path_ +
