@@ -27,8 +27,29 @@ namespace {
 // RFC 4180 cells: a quoted cell may hold commas and doubled quotes ("a, b" and "say ""hi"""), so
 // a site or comment column exported by a spreadsheet does not shift the other cells.
 // `unbalanced` is set when a quote is never closed (a cell spanning lines is not supported).
-std::vector<std::string> split_csv_line(const std::string& line, bool& unbalanced) {
-  std::vector<std::string> cells;
+// Into `cells`, whose strings are reused from line to line: a 17-digit value is longer than a
+// string's inline buffer, so fresh cells cost an allocation each (most of a 10,000-row file's
+// parsing time).
+void split_csv_line(const std::string& line, std::vector<std::string>& cells, bool& unbalanced) {
+  std::size_t n_cells = 0;
+  if (line.find('"') == std::string::npos) {
+    // No quotes (every line of a numeric file): the cells between commas, trimmed as finish()
+    // below trims them, copied whole; the character loop below was most of the parsing time.
+    unbalanced = false;
+    std::size_t start = 0;
+    for (;;) {
+      const std::size_t comma = line.find(',', start);
+      std::size_t begin = start, end = comma == std::string::npos ? line.size() : comma;
+      while (end > begin && (line[end - 1] == '\r' || line[end - 1] == ' ')) --end;
+      while (begin < end && line[begin] == ' ') ++begin;
+      if (n_cells == cells.size()) cells.emplace_back();
+      cells[n_cells++].assign(line, begin, end - begin);
+      if (comma == std::string::npos) break;
+      start = comma + 1;
+    }
+    cells.resize(n_cells);
+    return;
+  }
   std::string cell;
   bool quoted = false, was_quoted = false;
   auto finish = [&] {
@@ -36,7 +57,8 @@ std::vector<std::string> split_csv_line(const std::string& line, bool& unbalance
       while (!cell.empty() && (cell.back() == '\r' || cell.back() == ' ')) cell.pop_back();
       while (!cell.empty() && cell.front() == ' ') cell.erase(cell.begin());
     }
-    cells.push_back(cell);
+    if (n_cells == cells.size()) cells.emplace_back();
+    cells[n_cells++].swap(cell);
     cell.clear();
     was_quoted = false;
   };
@@ -62,7 +84,7 @@ std::vector<std::string> split_csv_line(const std::string& line, bool& unbalance
   }
   unbalanced = quoted;
   finish();
-  return cells;
+  cells.resize(n_cells);
 }
 }  // namespace
 
@@ -91,7 +113,11 @@ PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
   PopulationTable table;
   table.path = path;
   std::string line;
+  std::vector<std::string> cells;
   int line_number = 0;
+  // Per column, what the row checks need of it (found once from the header).
+  std::vector<char> is_sex, is_wt, is_checked;  // SEX; WT; WT, AGE or SEX (text there is an error)
+  int wt = -1, age = -1, sex = -1;
   while (std::getline(in, line)) {
     ++line_number;
     // Spreadsheets save "UTF-8 CSV" with a byte-order mark, which would become part of the first name.
@@ -101,7 +127,7 @@ PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
     }
     if (line.empty() || line == "\r") continue;
     bool unbalanced = false;
-    const auto cells = split_csv_line(line, unbalanced);
+    split_csv_line(line, cells, unbalanced);
     if (unbalanced) {
       diagnostics.add({path, "", line_number, 0}, "a quoted cell is not closed (cells spanning lines are not supported)");
       continue;
@@ -118,6 +144,14 @@ PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
         }
       }
       if (table.column("WT") < 0) diagnostics.add({path, "WT", line_number, 0}, "required column WT (body weight, kg) is missing");
+      wt = table.column("WT");
+      age = table.column("AGE");
+      sex = table.column("SEX");
+      for (const std::string& name : table.columns) {
+        is_sex.push_back(name == "SEX");
+        is_wt.push_back(name == "WT");
+        is_checked.push_back(name == "WT" || name == "AGE" || name == "SEX");
+      }
       continue;
     }
     if (cells.size() != table.columns.size()) {
@@ -129,14 +163,14 @@ PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
     std::vector<double> row(cells.size());
     for (std::size_t i = 0; i < cells.size(); ++i) {
       const std::string& c = cells[i];
-      if (table.columns[i] == "SEX" && (c == "M" || c == "F")) {
+      if (is_sex[i] && (c == "M" || c == "F")) {
         row[i] = c == "F" ? 1.0 : 0.0;
         continue;
       }
       // NONMEM's "." (and an empty cell) is a missing value: the patient's drawn value is used.
       if (c == "." || c.empty()) {
         row[i] = std::numeric_limits<double>::quiet_NaN();
-        if (table.columns[i] == "WT") diagnostics.add({path, "WT", line_number, static_cast<int>(i + 1)},
+        if (is_wt[i]) diagnostics.add({path, "WT", line_number, static_cast<int>(i + 1)},
                                                       "body weight (WT) is required for every patient, found '" + c + "'");
         continue;
       }
@@ -145,7 +179,7 @@ PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
         // Text in a column ketasim does not use is kept as is (e.g. a site name); in a column it
         // uses, the study loader reports it (it knows which columns the arms' models read).
         const std::string& name = table.columns[i];
-        if (name == "WT" || name == "AGE" || name == "SEX") {  // always read: an error right away
+        if (is_checked[i]) {  // always read: an error right away
           diagnostics.add({path, name, line_number, static_cast<int>(i + 1)},
                           name == "SEX" ? "expected 0 (male), 1 (female), M or F, found '" + c + "'"
                                         : "expected a finite number or '.' (missing), found '" + c + "'");
@@ -154,8 +188,6 @@ PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
         }
       }
     }
-    const int wt = table.column("WT");
-    const int age = table.column("AGE");
     if (wt >= 0 && std::isfinite(row[wt]) && !(row[wt] > 0.0)) {
       diagnostics.add({path, "WT", line_number, wt + 1}, "body weight must be positive");
     } else if (wt >= 0 && std::isfinite(row[wt]) &&
@@ -165,7 +197,6 @@ PopulationTable read_rows(const std::string& path, Diagnostics& diagnostics) {
     if (age >= 0 && std::isfinite(row[age]) && !(row[age] >= limits::kAgeY.min && row[age] <= limits::kAgeY.max)) {
       diagnostics.add({path, "AGE", line_number, age + 1}, "age must be in " + limits::kAgeY.text() + " years");
     }
-    const int sex = table.column("SEX");
     if (sex >= 0 && row[sex] != 0.0 && row[sex] != 1.0 && std::isfinite(row[sex])) {
       diagnostics.add({path, "SEX", line_number, sex + 1}, "expected 0 (male), 1 (female), M or F");
     }

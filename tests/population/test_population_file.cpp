@@ -180,6 +180,23 @@ TEST_CASE("Quoted cells, extra text columns and '.' for missing", "[population][
                       Contains("not-a-number.csv:") && Contains("expected a finite number"));
 }
 
+TEST_CASE("Lines with and without quotes split and trim alike (CRLF, spaces around cells)", "[population][population_file]") {
+  // Lines without a quote take a fast path; it must give the cells the quote-aware loop gives:
+  // spaces before and after a cell and a CRLF's '\r' dropped, inner spaces and empty cells kept.
+  const std::string path = write_temp_csv("crlf", " ID , WT ,AGE,NOTE\r\n1, 70.5 ,40 , a b \r\n\"2\", 71 ,\"41\", a b \r\n3,72,,x\r\n");
+  const population::PopulationTable t = population::load_population_csv(path);
+  CHECK(t.columns == std::vector<std::string>{"ID", "WT", "AGE", "NOTE"});
+  REQUIRE(t.rows() == 3);
+  CHECK(t.values[0][0] == 1.0);
+  CHECK(t.values[0][1] == 70.5);
+  CHECK(t.values[0][2] == 40.0);
+  CHECK(t.values[1][1] == 71.0);
+  CHECK(t.values[1][2] == 41.0);
+  CHECK(std::isnan(t.values[2][2]));  // an empty cell is missing
+  REQUIRE(t.bad_cell.count(3) == 1);
+  CHECK(t.bad_cell.at(3).text == "a b");  // trimmed, inner space kept
+}
+
 TEST_CASE("Numbers in a population file read exactly as strtod reads them", "[population][population_file]") {
   // The loader reads plain decimals with std::from_chars and falls back to strtod for the rest;
   // every value must be strtod's, bit for bit, and a cell strtod does not read entirely must stay
