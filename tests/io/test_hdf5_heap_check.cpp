@@ -92,6 +92,16 @@ TEST_CASE("Damaged global heap collections are found before libhdf5 loops on the
     c.resize(2000);
     CHECK(check(c));
   }
+  SECTION("a damaged collection right after near-misses of its signature") {
+    // The scan looks for the signature's first byte, then compares the rest: a 'G' that starts
+    // no signature, or starts "GCOL" with another version, must not make it skip the real one.
+    Bytes file = {'G', 'G', 'C', 'O', 'L', 2, 0, 0, 0, 'G', 'C'};
+    const Bytes damaged = collection({{1, 7, 7}, {2, 5, 5}}, 4096, true, 0);
+    file.insert(file.end(), damaged.begin(), damaged.end());
+    const auto problem = check(file);
+    REQUIRE(problem);
+    CHECK(problem->find("global heap collection at byte 11") != std::string::npos);
+  }
   SECTION("a collection size smaller than its header") {
     Bytes c = {'G', 'C', 'O', 'L', 1, 0, 0, 0};
     put(c, 3, 8);
