@@ -21,7 +21,7 @@ done
 
 packages=(
   cmake g++ make pkg-config git time
-  libboost-dev libeigen3-dev libtbb-dev libhdf5-dev hdf5-tools catch2 libyaml-cpp-dev
+  libboost-dev libeigen3-dev libtbb-dev libhdf5-dev libaec-dev hdf5-tools catch2 libyaml-cpp-dev
   libcli11-dev librandom123-dev libbenchmark-dev libnlopt-cxx-dev zlib1g-dev
   libssl-dev nlohmann-json3-dev libfmt-dev libdeflate-dev
   python3 python3-h5py python3-numpy python3-pandas python3-matplotlib python3-xarray
