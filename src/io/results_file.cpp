@@ -23,6 +23,7 @@
 #include <random>
 #include <signal.h>
 #include <sys/stat.h>
+#include <system_error>
 #include <type_traits>
 
 #include "ketasim/core/error.hpp"
@@ -866,10 +867,15 @@ void ResultsFile::commit(const std::function<void(const std::string&)>& before_r
   // The file's bytes reach the disk while before_rename reads it back (from the page cache): the
   // two waits overlap instead of adding up (fsync was 7-10 ms of a P1 run, the read-back 11-15).
   // Both are done before the rename; the future's destructor waits for the fsync if
-  // before_rename throws.
-  std::future<void> synced = std::async(std::launch::async, [path = temporary_path_] { fsync_path(path); });
+  // before_rename throws. Without a thread to spare, the fsync runs first, as before.
+  std::future<void> synced;
+  try {
+    synced = std::async(std::launch::async, [path = temporary_path_] { fsync_path(path); });
+  } catch (const std::system_error&) {
+    fsync_path(temporary_path_);
+  }
   if (before_rename) before_rename(temporary_path_);
-  synced.get();
+  if (synced.valid()) synced.get();
   refuse_non_regular(final_path_);  // again: the path may have changed while the run went on
   if (std::rename(temporary_path_.c_str(), final_path_.c_str()) != 0)
     throw RuntimeFailure("cannot rename results file '" + temporary_path_ + "' to '" + final_path_ +
